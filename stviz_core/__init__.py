@@ -1,0 +1,51 @@
+"""stviz: spatiotemporal activation maximization for video networks.
+
+The framework-neutral kernel. It imports numpy and array-api-compat only;
+framework backends are plugins found through the ``stviz.backends`` entry points.
+
+Typical use::
+
+    import stviz_core as sv
+    result = sv.visualize(model, layer="conv5_fusion", channels=[4, 9],
+                          inputs={"rgb": (1, 112, 112, 3), "flow": (10, 112, 112, 2)},
+                          preset=sv.presets.paper(gamma=1), steps=300, seed=0)
+    result.save("out/conv5_fusion")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import jitter, objectives, optim, presets, regularizers  # noqa: E402
+from .backend import Backend, InputSpec, Plugin, plugins, select_plugin  # noqa: E402
+from .loop import NonFiniteError, ascend  # noqa: E402
+from .objectives import Context, Objective, channel, class_logit, neuron, per_item  # noqa: E402
+from .result import Comparison, Result, compare, load  # noqa: E402
+from .visualize import visualize  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "ascend",
+    "visualize",
+    "Result",
+    "Comparison",
+    "compare",
+    "load",
+    "NonFiniteError",
+    "Backend",
+    "InputSpec",
+    "Plugin",
+    "plugins",
+    "select_plugin",
+    "Objective",
+    "Context",
+    "channel",
+    "neuron",
+    "class_logit",
+    "per_item",
+    "presets",
+    "regularizers",
+    "objectives",
+    "optim",
+    "jitter",
+]

@@ -1,0 +1,281 @@
+"""Objectives on a layer's activations, with closed-form cotangents.
+
+Activations come in the kernel's layout: batch first, channels last,
+``(N, ..., K)`` (``(N, T, H, W, K)`` for a 3D conv layer, ``(N, H, W, K)`` for a
+2D one, ``(N, K)`` for a fully connected or class layer). An objective gives one
+value per visualization, shape ``(N,)``, and its cotangent ``dObj/dA`` (shape of
+the activations), which a backend turns into input gradients with one
+vector-Jacobian product. Objectives compose like Lucid's::
+
+    obj = 0.5 * channel(4) - neuron(9)      # value and cotangent both compose
+
+Normalization (eq. 1): with ``normalize=True`` a term is scaled by
+``1 / (rho^2 * a_hat[c])``, ``rho`` the receptive-field size of the layer and
+``a_hat[c]`` the largest activation of channel ``c`` on a validation set, both
+supplied at run time through :class:`Context` (1 where unknown).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ._checks import real
+from ._xp import array_device, namespace
+
+__all__ = ["Context", "Objective", "channel", "neuron", "class_logit", "per_item"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Run-time constants of eq. 1's normalization.
+
+    Attributes
+    ----------
+    rho : float
+        Receptive-field size (side length, in input pixels) of the target layer.
+    a_hat : sequence of float, optional
+        Per-channel maximum activation on a validation set; ``None`` means 1.
+    """
+
+    rho: float = 1.0
+    a_hat: Optional[Sequence[float]] = None
+
+    def scale(self, c: int) -> float:
+        a = 1.0 if self.a_hat is None else float(self.a_hat[c])
+        if not a > 0:
+            raise ValueError(f"a_hat[{c}] must be > 0 to normalize by it, got {a}")
+        return 1.0 / (self.rho**2 * a)
+
+
+class Objective:
+    """Base class: a function of the activations with a known cotangent.
+
+    Subclasses implement :meth:`value` and :meth:`cotangent`; the operators
+    ``+``, ``-``, unary ``-``, ``*`` and ``/`` by a number build new objectives.
+    """
+
+    def value(self, acts, ctx: Context = Context()):
+        """Objective per visualization, shape ``(N,)``."""
+        raise NotImplementedError
+
+    def cotangent(self, acts, ctx: Context = Context()):
+        """``d value / d acts``, the shape of ``acts``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A readable formula, recorded in a result's config."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return self.describe()
+
+    # algebra
+    def _terms(self):
+        return [(1.0, self)]
+
+    def __add__(self, other):
+        if isinstance(other, numbers.Number) and other == 0:
+            return self  # lets sum() start from 0
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return Linear(self._terms() + other._terms())
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __sub__(self, other):
+        if not isinstance(other, Objective):
+            return NotImplemented
+        return self + (-other)
+
+    def __mul__(self, factor):
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
+            return NotImplemented
+        factor = real(factor, "objective weight")
+        return Linear([(w * factor, o) for w, o in self._terms()])
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, divisor):
+        if isinstance(divisor, bool) or not isinstance(divisor, numbers.Real):
+            return NotImplemented
+        if divisor == 0:
+            raise ZeroDivisionError("objective divided by zero")
+        return self * (1.0 / divisor)
+
+
+class Linear(Objective):
+    """A weighted sum of objectives."""
+
+    def __init__(self, terms):
+        self.terms = list(terms)
+
+    def _terms(self):
+        return list(self.terms)
+
+    def value(self, acts, ctx=Context()):
+        return sum(w * o.value(acts, ctx) for w, o in self.terms)
+
+    def cotangent(self, acts, ctx=Context()):
+        return sum(w * o.cotangent(acts, ctx) for w, o in self.terms)
+
+    def describe(self):
+        parts = []
+        for w, o in self.terms:
+            sign = "-" if w < 0 else "+"
+            coef = "" if abs(w) == 1 else f"{abs(w):g} * "
+            parts.append(f"{sign} {coef}{o.describe()}")
+        text = " ".join(parts)
+        return text[2:] if text.startswith("+ ") else "-" + text[2:]
+
+
+def _check_channel(acts, c):
+    k = acts.shape[-1]
+    if not 0 <= c < k:
+        raise ValueError(
+            f"channel {c} is out of range: the layer has {k} channels (0..{k - 1})"
+        )
+
+
+def _channel_mask(acts, c, xp):
+    ks = xp.arange(acts.shape[-1], device=array_device(acts))
+    return xp.astype(ks == c, acts.dtype)
+
+
+class _Channel(Objective):
+    def __init__(self, c: int, normalize: bool):
+        self.c, self.normalize = _index(c, "channel"), bool(normalize)
+
+    def _scale(self, ctx):
+        return ctx.scale(self.c) if self.normalize else 1.0
+
+    def value(self, acts, ctx=Context()):
+        xp = namespace(acts)
+        _check_channel(acts, self.c)
+        per_location = acts[..., self.c]
+        if per_location.ndim > 1:
+            per_location = xp.sum(per_location, axis=tuple(range(1, per_location.ndim)))
+        return self._scale(ctx) * per_location
+
+    def cotangent(self, acts, ctx=Context()):
+        xp = namespace(acts)
+        _check_channel(acts, self.c)
+        return xp.zeros_like(acts) + self._scale(ctx) * _channel_mask(acts, self.c, xp)
+
+    def describe(self):
+        return f"channel({self.c}{'' if self.normalize else ', normalize=False'})"
+
+
+class _Neuron(Objective):
+    def __init__(self, c, location, normalize, name="neuron"):
+        self.c, self.normalize, self.name = _index(c, "channel"), bool(normalize), name
+        self.location = None if location is None else tuple(
+            _index(i, "location index") for i in location
+        )
+
+    def _where(self, acts):
+        spatial = tuple(acts.shape[1:-1])
+        loc = self.location if self.location is not None else tuple(d // 2 for d in spatial)
+        if len(loc) != len(spatial) or any(not 0 <= i < d for i, d in zip(loc, spatial)):
+            raise ValueError(
+                f"location {loc} does not fit the layer's spatial shape {spatial} "
+                f"(activations {tuple(acts.shape)}, layout (N, ..., K))"
+            )
+        return loc
+
+    def _scale(self, ctx):
+        return ctx.scale(self.c) if self.normalize else 1.0
+
+    def value(self, acts, ctx=Context()):
+        _check_channel(acts, self.c)
+        loc = self._where(acts)
+        return self._scale(ctx) * acts[(slice(None), *loc, self.c)]
+
+    def cotangent(self, acts, ctx=Context()):
+        xp = namespace(acts)
+        _check_channel(acts, self.c)
+        loc = self._where(acts)
+        mask = _channel_mask(acts, self.c, xp)
+        rank = acts.ndim
+        for axis, i in enumerate(loc, start=1):
+            line = xp.astype(
+                xp.arange(acts.shape[axis], device=array_device(acts)) == i, acts.dtype
+            )
+            shape = [1] * rank
+            shape[axis] = acts.shape[axis]
+            mask = mask * xp.reshape(line, tuple(shape))
+        return xp.zeros_like(acts) + self._scale(ctx) * mask
+
+    def describe(self):
+        where = "" if self.location is None else f", location={self.location}"
+        norm = ", normalize=True" if (self.normalize and self.name == "class_logit") else (
+            ", normalize=False" if (not self.normalize and self.name == "neuron") else "")
+        return f"{self.name}({self.c}{where}{norm})"
+
+
+class _PerItem(Objective):
+    """Objective ``n`` applied to visualization ``n`` of the batch."""
+
+    def __init__(self, objectives):
+        self.objectives = list(objectives)
+
+    def _check(self, acts):
+        if acts.shape[0] != len(self.objectives):
+            raise ValueError(
+                f"{len(self.objectives)} objectives for a batch of {acts.shape[0]}"
+            )
+
+    def value(self, acts, ctx=Context()):
+        xp = namespace(acts)
+        self._check(acts)
+        return xp.concat(
+            [o.value(acts[n : n + 1], ctx) for n, o in enumerate(self.objectives)]
+        )
+
+    def cotangent(self, acts, ctx=Context()):
+        xp = namespace(acts)
+        self._check(acts)
+        return xp.concat(
+            [o.cotangent(acts[n : n + 1], ctx) for n, o in enumerate(self.objectives)],
+            axis=0,
+        )
+
+    def describe(self):
+        return "[" + ", ".join(o.describe() for o in self.objectives) + "]"
+
+
+def _index(value, what):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{what} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return int(value)
+
+
+def channel(c: int, *, normalize: bool = True) -> Objective:
+    """Channel ``c`` summed over all locations (eq. 1), scaled by ``1/(rho^2 a_hat_c)``."""
+    return _Channel(c, normalize)
+
+
+def neuron(c: int, location=None, *, normalize: bool = True) -> Objective:
+    """Channel ``c`` at one location (centre by default: index ``size // 2`` per axis)."""
+    return _Neuron(c, location, normalize)
+
+
+def class_logit(c: int, *, normalize: bool = False) -> Objective:
+    """Logit ``c`` of a class layer with activations ``(N, K)``; unnormalized by default."""
+    return _Neuron(c, (), normalize, name="class_logit")
+
+
+def per_item(objectives) -> Objective:
+    """Combine one objective per visualization into a batch objective."""
+    objectives = list(objectives)
+    if not objectives or not all(isinstance(o, Objective) for o in objectives):
+        raise TypeError("per_item needs a non-empty sequence of Objective instances")
+    return _PerItem(objectives)

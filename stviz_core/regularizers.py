@@ -1,0 +1,188 @@
+"""The regularizers of the paper, eq. 2 and 3, with closed-form gradients.
+
+Every function works on the canonical layout ``(N, T, H, W, C)`` of any
+array-API namespace and reduces over everything but the batch axis, so each of
+the N visualizations gets its own value. The functions validate their input;
+the ascent loop calls the unchecked ``_``-prefixed versions once its arrays are
+known to be good.
+"""
+
+from __future__ import annotations
+
+from ._checks import check_canonical, check_finite, non_negative, positive
+from ._xp import array_device as _device, namespace, per_item_sum
+
+__all__ = [
+    "norm_bound",
+    "norm_bound_grad",
+    "project_to_bound",
+    "total_variation",
+    "total_variation_grad",
+]
+
+_T, _H, _W = 1, 2, 3
+
+
+def _checked(x, xp):
+    xp = namespace(x, xp=xp)
+    check_canonical(x, xp)
+    check_finite(x, xp)
+    return xp
+
+
+def norm_bound(x, /, *, alpha, xp=None):
+    r"""Local energy :math:`N_B(x) = \sum_{t,i,j} (\sum_d x_{tijd}^2)^{\alpha/2}`.
+
+    Parameters
+    ----------
+    x : array
+        Inputs in the canonical layout ``(N, T, H, W, C)``.
+    alpha : float
+        Exponent of the per-pixel norm, ``alpha > 0`` (the paper uses 3).
+    xp : namespace, optional
+        Array-API namespace; inferred from ``x`` when omitted.
+
+    Returns
+    -------
+    array
+        Shape ``(N,)``: one value per visualization.
+    """
+    xp = _checked(x, xp)
+    return _norm_bound(x, positive(alpha, "alpha"), xp)
+
+
+def norm_bound_grad(x, /, *, alpha, xp=None):
+    r"""Exact gradient of :func:`norm_bound`: :math:`\alpha\,|x_{tij}|^{\alpha-2} x_{tijd}`.
+
+    A pixel whose vector is zero gets gradient zero, the gradient's limit
+    there for ``alpha > 1`` and the smallest subgradient for ``alpha <= 1``.
+
+    Returns
+    -------
+    array
+        Same shape as ``x``.
+    """
+    xp = _checked(x, xp)
+    return _norm_bound_grad(x, positive(alpha, "alpha"), xp)
+
+
+def project_to_bound(x, /, *, bound, xp=None):
+    """Hard bound of eq. 2: scale every pixel vector with norm above ``bound`` back to it.
+
+    Pixels whose channel vector has norm ``<= bound`` are returned unchanged;
+    the others keep their direction and get norm ``bound``.
+
+    Returns
+    -------
+    array
+        Same shape as ``x``.
+    """
+    xp = _checked(x, xp)
+    return _project_to_bound(x, positive(bound, "bound"), xp)
+
+
+def total_variation(x, /, *, kappa, gamma, xp=None):
+    r"""Spatiotemporal variation of eq. 3.
+
+    :math:`R_{TV}(x) = \sum \kappa((\nabla_x x)^2 + (\nabla_y x)^2) + \gamma(\nabla_t x)^2`
+    with forward differences taken inside the volume: an axis of length L has
+    L - 1 differences; nothing wraps around and nothing is padded, so an axis
+    of length 1 contributes nothing.
+
+    Parameters
+    ----------
+    x : array
+        Inputs in the canonical layout ``(N, T, H, W, C)``.
+    kappa : float
+        Weight of spatial variation, ``>= 0``.
+    gamma : float
+        Weight of temporal variation (slowness), ``>= 0``.
+    xp : namespace, optional
+
+    Returns
+    -------
+    array
+        Shape ``(N,)``.
+    """
+    xp = _checked(x, xp)
+    return _total_variation(
+        x, non_negative(kappa, "kappa"), non_negative(gamma, "gamma"), xp
+    )
+
+
+def total_variation_grad(x, /, *, kappa, gamma, xp=None):
+    """Exact gradient of :func:`total_variation`, same shape as ``x``."""
+    xp = _checked(x, xp)
+    return _total_variation_grad(
+        x, non_negative(kappa, "kappa"), non_negative(gamma, "gamma"), xp
+    )
+
+
+# -- unchecked kernels used by the ascent loop ------------------------------
+
+
+def _squared_norms(x, xp):
+    return xp.sum(x * x, axis=-1)
+
+
+def _norm_bound(x, alpha, xp):
+    return per_item_sum(_squared_norms(x, xp) ** (alpha / 2), xp)
+
+
+def _norm_bound_grad(x, alpha, xp):
+    sq = _squared_norms(x, xp)
+    nonzero = sq > 0
+    safe = xp.where(nonzero, sq, xp.ones_like(sq))
+    factor = xp.where(nonzero, alpha * safe ** (alpha / 2 - 1), xp.zeros_like(sq))
+    return factor[..., None] * x
+
+
+def _project_to_bound(x, bound, xp):
+    norms = xp.sqrt(_squared_norms(x, xp))
+    outside = norms > bound
+    scale = xp.where(outside, bound / xp.where(outside, norms, xp.ones_like(norms)),
+                     xp.ones_like(norms))
+    return x * scale[..., None]
+
+
+def _slice(axis, sl):
+    index = [slice(None)] * 5
+    index[axis] = sl
+    return tuple(index)
+
+
+def _difference(x, axis):
+    return x[_slice(axis, slice(1, None))] - x[_slice(axis, slice(None, -1))]
+
+
+def _axes(kappa, gamma):
+    """(axis, weight) pairs of the terms that eq. 3 switches on."""
+    pairs = []
+    if kappa != 0:
+        pairs += [(_W, kappa), (_H, kappa)]
+    if gamma != 0:
+        pairs.append((_T, gamma))
+    return pairs
+
+
+def _total_variation(x, kappa, gamma, xp):
+    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
+    for axis, weight in _axes(kappa, gamma):
+        if x.shape[axis] > 1:
+            d = _difference(x, axis)
+            total = total + weight * per_item_sum(d * d, xp)
+    return total
+
+
+def _total_variation_grad(x, kappa, gamma, xp):
+    grad = xp.zeros_like(x)
+    for axis, weight in _axes(kappa, gamma):
+        if x.shape[axis] > 1:
+            d = _difference(x, axis)
+            edge = xp.zeros_like(x[_slice(axis, slice(0, 1))])
+            # d/dx_k of sum_k (x_{k+1} - x_k)^2 = 2 (d_{k-1} - d_k), d outside = 0
+            grad = grad + (2 * weight) * (
+                xp.concat([edge, d], axis=axis) - xp.concat([d, edge], axis=axis)
+            )
+    return grad
+

@@ -1,0 +1,223 @@
+"""Results: optimized inputs, full config and per-step trace; save, load, compare.
+
+A result saves to two files that share a stem: ``STEM.npz`` (every array) and
+``STEM.json`` (the config and a SHA-256 of the ``.npz``). Each file is written
+to a temporary name and renamed into place, so an existing result is never left
+half-written, and ``load`` refuses a pair whose checksum disagrees. The
+``.npz`` is written with fixed zip timestamps: the same result gives the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Result", "Comparison", "compare", "load"]
+
+FORMAT = "stviz-result"
+VERSION = 1
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass
+class Result:
+    """What one call of :func:`stviz_core.ascend` produced.
+
+    Attributes
+    ----------
+    inputs : dict of str to ndarray
+        Optimized inputs, canonical layout ``(N, T, H, W, C)``.
+    config : dict
+        Everything needed to rerun it (JSON-serializable).
+    trace : dict of str to ndarray
+        Per step and visualization, shape ``(steps, N)``: ``"objective"``,
+        ``"<input>/norm"`` and ``"<input>/tv"`` (weighted penalties) and
+        ``"total"`` = objective - penalties.
+    final : dict of str to ndarray
+        The same terms, shape ``(N,)``, at the final inputs without jitter.
+    """
+
+    inputs: dict
+    config: dict
+    trace: dict
+    final: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(next(iter(self.inputs.values())).shape[0])
+
+    def save(self, path) -> Path:
+        """Write ``STEM.npz`` and ``STEM.json``; returns the stem path."""
+        stem = _stem(path)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        blob = _npz_bytes(self._arrays())
+        sidecar = {
+            "format": FORMAT,
+            "version": VERSION,
+            "npz_sha256": hashlib.sha256(blob).hexdigest(),
+            "config": self.config,
+        }
+        text = json.dumps(_jsonable(sidecar), indent=2, sort_keys=True) + "\n"
+        _atomic_write(stem.with_suffix(".npz"), blob)
+        _atomic_write(stem.with_suffix(".json"), text.encode())
+        return stem
+
+    @classmethod
+    def load(cls, path) -> "Result":
+        """Read a result written by :meth:`save` (``path`` with or without suffix)."""
+        stem = _stem(path)
+        npz_path, json_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        for p in (npz_path, json_path):
+            if not p.exists():
+                raise FileNotFoundError(f"no result at {stem}: {p.name} is missing")
+        sidecar = json.loads(json_path.read_text())
+        if sidecar.get("format") != FORMAT:
+            raise ValueError(f"{json_path} is not a stviz result (format {sidecar.get('format')!r})")
+        blob = npz_path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != sidecar.get("npz_sha256"):
+            raise ValueError(
+                f"{npz_path.name} does not match its sidecar {json_path.name} "
+                "(checksum differs: an interrupted save or a file from another run)"
+            )
+        groups = {"inputs": {}, "trace": {}, "final": {}}
+        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+            for key in data.files:
+                group, name = key.split("/", 1)
+                groups[group][name] = data[key]
+        return cls(groups["inputs"], sidecar["config"], groups["trace"], groups["final"])
+
+    def compare(self, other: "Result") -> "Comparison":
+        """Shorthand for :func:`compare`."""
+        return compare(self, other)
+
+    def _arrays(self):
+        arrays = {}
+        for group in ("inputs", "trace", "final"):
+            for name, value in sorted(getattr(self, group).items()):
+                arrays[f"{group}/{name}"] = np.asarray(value)
+        return arrays
+
+
+def load(path) -> Result:
+    """Load a saved :class:`Result`."""
+    return Result.load(path)
+
+
+@dataclass
+class Comparison:
+    """How two results differ, per visualization (arrays of shape ``(N,)``).
+
+    Attributes
+    ----------
+    max_abs_diff : dict
+        Per input name, and ``"all"`` over every input: max ``|a - b|``.
+    correlation : dict
+        Pearson correlation of the flattened inputs, same keys.
+    trace_max_abs_diff : dict
+        Per trace key: max over steps of ``|a - b|``.
+    final_rel_diff : dict
+        Per final term: ``|a - b| / max(|a|, |b|)``.
+    """
+
+    max_abs_diff: dict
+    correlation: dict
+    trace_max_abs_diff: dict
+    final_rel_diff: dict
+
+    def to_dict(self) -> dict:
+        return _jsonable(self.__dict__)
+
+    def __str__(self) -> str:
+        lines = ["input          max|diff|      corr"]
+        for k in self.max_abs_diff:
+            for n, (d, c) in enumerate(zip(self.max_abs_diff[k], self.correlation[k])):
+                lines.append(f"{k:>8s}[{n}]  {d:12.4e}  {c:9.6f}")
+        for k, v in self.final_rel_diff.items():
+            lines.append(f"final {k}: rel diff {np.max(v):.3e}")
+        return "\n".join(lines)
+
+
+def compare(a: Result, b: Result) -> Comparison:
+    """Compare two results of the same config (e.g. one per framework)."""
+    if set(a.inputs) != set(b.inputs):
+        raise ValueError(f"the results have different inputs: {sorted(a.inputs)} vs {sorted(b.inputs)}")
+    for k in a.inputs:
+        if a.inputs[k].shape != b.inputs[k].shape:
+            raise ValueError(
+                f"input {k!r} has shape {a.inputs[k].shape} in one result and "
+                f"{b.inputs[k].shape} in the other"
+            )
+    n = len(a)
+    flat_a = {k: a.inputs[k].reshape(n, -1).astype(np.float64) for k in sorted(a.inputs)}
+    flat_b = {k: b.inputs[k].reshape(n, -1).astype(np.float64) for k in sorted(a.inputs)}
+    flat_a["all"] = np.concatenate(list(flat_a.values()), axis=1)
+    flat_b["all"] = np.concatenate(list(flat_b.values()), axis=1)
+    max_abs = {k: np.abs(flat_a[k] - flat_b[k]).max(axis=1) for k in flat_a}
+    corr = {k: np.array([_pearson(flat_a[k][i], flat_b[k][i]) for i in range(n)]) for k in flat_a}
+    common = sorted(set(a.trace) & set(b.trace))
+    steps = min((a.trace[k].shape[0] for k in common), default=0)
+    trace = {k: np.abs(a.trace[k][:steps] - b.trace[k][:steps]).max(axis=0) for k in common}
+    final = {}
+    for k in sorted(set(a.final) & set(b.final)):
+        scale = np.maximum(np.abs(a.final[k]), np.abs(b.final[k]))
+        diff = np.abs(a.final[k] - b.final[k])
+        final[k] = np.where(scale > 0, diff / np.where(scale > 0, scale, 1), 0.0)
+    return Comparison(max_abs, corr, trace, final)
+
+
+def _pearson(u, v):
+    u, v = u - u.mean(), v - v.mean()
+    denom = np.sqrt((u * u).sum() * (v * v).sum())
+    return float((u * v).sum() / denom) if denom > 0 else float("nan")
+
+
+def _stem(path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".npz", ".json") else path
+
+
+def _npz_bytes(arrays) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, value in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
