@@ -17,7 +17,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import jitter, objectives, optim, presets, regularizers  # noqa: E402
-from .backend import Backend, InputSpec, Plugin, plugins, select_plugin  # noqa: E402
+from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_plugin  # noqa: E402
 from .loop import NonFiniteError, ascend  # noqa: E402
 from .objectives import Context, Objective, channel, class_logit, neuron, per_item  # noqa: E402
 from .result import Comparison, Result, compare, load  # noqa: E402
@@ -34,6 +34,7 @@ __all__ = [
     "NonFiniteError",
     "Backend",
     "InputSpec",
+    "input_specs",
     "Plugin",
     "plugins",
     "select_plugin",

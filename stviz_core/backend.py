@@ -32,7 +32,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 from ._checks import choice
 
-__all__ = ["InputSpec", "Backend", "Plugin", "plugins", "select_plugin", "ENTRY_POINT_GROUP"]
+__all__ = ["InputSpec", "input_specs", "Backend", "Plugin", "plugins", "select_plugin", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "stviz.backends"
 
@@ -60,6 +60,24 @@ class InputSpec:
             )
         object.__setattr__(self, "shape", shape)
         choice(self.role, "input role", ("appearance", "motion"))
+
+
+def input_specs(inputs: Mapping) -> dict:
+    """Normalize ``{name: InputSpec | (T, H, W, C) | ((T, H, W, C), role)}`` to InputSpecs.
+
+    A bare shape takes its role from the name: names containing ``"flow"`` or
+    ``"motion"`` are motion inputs, all others appearance.
+    """
+    specs = {}
+    for name, value in dict(inputs).items():
+        if isinstance(value, InputSpec):
+            specs[name] = value
+        elif len(value) == 2 and not isinstance(value[0], int):
+            specs[name] = InputSpec(tuple(value[0]), value[1])
+        else:
+            motion = any(word in name.lower() for word in ("flow", "motion"))
+            specs[name] = InputSpec(tuple(value), "motion" if motion else "appearance")
+    return specs
 
 
 @runtime_checkable

@@ -54,7 +54,7 @@ def _roll(x, offs, xp):
         return xp.roll(x, shift=tuple(int(o) for o in offs[0]), axis=_SPATIAL)
     return xp.concat(
         [
-            xp.roll(x[n : n + 1], shift=tuple(int(o) for o in offs[n]), axis=_SPATIAL)
+            xp.roll(x[n : n + 1, ...], shift=tuple(int(o) for o in offs[n]), axis=_SPATIAL)
             for n in range(x.shape[0])
         ],
         axis=0,

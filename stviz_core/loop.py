@@ -11,7 +11,7 @@ from . import jitter as _jitter
 from . import presets as _presets
 from ._checks import non_negative, positive, positive_int
 from ._xp import from_numpy, to_numpy
-from .backend import InputSpec
+from .backend import input_specs
 from .initialization import uniform_noise
 from .objectives import Context, Objective, per_item
 from .optim import Constant, adam, apply_updates
@@ -203,7 +203,7 @@ def _seed(s):
     return int(s)
 
 
-def _specs(backend) -> Mapping[str, InputSpec]:
+def _specs(backend) -> dict:
     missing = [a for a in ("inputs", "xp", "dtype", "device", "activations", "vjp")
                if not hasattr(backend, a)]
     if missing:
@@ -214,7 +214,7 @@ def _specs(backend) -> Mapping[str, InputSpec]:
     specs = dict(backend.inputs)
     if not specs:
         raise ValueError("the backend declares no inputs")
-    return {k: s if isinstance(s, InputSpec) else InputSpec(*s) for k, s in specs.items()}
+    return input_specs(specs)
 
 
 def _check_activations(acts, n, backend):

@@ -235,14 +235,14 @@ class _PerItem(Objective):
         xp = namespace(acts)
         self._check(acts)
         return xp.concat(
-            [o.value(acts[n : n + 1], ctx) for n, o in enumerate(self.objectives)]
+            [o.value(acts[n : n + 1, ...], ctx) for n, o in enumerate(self.objectives)]
         )
 
     def cotangent(self, acts, ctx=Context()):
         xp = namespace(acts)
         self._check(acts)
         return xp.concat(
-            [o.cotangent(acts[n : n + 1], ctx) for n, o in enumerate(self.objectives)],
+            [o.cotangent(acts[n : n + 1, ...], ctx) for n, o in enumerate(self.objectives)],
             axis=0,
         )
 

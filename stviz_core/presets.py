@@ -208,6 +208,7 @@ def paper(
     steps : int
         Default number of ascent steps.
     """
+    kappa, gamma = non_negative(kappa, "kappa"), non_negative(gamma, "gamma")
     common = dict(bound=PAPER_BOUND, alpha=PAPER_ALPHA, norm_scale=PAPER_BOUND,
                   tv_scale=PAPER_V, normalize_time=normalize_time)
     app_gamma = gamma if appearance_gamma is None else appearance_gamma

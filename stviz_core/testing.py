@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from ._xp import array_device, from_numpy
-from .backend import InputSpec
+from .backend import input_specs
 
 __all__ = ["LinearBackend"]
 
@@ -43,9 +43,7 @@ class LinearBackend:
         self.xp = xp
         self.dtype = xp.float64 if dtype is None else dtype
         self.device = device
-        self.inputs = {
-            k: s if isinstance(s, InputSpec) else InputSpec(*s) for k, s in inputs.items()
-        }
+        self.inputs = input_specs(inputs)
         if set(kernels) != set(self.inputs):
             raise ValueError(f"kernels for {sorted(kernels)} but inputs {sorted(self.inputs)}")
         self.kernels_np = {k: np.asarray(v, dtype=np.float64) for k, v in kernels.items()}
@@ -79,7 +77,7 @@ class LinearBackend:
         for name, x in inputs.items():
             for dt, dh, dw in self._taps(name):
                 window = x[:, dt : dt + t, dh : dh + h, dw : dw + w, :]
-                term = self.xp.matmul(window, self.kernels[name][dt, dh, dw])
+                term = self.xp.matmul(window, self.kernels[name][dt, dh, dw, ...])
                 total = term if total is None else total + term
         return total
 
@@ -91,7 +89,7 @@ class LinearBackend:
             t, h, w, _ = self.out_shape
             grad = None
             for dt, dh, dw in self._taps(name):
-                part = xp.matmul(cotangent, xp.permute_dims(self.kernels[name][dt, dh, dw], (1, 0)))
+                part = xp.matmul(cotangent, xp.permute_dims(self.kernels[name][dt, dh, dw, ...], (1, 0)))
                 part = _pad(part, (dt, T - t - dt), 1, xp)
                 part = _pad(part, (dh, H - h - dh), 2, xp)
                 part = _pad(part, (dw, W - w - dw), 3, xp)

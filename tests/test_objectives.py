@@ -1,0 +1,115 @@
+"""Objectives: values, closed-form cotangents and their algebra."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from stviz_core.objectives import Context, channel, class_logit, neuron, per_item
+
+from .conftest import asarray, host
+
+act_shapes = st.sampled_from([(2, 5), (3, 4, 4, 6), (2, 2, 3, 5, 4), (1, 1, 1, 3)])
+
+
+def acts_st():
+    return act_shapes.flatmap(
+        lambda s: arrays(np.float64, s, elements=st.floats(-100, 100, width=64))
+    )
+
+
+def primitive(k, spatial_rank, draw):
+    c = draw(st.integers(0, k - 1))
+    kind = draw(st.sampled_from(["channel", "neuron", "raw_channel"]))
+    if kind == "channel":
+        return channel(c)
+    if kind == "raw_channel":
+        return channel(c, normalize=False)
+    return neuron(c)
+
+
+def assert_cotangent_is_gradient(xp, obj, a, ctx, seed=0):
+    """The objective is linear in A, so value(A + V) - value(A) == <cotangent, V> exactly."""
+    v = np.random.default_rng(seed).standard_normal(a.shape)
+    base = host(obj.value(asarray(xp, a), ctx))
+    moved = host(obj.value(asarray(xp, a + v), ctx))
+    cot = host(obj.cotangent(asarray(xp, a), ctx))
+    assert cot.shape == a.shape
+    np.testing.assert_allclose(moved - base, (cot * v).reshape(a.shape[0], -1).sum(1),
+                               rtol=1e-9, atol=1e-9)
+
+
+@given(st.data(), acts_st(), st.floats(1, 50))
+def test_cotangents_are_the_gradients_of_composed_objectives(xp, data, a, rho):
+    k = a.shape[-1]
+    terms = [primitive(k, a.ndim - 2, data.draw) for _ in range(data.draw(st.integers(1, 3)))]
+    coefs = data.draw(st.lists(st.floats(-3, 3), min_size=len(terms), max_size=len(terms)))
+    obj = sum(c * t for c, t in zip(coefs, terms))
+    a_hat = data.draw(st.lists(st.floats(0.1, 10), min_size=k, max_size=k))
+    assert_cotangent_is_gradient(xp, obj, a, Context(rho=rho, a_hat=a_hat))
+
+
+def test_channel_value_is_eq1(xp):
+    a = np.random.default_rng(0).standard_normal((2, 3, 4, 4, 5))
+    ctx = Context(rho=7.0, a_hat=[1, 2, 3, 4, 5])
+    got = host(channel(3).value(asarray(xp, a), ctx))
+    np.testing.assert_allclose(got, a[..., 3].reshape(2, -1).sum(1) / (7.0**2 * 4), rtol=1e-13)
+    raw = host(channel(3, normalize=False).value(asarray(xp, a), ctx))
+    np.testing.assert_allclose(raw, a[..., 3].reshape(2, -1).sum(1), rtol=1e-13)
+
+
+def test_neuron_defaults_to_the_centre(xp):
+    a = np.random.default_rng(1).standard_normal((2, 5, 4, 3))
+    got = host(neuron(1, normalize=False).value(asarray(xp, a)))
+    np.testing.assert_array_equal(got, a[:, 2, 2, 1])
+    at = host(neuron(2, (0, 3), normalize=False).value(asarray(xp, a)))
+    np.testing.assert_array_equal(at, a[:, 0, 3, 2])
+    cot = host(neuron(1, normalize=False).cotangent(asarray(xp, a)))
+    assert cot.sum() == 2 and np.all(cot[:, 2, 2, 1] == 1)
+
+
+def test_class_logit(xp):
+    a = np.random.default_rng(2).standard_normal((3, 10))
+    np.testing.assert_array_equal(host(class_logit(7).value(asarray(xp, a))), a[:, 7])
+    assert_cotangent_is_gradient(xp, class_logit(7), a, Context())
+
+
+def test_algebra(xp):
+    a = asarray(xp, np.random.default_rng(3).standard_normal((2, 3, 3, 4)))
+    ch, ne = channel(1, normalize=False), neuron(2, normalize=False)
+    combo = 0.5 * ch - ne
+    np.testing.assert_allclose(
+        host(combo.value(a)), 0.5 * host(ch.value(a)) - host(ne.value(a)), rtol=1e-14
+    )
+    np.testing.assert_allclose(host((-ch).value(a)), -host(ch.value(a)))
+    np.testing.assert_allclose(host((ch / 4).value(a)), host(ch.value(a)) / 4)
+    np.testing.assert_allclose(host(sum([ch, ne]).value(a)), host((ch + ne).value(a)))
+    assert combo.describe() == "0.5 * channel(1, normalize=False) - neuron(2, normalize=False)"
+    assert (-ch).describe() == "-channel(1, normalize=False)"
+
+
+def test_per_item_applies_one_objective_per_visualization(xp):
+    a = np.random.default_rng(4).standard_normal((3, 2, 2, 4))
+    obj = per_item([channel(0, normalize=False), channel(3, normalize=False), neuron(1, normalize=False)])
+    got = host(obj.value(asarray(xp, a)))
+    np.testing.assert_allclose(got, [a[0, ..., 0].sum(), a[1, ..., 3].sum(), a[2, 1, 1, 1]])
+    assert_cotangent_is_gradient(xp, obj, a, Context())
+    with pytest.raises(ValueError, match="3 objectives for a batch of 2"):
+        obj.value(asarray(xp, a[:2]))
+
+
+def test_bad_objectives(xp):
+    a = asarray(xp, np.zeros((1, 4, 4, 8)))
+    with pytest.raises(ValueError, match=r"channel 8 is out of range: the layer has 8 channels \(0..7\)"):
+        channel(8).value(a)
+    with pytest.raises(ValueError, match=r"location \(4, 0\) does not fit the layer's spatial shape \(4, 4\)"):
+        neuron(0, (4, 0)).value(a)
+    with pytest.raises(TypeError, match="channel must be an integer"):
+        channel(1.5)
+    with pytest.raises(ValueError, match="channel must be >= 0"):
+        channel(-1)
+    with pytest.raises(ValueError, match="a_hat\\[2\\] must be > 0"):
+        channel(2).value(a, Context(a_hat=[1.0, 1.0, 0.0] + [1.0] * 5))
+    with pytest.raises(TypeError):
+        channel(0) * "2"

@@ -1,0 +1,107 @@
+"""Results: save and load, byte-for-byte reproducibility, safe writes, comparison."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import stviz_core as sv
+from stviz_core import result as result_module
+from stviz_core.testing import LinearBackend
+
+
+def small_result(seed=0, steps=8, scale=1.0):
+    rng = np.random.default_rng(0)
+    be = LinearBackend(
+        {"rgb": scale * rng.standard_normal((1, 3, 3, 3, 2)),
+         "flow": scale * rng.standard_normal((2, 3, 3, 2, 2))},
+        {"rgb": ((1, 6, 6, 3), "appearance"), "flow": ((2, 6, 6, 2), "motion")},
+        xp=np,
+    )
+    return sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=steps, seed=[seed, seed + 1])
+
+
+def test_round_trip(tmp_path):
+    r = small_result()
+    stem = r.save(tmp_path / "sub" / "run")
+    assert stem.with_suffix(".npz").exists() and stem.with_suffix(".json").exists()
+    for path in (stem, stem.with_suffix(".npz"), stem.with_suffix(".json")):
+        back = sv.load(path)
+        assert back.config == json.loads(json.dumps(r.config))
+        for group in ("inputs", "trace", "final"):
+            assert set(getattr(back, group)) == set(getattr(r, group))
+            for k, v in getattr(r, group).items():
+                np.testing.assert_array_equal(getattr(back, group)[k], v)
+    assert len(back) == 2
+
+
+def test_saving_twice_gives_the_same_bytes(tmp_path):
+    r = small_result()
+    a, b = r.save(tmp_path / "a"), r.save(tmp_path / "b")
+    assert a.with_suffix(".npz").read_bytes() == b.with_suffix(".npz").read_bytes()
+    assert a.with_suffix(".json").read_bytes() == b.with_suffix(".json").read_bytes()
+
+
+def test_a_failed_save_leaves_the_previous_result_intact(tmp_path, monkeypatch):
+    first = small_result(seed=0)
+    stem = first.save(tmp_path / "run")
+    before = {s: stem.with_suffix(s).read_bytes() for s in (".npz", ".json")}
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(result_module.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        small_result(seed=5).save(stem)
+    monkeypatch.undo()
+    assert {s: stem.with_suffix(s).read_bytes() for s in before} == before
+    assert sorted(os.listdir(tmp_path)) == ["run.json", "run.npz"]  # no temporary files left
+    sv.load(stem)
+
+
+def test_load_refuses_a_mismatched_pair(tmp_path):
+    a = small_result(seed=0).save(tmp_path / "a")
+    b = small_result(seed=3).save(tmp_path / "b")
+    b.with_suffix(".npz").replace(a.with_suffix(".npz"))
+    with pytest.raises(ValueError, match="does not match its sidecar"):
+        sv.load(a)
+    with pytest.raises(FileNotFoundError, match="b.npz is missing"):
+        sv.load(b)
+    (tmp_path / "c.json").write_text('{"format": "other"}')
+    (tmp_path / "c.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="is not a stviz result"):
+        sv.load(tmp_path / "c")
+
+
+def test_compare_identical_and_different_results():
+    a, b = small_result(seed=0), small_result(seed=0)
+    same = sv.compare(a, b)
+    for k in ("rgb", "flow", "all"):
+        assert np.all(same.max_abs_diff[k] == 0)
+        np.testing.assert_allclose(same.correlation[k], 1.0)
+    assert all(np.all(v == 0) for v in same.trace_max_abs_diff.values())
+    assert all(np.all(v == 0) for v in same.final_rel_diff.values())
+
+    c = small_result(seed=0)
+    c.inputs["rgb"] = a.inputs["rgb"] + 0.5
+    c.final["objective"] = a.final["objective"] * 1.01
+    diff = a.compare(c)
+    np.testing.assert_allclose(diff.max_abs_diff["rgb"], 0.5)
+    assert np.all(diff.max_abs_diff["flow"] == 0)
+    np.testing.assert_allclose(diff.correlation["rgb"], 1.0)  # a shift keeps correlation
+    np.testing.assert_allclose(diff.final_rel_diff["objective"], 0.01 / 1.01)
+    text = str(diff)
+    assert "rgb[0]" in text and "final objective" in text
+    json.dumps(diff.to_dict())
+
+
+def test_compare_rejects_different_layouts():
+    a = small_result()
+    b = small_result()
+    b.inputs["rgb"] = b.inputs["rgb"][:, :, :4]
+    with pytest.raises(ValueError, match="input 'rgb' has shape"):
+        sv.compare(a, b)
+    del b.inputs["rgb"]
+    with pytest.raises(ValueError, match="different inputs"):
+        sv.compare(a, b)
