@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 

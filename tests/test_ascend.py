@@ -8,7 +8,6 @@ from stviz_core import presets
 from stviz_core.presets import StreamRegularization
 from stviz_core.testing import LinearBackend
 
-from .conftest import host
 
 W_RGB = np.array([0.3, -1.0, 0.5])
 W_FLOW = np.array([2.0, 0.7])

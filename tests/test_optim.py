@@ -1,6 +1,5 @@
 """Adam against the textbook formula, the pixel-shared variant, and the schedules."""
 
-import math
 
 import numpy as np
 import pytest

@@ -1,0 +1,49 @@
+"""The README's example scripts run as documented and find what the units detect."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import stviz_core as sv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_linear_units_example_finds_the_preferred_motion(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "linear_units.py"), "--out", str(tmp_path),
+         "--steps", "60", "--gammas", "0,10"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    assert "0: red, rightward" in out.stdout
+    r = sv.load(tmp_path / "gamma0")
+    flow, rgb = r.inputs["flow"], r.inputs["rgb"]
+    assert flow[0, ..., 0].mean() > 100 and abs(flow[0, ..., 1].mean()) < 10  # rightward
+    assert flow[1, ..., 1].mean() < -100 and abs(flow[1, ..., 0].mean()) < 10  # upward
+    assert (rgb[0, ..., 0] > rgb[0, ..., 2]).mean() > 0.9  # red
+    slow = sv.load(tmp_path / "gamma10").inputs["flow"]
+    assert np.abs(np.diff(slow, axis=1)).mean() < np.abs(np.diff(flow, axis=1)).mean()
+    assert json.loads((tmp_path / "gamma10.json").read_text())["config"]["inputs"]["flow"]["gamma"] == 10
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    for marker in ("main-command", "test-command"):
+        block = readme.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
+        lines = [ln for ln in block.strip().splitlines() if not ln.startswith("```")]
+        assert len(lines) == 1 and lines[0].startswith("python3 -m venv .venv")
+    assert "readme_command test-command" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_kernel_example_runs_as_pasted(tmp_path, monkeypatch, capsys):
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## Using the kernel")[1].split("```python")[1].split("```")[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["result"].inputs["flow"].shape == (3, 5, 16, 16, 2)
+    assert (tmp_path / "out" / "units.npz").exists()
+    assert "max|diff|" in capsys.readouterr().out
