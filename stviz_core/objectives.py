@@ -45,6 +45,11 @@ class Context:
     a_hat: Optional[Sequence[float]] = None
 
     def scale(self, c: int) -> float:
+        if self.a_hat is not None and c >= len(self.a_hat):
+            raise ValueError(
+                f"a_hat has {len(self.a_hat)} entries, so channel {c} has no maximum "
+                "activation; give one value per channel of the layer"
+            )
         a = 1.0 if self.a_hat is None else float(self.a_hat[c])
         if not a > 0:
             raise ValueError(f"a_hat[{c}] must be > 0 to normalize by it, got {a}")

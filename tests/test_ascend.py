@@ -207,3 +207,19 @@ def test_bad_arguments():
         sv.ascend(be, sv.channel(0), steps=0)
     with pytest.raises(TypeError, match="a seed is a non-negative integer"):
         sv.ascend(be, sv.channel(0), seed=-1, steps=2)
+
+
+def test_float32_runs_stay_float32_and_agree_with_float64(xp):
+    rng = np.random.default_rng(6)
+    kr, kf = rng.standard_normal((1, 3, 3, 3, 2)), rng.standard_normal((3, 3, 3, 2, 2))
+    runs = {}
+    for dtype in (xp.float32, xp.float64):
+        be = two_stream(xp, kr, kf, size=(6, 6))
+        be = LinearBackend({"rgb": kr, "flow": kf}, be.inputs, xp=xp, dtype=dtype)
+        runs[dtype] = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=30, seed=[0, 1], stride=1)
+    single, double = runs[xp.float32], runs[xp.float64]
+    assert single.inputs["rgb"].dtype == np.float32 and single.config["dtype"] == "float32"
+    assert double.inputs["rgb"].dtype == np.float64
+    cmp = sv.compare(single, double)
+    assert (cmp.correlation["all"] > 0.999).all()
+    assert (cmp.final_rel_diff["objective"] < 1e-3).all()

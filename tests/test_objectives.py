@@ -113,3 +113,9 @@ def test_bad_objectives(xp):
         channel(2).value(a, Context(a_hat=[1.0, 1.0, 0.0] + [1.0] * 5))
     with pytest.raises(TypeError):
         channel(0) * "2"
+
+
+def test_a_hat_must_cover_the_channel(xp):
+    a = asarray(xp, np.zeros((1, 2, 2, 4)))
+    with pytest.raises(ValueError, match="a_hat has 2 entries, so channel 3 has no maximum"):
+        channel(3).value(a, Context(a_hat=[1.0, 2.0]))
