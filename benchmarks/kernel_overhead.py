@@ -32,7 +32,7 @@ class NullBackend:
     name = "null"
 
     def __init__(self, xp, dtype, size, n):
-        self.xp, self.dtype, self.device = xp, dtype, None
+        self.xp, self.dtype, self.device, self.n = xp, dtype, None, n
         self.inputs = {"rgb": sv.InputSpec((1, size, size, 3)),
                        "flow": sv.InputSpec((10, size, size, 2), "motion")}
         rng = np.random.default_rng(0)
@@ -68,7 +68,7 @@ def per_step(backend, steps):
     times = {}
     for s in steps:
         t0 = time.perf_counter()
-        sv.ascend(backend, sv.channel(3), steps=s, seed=0)
+        sv.ascend(backend, sv.channel(3), steps=s, seed=list(range(backend.n)))
         times[s] = time.perf_counter() - t0
     return (times[steps[1]] - times[steps[0]]) / (steps[1] - steps[0])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import non_negative
+from ._xp import namespace
 
 __all__ = ["offsets", "shift", "unshift"]
 
@@ -37,14 +38,17 @@ def offsets(rng, steps: int, stride: int) -> np.ndarray:
     return rng.integers(0, stride, size=(steps, 2), endpoint=True)
 
 
-def shift(x, offs, xp):
-    """Roll each visualization of ``x`` by its ``(dy, dx)`` row of ``offs`` (shape ``(N, 2)``)."""
-    return _roll(x, np.asarray(offs), xp)
+def shift(x, offs, /, *, xp=None):
+    """Roll each visualization of ``x`` by its ``(dy, dx)`` row of ``offs`` (shape ``(N, 2)``).
+
+    ``x`` is in the canonical layout ``(N, T, H, W, C)``; H and W wrap around.
+    """
+    return _roll(x, np.asarray(offs), namespace(x, xp=xp))
 
 
-def unshift(g, offs, xp):
-    """Undo :func:`shift`: roll by the negated offsets."""
-    return _roll(g, -np.asarray(offs), xp)
+def unshift(g, offs, /, *, xp=None):
+    """Undo :func:`shift` (and apply its adjoint): roll by the negated offsets."""
+    return _roll(g, -np.asarray(offs), namespace(g, xp=xp))
 
 
 def _roll(x, offs, xp):

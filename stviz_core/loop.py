@@ -28,7 +28,22 @@ __all__ = ["ascend", "NonFiniteError"]
 
 
 class NonFiniteError(FloatingPointError):
-    """The optimization produced NaN or infinity."""
+    """The optimization produced NaN or infinity.
+
+    Attributes
+    ----------
+    step : int
+        First step whose trace holds a non-finite value.
+    item : int
+        The visualization it happened in.
+    result : Result or None
+        The run up to the last checked step before it (inputs of that step,
+        trace rows before ``step``), so the work so far is not lost.
+    """
+
+    def __init__(self, message, *, step=None, item=None, result=None):
+        super().__init__(message)
+        self.step, self.item, self.result = step, item, result
 
 
 def ascend(
@@ -44,6 +59,7 @@ def ascend(
     rho: Optional[float] = None,
     a_hat=None,
     moment: str = "pixel",
+    check_every: int = 10,
 ) -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
@@ -78,6 +94,11 @@ def ascend(
         Per-channel maximum activation on a validation set (eq. 1); 1 if omitted.
     moment : {"pixel", "coordinate"}
         Adam's second moment, see :func:`stviz_core.optim.adam`.
+    check_every : int
+        Check the trace for NaN or infinity every this many steps (each check
+        waits for the device). On a non-finite value the run stops with a
+        :class:`NonFiniteError` that names the step and visualization and
+        carries the result up to the last good check.
 
     Returns
     -------
@@ -87,6 +108,7 @@ def ascend(
     if not isinstance(preset, _presets.Preset):
         raise TypeError(f"preset must be a Preset (see stviz_core.presets), got {preset!r}")
     steps = positive_int(preset.steps if steps is None else steps, "steps")
+    check_every = positive_int(check_every, "check_every")
     schedule = _schedule(preset.learning_rate if learning_rate is None else learning_rate)
     objective, n_obj = _batch_objective(objective)
     seeds = _seeds(seed, n_obj)
@@ -120,9 +142,13 @@ def ascend(
     opt = adam(learning_rate=lambda k: schedule(k, steps), moment=moment)
     state = opt.init(x)
     trace = {key: [] for key in _trace_keys(specs)}
+    make_config = lambda: _config(  # noqa: E731
+        backend, objective, preset, steps, schedule, opt, seeds, jitter, stride, rho, ctx,
+        specs, streams, weights, dtype, device)
+    good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(steps):
         offs = offsets[step]
-        acts = backend.activations({k: _jitter.shift(v, offs, xp) for k, v in x.items()})
+        acts = backend.activations({k: _jitter.shift(v, offs, xp=xp) for k, v in x.items()})
         if step == 0:
             _check_activations(acts, n, backend)
         value = objective.value(acts, ctx)
@@ -136,11 +162,13 @@ def ascend(
             grads[k] = (
                 lam_n * _norm_bound_grad(v, reg.alpha, xp)
                 + lam_tv * _total_variation_grad(v, reg.kappa, reg.gamma, xp)
-                - _jitter.unshift(pulled[k], offs, xp)
+                - _jitter.unshift(pulled[k], offs, xp=xp)
             )
             penalties[f"{k}/norm"] = lam_n * _norm_bound(v, reg.alpha, xp)
             penalties[f"{k}/tv"] = lam_tv * _total_variation(v, reg.kappa, reg.gamma, xp)
         _record(trace, value, penalties)
+        if (step + 1) % check_every == 0 or step == steps - 1:
+            good = _checkpoint(trace, good, x, step, make_config, objective)
         updates, state = opt.update(grads, state, step)
         x = {k: _project_to_bound(v, streams[k].bound, xp)
              for k, v in apply_updates(x, updates).items()}
@@ -153,13 +181,13 @@ def ascend(
             (f"{k}/tv", weights[k][1] * _total_variation(v, streams[k].kappa, streams[k].gamma, xp)),
         )
     })
-    trace_np = {k: np.stack([to_numpy(v) for v in vals]).astype(np.float64) for k, vals in trace.items()}
     final_np = {k: to_numpy(vals[0]).astype(np.float64) for k, vals in final.items()}
-    _check_finite(trace_np, final_np)
-
-    config = _config(backend, objective, preset, steps, schedule, opt, seeds, jitter, stride,
-                     rho, ctx, specs, streams, weights, dtype, device)
-    return Result({k: to_numpy(v).copy() for k, v in x.items()}, config, trace_np, final_np)
+    result = Result(_host(x), make_config(), _host_trace(trace), final_np)
+    for key, values in final_np.items():
+        if not np.isfinite(values).all():
+            raise NonFiniteError(f"the final {key!r} is not finite: {values}", step=steps,
+                                 item=int(np.argmin(np.isfinite(values))), result=result)
+    return result
 
 
 # -- helpers -----------------------------------------------------------------
@@ -256,19 +284,43 @@ def _record(trace, value, penalties):
     trace["total"].append(total)
 
 
-def _check_finite(trace, final):
-    for key, values in trace.items():
+def _host(x):
+    return {k: to_numpy(v).copy() for k, v in x.items()}
+
+
+def _host_trace(trace, rows=None):
+    """Trace rows ``[0, rows)`` on the host as ``(rows, N)`` float64 arrays."""
+    out = {}
+    for k, vals in trace.items():
+        kept = [to_numpy(v) for v in vals[:rows]]
+        n = to_numpy(vals[0]).shape[0]
+        out[k] = np.stack(kept).astype(np.float64) if kept else np.zeros((0, n))
+    return out
+
+
+def _checkpoint(trace, good, x, step, make_config, objective):
+    """Check the trace rows since the last checkpoint; raise with the run so far if any is not finite."""
+    start = good[1]
+    rows = _host_trace({k: v[start : step + 1] for k, v in trace.items()})
+    for key, values in rows.items():
         bad = ~np.isfinite(values)
         if bad.any():
-            step, item = map(int, np.argwhere(bad)[0])
+            row, item = map(int, np.argwhere(bad)[0])
+            first = start + row
+            kept_x, kept_step = good
+            config = dict(make_config(), completed=False, stopped_at_step=first,
+                          inputs_from_step=kept_step)
+            partial = Result(_host(kept_x), config, _host_trace(trace, rows=first), {})
+            units = getattr(objective, "objectives", None)
+            unit = units[item].describe() if units else objective.describe()
             raise NonFiniteError(
-                f"the optimization diverged: {key!r} of visualization {item} is "
-                f"{values[step, item]} at step {step}; lower the learning rate or "
-                "check the model for NaN"
+                f"the optimization diverged at step {first}: {key!r} of visualization {item} "
+                f"({unit}) is {values[row, item]}; the run so far is kept in the error's "
+                f".result (inputs of step {kept_step}); lower the learning rate or check the "
+                "model for NaN",
+                step=first, item=item, result=partial,
             )
-    for key, values in final.items():
-        if not np.isfinite(values).all():
-            raise NonFiniteError(f"the final {key!r} is not finite: {values}")
+    return (x, step)
 
 
 def _name(obj):

@@ -186,7 +186,7 @@ class BrokenBackend:
     ("batch", ValueError, r"expected batch-first, channels-last \(N=2, ..., K\)"),
     ("grad-shape", ValueError, r"gradient of 'clip' has shape \(1, 2, 4, 4, 3\), expected \(2, 2, 4, 4, 3\)"),
     ("grad-keys", ValueError, r"returned gradients for \['rgb'\], expected \['clip'\]"),
-    ("nan", sv.NonFiniteError, "'objective' of visualization 0 is nan at step 0"),
+    ("nan", sv.NonFiniteError, r"diverged at step 0: 'objective' of visualization 0 \(channel\(0\)\) is nan"),
 ])
 def test_bad_backends_get_clear_errors(mode, error, message):
     with pytest.raises(error, match=message):
@@ -223,3 +223,25 @@ def test_float32_runs_stay_float32_and_agree_with_float64(xp):
     cmp = sv.compare(single, double)
     assert (cmp.correlation["all"] > 0.999).all()
     assert (cmp.final_rel_diff["objective"] < 1e-3).all()
+
+
+def test_a_nan_gradient_stops_with_the_step_and_unit_and_keeps_the_run_so_far():
+    class NanFromStep12(LinearBackend):
+        def vjp(self, cotangent):
+            grads = super().vjp(cotangent)
+            if self.calls > 12:
+                grads["flow"] = grads["flow"] * np.nan
+            return grads
+
+    be = NanFromStep12({"rgb": W_RGB.reshape(1, 1, 1, 3, 1), "flow": np.ones((3, 1, 1, 2, 1))},
+                       {"rgb": (1, 4, 4, 3), "flow": (3, 4, 4, 2)}, xp=np)
+    with pytest.raises(sv.NonFiniteError, match=r"diverged at step 13: 'objective' of visualization 0 "
+                                                r"\(channel\(0\)\) is nan.*inputs of step 9") as info:
+        sv.ascend(be, [sv.channel(0), sv.channel(0)], steps=50, seed=[0, 1])
+    err = info.value
+    assert (err.step, err.item) == (13, 0)
+    partial = err.result
+    assert partial.trace["total"].shape == (13, 2) and np.isfinite(partial.trace["total"]).all()
+    assert all(np.isfinite(v).all() for v in partial.inputs.values())
+    assert partial.config["completed"] is False and partial.config["stopped_at_step"] == 13
+    assert partial.config["inputs_from_step"] == 9

@@ -33,11 +33,11 @@ def test_shift_then_unshift_is_identity_and_shift_wraps(xp, seed):
     x = rng.standard_normal((3, 2, 5, 4, 2))
     offs = rng.integers(0, 6, size=(3, 2))
     xa = asarray(xp, x)
-    shifted = host(jitter.shift(xa, offs, xp))
+    shifted = host(jitter.shift(xa, offs, xp=xp))
     for n in range(3):
         expected = np.roll(x[n], shift=tuple(offs[n]), axis=(1, 2))
         np.testing.assert_array_equal(shifted[n], expected)
-    back = host(jitter.unshift(jitter.shift(xa, offs, xp), offs, xp))
+    back = host(jitter.unshift(jitter.shift(xa, offs, xp=xp), offs, xp=xp))
     np.testing.assert_array_equal(back, x)
 
 
@@ -46,6 +46,6 @@ def test_unshift_is_the_adjoint_of_shift(xp):
     rng = np.random.default_rng(5)
     x, y = rng.standard_normal((2, 2, 2, 6, 5, 3))
     offs = np.array([[1, 4], [3, 0]])
-    lhs = np.sum(host(jitter.shift(asarray(xp, x), offs, xp)) * y)
-    rhs = np.sum(x * host(jitter.unshift(asarray(xp, y), offs, xp)))
+    lhs = np.sum(host(jitter.shift(asarray(xp, x), offs, xp=xp)) * y)
+    rhs = np.sum(x * host(jitter.unshift(asarray(xp, y), offs, xp=xp)))
     assert np.isclose(lhs, rhs, rtol=1e-13)
