@@ -14,7 +14,8 @@ def visualize(
     layer: str,
     channels=None,
     *,
-    inputs,
+    inputs=None,
+    layout=None,
     objective=None,
     backend=None,
     backend_options=None,
@@ -32,9 +33,14 @@ def visualize(
     channels : int or sequence of int, optional
         One visualization per channel, each with a :func:`channel` objective
         (eq. 1). Give ``objective`` instead for anything else.
-    inputs : mapping
+    inputs : mapping, optional
         ``{name: (T, H, W, C)}`` or ``{name: InputSpec}``: the model's inputs in
         canonical layout, e.g. ``{"rgb": (1, 112, 112, 3), "flow": (10, 112, 112, 2)}``.
+        Models built by ``stviz_adapters`` carry their own (``model.stviz_inputs``).
+    layout : object, optional
+        How canonical inputs become the model's arguments
+        (``stviz_adapters.layouts.TwoStream2D()``, ``Clip3D()``, ...); models
+        built by ``stviz_adapters`` carry their own (``model.stviz_layout``).
     objective : Objective or sequence of Objective, optional
     backend : str, optional
         Plugin name (``"torch"``, ``"keras"``); found from the model otherwise.
@@ -55,7 +61,10 @@ def visualize(
         channels = [channels] if isinstance(channels, int) else list(channels)
         objective = [_channel(c) for c in channels]
     plugin = select_plugin(model, backend=backend, available=plugins)
-    be = plugin.create(model, layer=layer, inputs=inputs, **(backend_options or {}))
+    extra = dict(backend_options or {})
+    if layout is not None:
+        extra["layout"] = layout
+    be = plugin.create(model, layer=layer, inputs=inputs, **extra)
     try:
         return ascend(be, objective, **options)
     finally:

@@ -1,0 +1,241 @@
+"""PyTorch backend: a forward hook on the target layer, early exit, and one VJP per step.
+
+Registered as the ``torch`` entry point of ``stviz.backends``. ``accepts`` looks
+in ``sys.modules`` first, so asking it never imports torch.
+
+While a :class:`TorchBackend` is open the model is in eval mode, its parameters
+do not require gradients (nothing is accumulated in ``.grad``), and a forward
+hook sits on the target layer. :meth:`TorchBackend.close` (also run by
+``with``, by :func:`stviz_core.visualize` and when construction fails) removes
+the hook and restores every module's mode and every parameter's
+``requires_grad``. Weights and buffers are never written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+import warnings
+
+__all__ = ["name", "accepts", "create", "TorchBackend", "closest_names"]
+
+name = "torch"
+
+
+def accepts(model) -> bool:
+    """True for a ``torch.nn.Module`` (checked without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def create(model, *, layer, inputs=None, layout=None, **options):
+    """Open a :class:`TorchBackend` on ``model`` at ``layer`` (see its parameters)."""
+    return TorchBackend(model, layer, inputs=inputs, layout=layout, **options)
+
+
+class _Stop(BaseException):
+    """Raised by the hook to end the forward pass at the target layer.
+
+    A ``BaseException`` so that a model's own ``except Exception`` cannot swallow it.
+    """
+
+
+def closest_names(wanted, names, n=5):
+    """Up to ``n`` names close to ``wanted`` (by spelling, then by shared suffix)."""
+    names = list(names)
+    close = difflib.get_close_matches(wanted, names, n=n, cutoff=0.5)
+    tail = wanted.rsplit(".", 1)[-1]
+    close += [m for m in names if m.rsplit(".", 1)[-1] == tail and m not in close]
+    return close[:n]
+
+
+class TorchBackend:
+    """The backend contract (``stviz_core.backend``) for a ``torch.nn.Module``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layer : str
+        Qualified module name, as ``model.named_modules()`` lists it
+        (e.g. ``"conv5_fusion"``, ``"rgb.conv3_3"``).
+    inputs : mapping, optional
+        ``{name: (T, H, W, C)}``; defaults to ``model.stviz_inputs``.
+    layout : stviz_adapters.layouts.Layout, optional
+        How canonical inputs become the model's arguments; defaults to
+        ``model.stviz_layout``.
+
+    Device and dtype follow the model's first parameter (CPU float32 for a
+    model without any).
+    """
+
+    name = "torch"
+
+    def __init__(self, model, layer, *, inputs=None, layout=None):
+        import torch
+        from array_api_compat import torch as xp
+
+        self.torch, self.xp, self.model, self.layer = torch, xp, model, layer
+        self.layout = layout if layout is not None else getattr(model, "stviz_layout", None)
+        if self.layout is None:
+            raise ValueError(
+                "tell stviz how to call this model: pass layout= (e.g. "
+                "stviz_adapters.layouts.TwoStream2D() or Clip3D()) or set model.stviz_layout"
+            )
+        shapes = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
+        if shapes is None:
+            raise ValueError(
+                f"give the input shapes: inputs={{name: (T, H, W, C)}} for {list(self.layout.names)}"
+            )
+        self.inputs = self.layout.specs(shapes)
+        modules = dict(model.named_modules())
+        if layer not in modules:
+            close = closest_names(layer, [m for m in modules if m])
+            raise ValueError(
+                f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "
+                f"({len(modules) - 1} layers in all, see model.named_modules())"
+            )
+        self.module = modules[layer]
+        first = next(iter(model.parameters()), None)
+        self.dtype = first.dtype if first is not None else torch.float32
+        self.device = first.device if first is not None else torch.device("cpu")
+        self._closed, self._armed = False, False
+        self._modes = [(m, m.training) for m in model.modules()]
+        self._flags = [(p, p.requires_grad) for p in model.parameters()]
+        self._hook = None
+        try:
+            model.eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+            self._hook = self.module.register_forward_hook(self._capture)
+            self.activation_shape = self._probe()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- contract ---------------------------------------------------------------
+
+    def activations(self, inputs):
+        """Forward to the target layer; returns ``(N, ..., K)`` with channels last."""
+        torch = self.torch
+        self._leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items()}
+        with torch.enable_grad():
+            out = self._forward(self._leaves)
+        self._acts = _channels_last(out, torch)
+        return self._acts.detach()
+
+    def vjp(self, cotangent):
+        """Gradient of ``<A, cotangent>`` w.r.t. the inputs of the last ``activations`` call."""
+        torch = self.torch
+        leaves = list(self._leaves.values())
+        try:
+            grads = torch.autograd.grad(self._acts, leaves, grad_outputs=cotangent,
+                                        allow_unused=True)
+        except RuntimeError as exc:
+            if "inplace operation" not in str(exc):
+                raise
+            raise RuntimeError(
+                "the model modifies in place a tensor that autograd needs for the gradient "
+                f"(below layer {self.layer!r}), e.g. `x += y` or `x.add_(y)` on the output "
+                "of a ReLU or of another op that saves its result; write it as `x = x + y` "
+                f"(torch said: {str(exc).splitlines()[0]})"
+            ) from None
+        finally:
+            self._acts = None
+        return {k: torch.zeros_like(leaf) if g is None else g
+                for (k, leaf), g in zip(self._leaves.items(), grads, strict=True)}
+
+    def receptive_field(self):
+        """``(rf, stride)`` of the target layer, from the model's structure."""
+        from stviz_adapters.receptive_field import receptive_field
+
+        size = max(max(s.shape[1:3]) for s in self.inputs.values())
+        try:
+            return receptive_field(self.model, self.layer, size)
+        except Exception as exc:  # an untraceable model still runs, with a warning
+            warnings.warn(
+                f"receptive field of {self.layer!r} unknown ({exc}); using rho = 1 and no "
+                "jitter: pass rho= and stride= to set them", stacklevel=2)
+            return None
+
+    def describe(self):
+        return {
+            "model": type(self.model).__name__,
+            "layer": self.layer,
+            "layout": self.layout.describe(self.inputs),
+            "activation_shape": list(self.activation_shape),
+            "torch": self.torch.__version__,
+        }
+
+    def close(self):
+        """Remove the hook and restore modes and ``requires_grad`` flags (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._hook is not None:
+            self._hook.remove()
+        for module, mode in self._modes:
+            module.training = mode
+        for p, flag in self._flags:
+            p.requires_grad_(flag)
+        self._leaves, self._acts = {}, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals ------------------------------------------------------------------
+
+    def _capture(self, module, args, output):
+        if not self._armed:  # someone else runs the model (tracing, the user's own calls)
+            return None
+        if not isinstance(output, self.torch.Tensor):
+            raise TypeError(
+                f"layer {self.layer!r} returns {type(output).__name__}, not a tensor; "
+                "pick a layer whose output is one tensor"
+            )
+        self._captured = output
+        raise _Stop
+
+    def _forward(self, leaves):
+        from stviz_adapters.layouts import to_model
+
+        # fresh contiguous copies: in-place ops in the model never touch the leaves
+        args = [a.clone(memory_format=self.torch.contiguous_format)
+                for a in to_model(self.layout, leaves, self.xp)]
+        self._captured, self._armed = None, True
+        try:
+            self.model(*args)
+        except _Stop:
+            return self._captured
+        finally:
+            self._armed = False
+        raise RuntimeError(
+            f"the forward pass never reached layer {self.layer!r}: the model does not call "
+            "this module for these inputs"
+        )
+
+    def _probe(self):
+        torch = self.torch
+        zeros = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device)
+                 for k, s in self.inputs.items()}
+        try:
+            with torch.no_grad():
+                out = self._forward(zeros)
+        except RuntimeError as exc:
+            if "never reached" in str(exc):
+                raise
+            raise ValueError(
+                f"the model cannot take inputs {self.layout.describe(self.inputs)} "
+                f"(canonical {{{', '.join(f'{k}: {s.shape}' for k, s in self.inputs.items())}}} "
+                f"as (T, H, W, C)); the model said: {str(exc).splitlines()[0]}"
+            ) from None
+        return tuple(_channels_last(out, torch).shape)
+
+
+def _channels_last(out, torch):
+    if out.ndim <= 2:
+        return out
+    order = (0, *range(2, out.ndim), 1)
+    return out.permute(order)
