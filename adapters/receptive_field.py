@@ -28,7 +28,7 @@ def receptive_field(model, layer: str, input_size=None):
         ``torch.fx`` can trace (chains, two streams, residual and concatenating
         branches).
     layer : str
-        Qualified module name; for a container, its last computed node.
+        Qualified module name; for a container or custom module, its output.
     input_size : int, optional
         Spatial input size: the field of a layer that sees the whole input
         (after a flatten or global pooling). Without it such a layer raises.
@@ -38,12 +38,14 @@ def receptive_field(model, layer: str, input_size=None):
     tuple of int
         The larger of the H and W field sizes, and of the two strides.
     """
-    fields = receptive_fields(model, input_size)
+    fields = _raw_fields(model)
     if layer in fields:
-        return fields[layer]
-    inside = [name for name in fields if name.startswith(layer + ".")]
-    if inside:
-        return fields[inside[-1]]
+        return _report(fields[layer], input_size, layer)
+    if layer in dict(model.named_modules()):
+        raise ValueError(
+            f"layer {layer!r} adds no operation to the traced graph (it returns its input "
+            "unchanged, or the forward pass never calls it)"
+        )
     from stviz_backends.torch import closest_names
 
     raise ValueError(
@@ -53,7 +55,15 @@ def receptive_field(model, layer: str, input_size=None):
 
 
 def receptive_fields(model, input_size=None) -> dict:
-    """``{module name: (rf, stride)}`` for every module the traced graph calls, in order."""
+    """``{module name: (rf, stride)}`` for every module the traced graph runs, in output order.
+
+    Containers and custom modules (which ``torch.fx`` traces through) get the
+    field of the last node computed inside them: their output.
+    """
+    return {path: _report(v, input_size, path) for path, v in _raw_fields(model).items()}
+
+
+def _raw_fields(model) -> dict:
     import torch
     import torch.fx
 
@@ -81,8 +91,13 @@ def receptive_fields(model, input_size=None) -> dict:
         else:
             value = merged
         info[node] = value
-        if node.op == "call_module":
-            out[node.target] = _report(value, input_size, node.target)
+        # every module the node runs inside: the last node inside a module is its output
+        scopes = [path for path, _ in (node.meta.get("nn_module_stack") or {}).values()]
+        if node.op == "call_module" and node.target not in scopes:
+            scopes.append(node.target)
+        for path in scopes:
+            out.pop(path, None)  # keep the dict in order of each module's output
+            out[path] = value
     return out
 
 

@@ -239,7 +239,7 @@ def test_nan_in_the_model_stops_with_the_step():
 
         def forward(self, x):
             NanAfter.calls += 1
-            return x * float("nan") if NanAfter.calls > 6 else x
+            return x * (float("nan") if NanAfter.calls > 6 else 1.0)
 
     model = nn.Sequential(nn.Conv2d(3, 2, 3), NanAfter())
     with pytest.raises(sv.NonFiniteError, match=r"diverged at step \d+: 'objective' of "
