@@ -47,3 +47,25 @@ def test_readme_kernel_example_runs_as_pasted(tmp_path, monkeypatch, capsys):
     assert namespace["result"].inputs["flow"].shape == (3, 5, 16, 16, 2)
     assert (tmp_path / "out" / "units.npz").exists()
     assert "max|diff|" in capsys.readouterr().out
+
+
+def test_two_stream_torch_example_runs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "two_stream_torch.py"), "--out", str(tmp_path),
+         "--steps", "3", "--gammas", "1", "--units", "0,2", "--size", "32", "--random"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    assert "conv5_fusion" in out.stdout or "saved" in out.stdout
+    r = sv.load(tmp_path / "conv5_fusion_gamma1")
+    assert r.inputs["flow"].shape == (2, 10, 32, 32, 2)
+    assert r.config["layer"] == "conv5_fusion" and r.config["backend"] == "torch"
+
+
+def test_readme_pytorch_example_runs_as_pasted():
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## PyTorch")[1].split("```python")[1].split("```")[0]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    r = namespace["result"]
+    assert r.inputs["rgb"].shape == (2, 1, 64, 64, 3) and r.inputs["flow"].shape == (2, 10, 64, 64, 2)
+    assert r.config["rho"] == 228.0 and r.config["jitter"]["stride"] == 16

