@@ -1,4 +1,11 @@
 """Everything of stviz that touches the outside world, installed as ``stviz_adapters``:
 model families, layouts, receptive fields, BN folding, weight porting, activity
 recording, media output and the command line.
+
+Importing this package imports no framework; each adapter imports its own
+when it is used.
 """
+
+from .rf import receptive_field, receptive_fields
+
+__all__ = ["receptive_field", "receptive_fields"]

@@ -63,6 +63,11 @@ class TorchBackend:
     layout : stviz_adapters.layouts.Layout, optional
         How canonical inputs become the model's arguments; defaults to
         ``model.stviz_layout``.
+    fold_batch_norm : bool
+        Visualize a copy of the model with every conv -> BN pair folded into
+        the convolution (as the paper does; the same function in eval mode,
+        one layer less per pair). Only made when the model has such pairs; a
+        target that is a folded BN layer becomes its convolution.
 
     Device and dtype follow the model's first parameter (CPU float32 for a
     model without any).
@@ -70,11 +75,16 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model, layer, *, inputs=None, layout=None):
+    def __init__(self, model, layer, *, inputs=None, layout=None, fold_batch_norm=True):
         import torch
         from array_api_compat import torch as xp
 
-        self.torch, self.xp, self.model, self.layer = torch, xp, model, layer
+        self.torch, self.xp, self.user_model, self.layer = torch, xp, model, layer
+        self.folded = []
+        target = layer
+        if fold_batch_norm and layer in dict(model.named_modules()):
+            model, target = self._fold(model, layer)
+        self.model, self.target = model, target
         self.layout = layout if layout is not None else getattr(model, "stviz_layout", None)
         if self.layout is None:
             raise ValueError(
@@ -94,7 +104,7 @@ class TorchBackend:
                 f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "
                 f"({len(modules) - 1} layers in all, see model.named_modules())"
             )
-        self.module = modules[layer]
+        self.module = modules[target]
         first = next(iter(model.parameters()), None)
         self.dtype = first.dtype if first is not None else torch.float32
         self.device = first.device if first is not None else torch.device("cpu")
@@ -146,11 +156,11 @@ class TorchBackend:
 
     def receptive_field(self):
         """``(rf, stride)`` of the target layer, from the model's structure."""
-        from stviz_adapters.receptive_field import receptive_field
+        from stviz_adapters.rf import receptive_field
 
         size = max(max(s.shape[1:3]) for s in self.inputs.values())
         try:
-            return receptive_field(self.model, self.layer, size)
+            return receptive_field(self.model, self.target, size)
         except Exception as exc:  # an untraceable model still runs, with a warning
             warnings.warn(
                 f"receptive field of {self.layer!r} unknown ({exc}); using rho = 1 and no "
@@ -159,8 +169,9 @@ class TorchBackend:
 
     def describe(self):
         return {
-            "model": type(self.model).__name__,
+            "model": type(self.user_model).__name__,
             "layer": self.layer,
+            "folded_batch_norm": [list(p) for p in self.folded],
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "torch": self.torch.__version__,
@@ -186,6 +197,15 @@ class TorchBackend:
         self.close()
 
     # -- internals ------------------------------------------------------------------
+
+    def _fold(self, model, layer):
+        from stviz_adapters.bn_folding import fold_batch_norm, fold_pairs
+
+        self.folded = fold_pairs(model)
+        if not self.folded:
+            return model, layer
+        conv_of = {bn: conv for conv, bn in self.folded}
+        return fold_batch_norm(model), conv_of.get(layer, layer)
 
     def _capture(self, module, args, output):
         if not self._armed:  # someone else runs the model (tracing, the user's own calls)

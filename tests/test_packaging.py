@@ -18,7 +18,8 @@ def run_python(code):
 
 def test_importing_the_kernel_imports_no_framework():
     code = (
-        "import sys, stviz_core, stviz_core.testing\n"
+        "import sys, stviz_core, stviz_core.testing, stviz_adapters, stviz_adapters.layouts\n"
+        "import stviz_backends.torch\n"
         "import stviz_core.presets, stviz_core.loop, stviz_core.result\n"
         f"print(','.join(m for m in {FRAMEWORKS!r} if m in sys.modules))"
     )

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from stviz_adapters import models_torch as M  # noqa: E402
-from stviz_adapters.receptive_field import receptive_field, receptive_fields  # noqa: E402
+from stviz_adapters.rf import receptive_field, receptive_fields  # noqa: E402
 
 # DESIGN.md sec. 5 (the paper's Table 1): VGG-16 at 224 x 224
 VGG16_TABLE = {
@@ -83,3 +83,11 @@ def test_unknown_layer_and_untraceable_models():
         receptive_field(DataDependent(), "conv", 32)
     with pytest.raises(ValueError, match="sees the whole input: give input_size"):
         receptive_field(M.c3d(width=1 / 32), "fc8")
+
+
+def test_top_level_function_takes_a_canonical_shape():
+    import stviz_adapters
+
+    model = M.two_stream_vgg16(width=1 / 32, input_size=64)
+    assert stviz_adapters.receptive_field(model, "fc8", (10, 64, 48, 2)) == (64, 32)
+    assert stviz_adapters.receptive_field(model, "rgb.pool3", 64) == (44, 8)

@@ -258,3 +258,34 @@ def test_cuda_run_stays_on_the_device_and_matches_cpu():
     b = sv.visualize(gpu, "conv5_fusion", channels=[0], steps=5, seed=0)
     assert b.config["device"].startswith("cuda")
     assert (sv.compare(a, b).max_abs_diff["all"] < 1e-6 * 160).all()
+
+
+class ConvBN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 4, 3, stride=2)
+        self.bn2 = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+
+
+def test_batch_norm_is_folded_before_visualizing_with_the_same_result():
+    torch.manual_seed(0)
+    model = ConvBN().double()
+    for bn in (model.bn1, model.bn2):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 2)
+    before = snapshot(model)
+    common = dict(inputs={"rgb": (1, 12, 12, 3)}, layout=Image2D(), steps=15, seed=0)
+    folded = sv.visualize(model, "bn2", channels=[0, 3], **common)
+    plain = sv.visualize(model, "bn2", channels=[0, 3], backend_options={"fold_batch_norm": False},
+                         **common)
+    assert folded.config["backend_details"]["folded_batch_norm"] == [["conv1", "bn1"], ["conv2", "bn2"]]
+    assert plain.config["backend_details"]["folded_batch_norm"] == []
+    assert folded.config["rho"] == plain.config["rho"] == 5
+    assert (sv.compare(folded, plain).max_abs_diff["all"] < 1e-8).all()
+    assert_unchanged(model, before)

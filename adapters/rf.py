@@ -18,7 +18,7 @@ __all__ = ["receptive_field", "receptive_fields"]
 _GLOBAL = object()
 
 
-def receptive_field(model, layer: str, input_size=None):
+def receptive_field(model, layer: str, input_shape=None):
     """``(rf, stride)`` of ``layer``'s output, in input pixels.
 
     Parameters
@@ -29,15 +29,17 @@ def receptive_field(model, layer: str, input_size=None):
         branches).
     layer : str
         Qualified module name; for a container or custom module, its output.
-    input_size : int, optional
-        Spatial input size: the field of a layer that sees the whole input
-        (after a flatten or global pooling). Without it such a layer raises.
+    input_shape : int or tuple, optional
+        The input's spatial size, or its canonical shape ``(T, H, W, C)``: the
+        field of a layer that sees the whole input (after a flatten or global
+        pooling) is ``max(H, W)``. Without it such a layer raises.
 
     Returns
     -------
     tuple of int
         The larger of the H and W field sizes, and of the two strides.
     """
+    input_size = _size(input_shape)
     fields = _raw_fields(model)
     if layer in fields:
         return _report(fields[layer], input_size, layer)
@@ -54,13 +56,23 @@ def receptive_field(model, layer: str, input_size=None):
     )
 
 
-def receptive_fields(model, input_size=None) -> dict:
+def _size(input_shape):
+    if input_shape is None or isinstance(input_shape, int):
+        return input_shape
+    shape = tuple(input_shape)
+    if len(shape) != 4:
+        raise ValueError(f"input_shape is an int or the canonical (T, H, W, C), got {shape}")
+    return max(shape[1], shape[2])
+
+
+def receptive_fields(model, input_shape=None) -> dict:
     """``{module name: (rf, stride)}`` for every module the traced graph runs, in output order.
 
     Containers and custom modules (which ``torch.fx`` traces through) get the
     field of the last node computed inside them: their output.
     """
-    return {path: _report(v, input_size, path) for path, v in _raw_fields(model).items()}
+    size = _size(input_shape)
+    return {path: _report(v, size, path) for path, v in _raw_fields(model).items()}
 
 
 def _raw_fields(model) -> dict:
