@@ -6,6 +6,7 @@ Importing this package imports no framework; each adapter imports its own
 when it is used.
 """
 
+from .cross_framework import compare
 from .rf import receptive_field, receptive_fields
 
-__all__ = ["receptive_field", "receptive_fields"]
+__all__ = ["compare", "receptive_field", "receptive_fields"]

@@ -87,6 +87,8 @@ class TwoStreamFusion(nn.Module):
         self.relu7 = nn.ReLU(inplace=True)
         self.drop7 = nn.Dropout(0.5)
         self.fc8 = nn.Linear(fc, num_classes)
+        #: shape (C, T, H, W) flattened into fc6, for weight porting across layouts
+        self.stviz_flatten = {"fc6": (c5, 1, side, side)}
         self.stviz_layout = TwoStream2D()
         self.stviz_inputs = {"rgb": (1, input_size, input_size, 3),
                              "flow": (flow_frames, input_size, input_size, 2)}
@@ -132,6 +134,7 @@ class C3D(nn.Module):
         self.fc7 = nn.Linear(fc, fc)
         self.relu7 = nn.ReLU(inplace=True)
         self.fc8 = nn.Linear(fc, num_classes)
+        self.stviz_flatten = {"fc6": (c_in, t, side, side)}
         self.stviz_layout = Clip3D()
         self.stviz_inputs = {"clip": (frames, input_size, input_size, 3)}
 

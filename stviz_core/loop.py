@@ -116,7 +116,9 @@ def ascend(
     specs = _specs(backend)
     xp, dtype, device = backend.xp, backend.dtype, backend.device
 
-    rf = backend.receptive_field() if hasattr(backend, "receptive_field") else None
+    rf = None
+    if (rho is None or stride is None) and hasattr(backend, "receptive_field"):
+        rf = backend.receptive_field()
     rho = positive(rho if rho is not None else (rf[0] if rf else 1.0), "rho")
     stride = int(non_negative(stride if stride is not None else (rf[1] if rf else 0), "stride"))
     ctx = Context(rho=rho, a_hat=None if a_hat is None else [float(a) for a in a_hat])

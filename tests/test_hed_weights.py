@@ -68,3 +68,28 @@ def test_missing_weights_say_how_to_get_them(monkeypatch, tmp_path):
     monkeypatch.setenv("STVIZ_HED_WEIGHTS", str(tmp_path / "nope.h5"))
     with pytest.raises(FileNotFoundError):
         H.hed_weights_path()
+
+
+def test_keras_tower_agrees_with_the_torch_tower():
+    keras = pytest.importorskip("keras")
+    from stviz_adapters.hed_weights_keras import hed_vgg16_keras, load_hed_vgg16_keras
+    from stviz_adapters.models_keras import two_stream_vgg16
+
+    layers = ["conv1_2", "conv3_3", "conv5_3"]
+    t = H.hed_vgg16(input_size=64).double()
+    k = hed_vgg16_keras(input_size=64, dtype="float64")
+    x = np.random.default_rng(0).uniform(-120, 120, (2, 64, 64, 3))
+    outs = {}
+    for n in layers:
+        getattr(t, n).register_forward_hook(
+            lambda m, a, o, n=n: outs.__setitem__(n, o.detach().clone().numpy()))
+    with torch.no_grad():
+        t(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))))
+    sub = keras.Model(k.inputs, [k.get_layer(n).output for n in layers])
+    for n, o in zip(layers, sub([x]), strict=True):
+        ref = outs[n].transpose(0, 2, 3, 1)
+        assert np.abs(ref - np.asarray(o)).max() <= 1e-10 * np.abs(ref).max(), n
+    tower = load_hed_vgg16_keras(two_stream_vgg16(width=1, input_size=32, flow_frames=2, fc_width=4),
+                                 prefix="rgb.")
+    np.testing.assert_array_equal(tower.get_layer("rgb.conv5_3").get_weights()[1],
+                                  H.read_hed_vgg16()["conv5_3"][1])

@@ -1,0 +1,280 @@
+"""Keras 3 (TensorFlow) backend: a sub-model up to the target layer and a compiled VJP.
+
+Registered as the ``keras`` entry point of ``stviz.backends``; ``accepts`` looks
+in ``sys.modules`` first, so asking it never imports Keras.
+
+Where the kernel's arrays live: on the host, as numpy arrays. array-api-compat
+does not wrap TensorFlow tensors, and the alternative, a thin array-API
+namespace over TF ops, would save only the two host copies per step (inputs
+in, gradients out); ``benchmarks/keras_backend.py`` measures that copy at a
+few percent of a step on the demo model (see ``benchmarks/RESULTS.md``), and
+host arrays make the kernel's arithmetic the very same numpy code for every
+run, which is what cross-framework agreement rests on.
+
+One step is one compiled call (``tf.function``) that runs the forward pass to
+the target layer and the vector-Jacobian product
+(``tape.gradient(..., output_gradients=cotangent)``). The cotangent of the
+kernel's objectives does not depend on the activation values, so the step
+computes the VJP with the previous step's cotangent; :meth:`vjp` returns it
+when the new cotangent is the same array (checked exactly) and recomputes
+otherwise. Functional models run as a sub-model from their inputs to the
+layer's output, so nothing above it is computed. Subclassed models run eagerly
+with the target layer's ``call`` wrapped to stop the forward pass there.
+The model is called with ``training=False``, never fitted, and left as it was.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["name", "accepts", "create", "KerasBackend"]
+
+name = "keras"
+
+
+def accepts(model) -> bool:
+    """True for a Keras 3 ``keras.Model`` (checked without importing Keras)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(model, getattr(keras, "Model", ()))
+
+
+def create(model, *, layer, inputs=None, layout=None, **options):
+    """Open a :class:`KerasBackend` on ``model`` at ``layer``."""
+    return KerasBackend(model, layer, inputs=inputs, layout=layout, **options)
+
+
+class _Stop(BaseException):
+    """Ends a subclassed model's forward pass at the target layer."""
+
+    def __init__(self, output):
+        self.output = output
+
+
+class KerasBackend:
+    """The backend contract (``stviz_core.backend``) for a built Keras 3 model.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Functional, Sequential or subclassed; built (called once or given inputs).
+    layer : str
+        Name of a layer of the model itself (``model.layers``); a layer inside
+        a nested model is reached by building the model flat.
+    inputs, layout
+        As for the PyTorch backend; default ``model.stviz_inputs`` and
+        ``model.stviz_layout``. The layout must be channels-last
+        (``TwoStream2D(channels_first=False)``, ``Clip3D(channels_first=False)``).
+    compiled : bool
+        Run the step as a ``tf.function`` (default). ``False`` runs eagerly.
+    """
+
+    name = "keras"
+
+    def __init__(self, model, layer, *, inputs=None, layout=None, compiled=True):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                f"stviz's Keras backend supports Keras 3 on TensorFlow; this Keras runs on "
+                f"{keras.backend.backend()!r}: set KERAS_BACKEND=tensorflow before importing keras"
+            )
+        import tensorflow as tf
+
+        self.tf, self.keras, self.model, self.layer = tf, keras, model, layer
+        self.xp, self.device = np, "cpu"
+        if not model.built:
+            raise ValueError(
+                "the Keras model is not built: call it once on data or build it with an "
+                "Input, so that its layers have weights"
+            )
+        self.layout = layout if layout is not None else getattr(model, "stviz_layout", None)
+        if self.layout is None:
+            raise ValueError(
+                "tell stviz how to call this model: pass layout= (e.g. stviz_adapters.layouts."
+                "TwoStream2D(channels_first=False)) or set model.stviz_layout"
+            )
+        if self.layout.channels_first:
+            raise ValueError(
+                "Keras models take channels-last inputs: use a layout with channels_first=False"
+            )
+        shapes = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
+        if shapes is None:
+            raise ValueError(
+                f"give the input shapes: inputs={{name: (T, H, W, C)}} for {list(self.layout.names)}"
+            )
+        self.inputs = self.layout.specs(shapes)
+        self.target = self._find_layer(model, layer)
+        self.dtype = np.dtype(self._dtype_of(model))
+        self._forward = self._build_forward()
+        self._fwd_vjp = self._build_fwd_vjp(compiled)
+        self._fwd = self._build_fwd(compiled)
+        self._cached = None
+        self.activation_shape = self._probe()
+
+    # -- contract -----------------------------------------------------------------
+
+    def activations(self, inputs):
+        """Forward to the target layer; also the VJP of the last cotangent, in the same call."""
+        from stviz_adapters.layouts import to_model
+
+        args = [self.tf.convert_to_tensor(a, dtype=self.dtype)
+                for a in to_model(self.layout, inputs, np)]
+        self._args = args
+        if self._cached is None:
+            acts = self._fwd(args)
+            self._grads = None
+        else:
+            acts, grads = self._fwd_vjp(args, self._cached_tf)
+            self._grads = grads
+        return np.asarray(acts)
+
+    def vjp(self, cotangent):
+        """Gradient of ``<A, cotangent>`` w.r.t. the canonical inputs of the last call."""
+        from stviz_adapters.layouts import from_model
+
+        cot = np.asarray(cotangent, dtype=self.dtype)
+        if self._grads is None or self._cached is None or not np.array_equal(cot, self._cached):
+            self._cached, self._cached_tf = cot, self.tf.convert_to_tensor(cot)
+            _, grads = self._fwd_vjp(self._args, self._cached_tf)
+        else:
+            grads = self._grads
+        grads = [np.zeros(a.shape, self.dtype) if g is None else np.asarray(g)
+                 for a, g in zip(self._args, grads, strict=True)]
+        return {k: np.ascontiguousarray(v) for k, v in from_model(self.layout, grads, np).items()}
+
+    def receptive_field(self):
+        """``(rf, stride)`` from the functional graph of the model."""
+        from stviz_adapters.rf_keras import receptive_field
+
+        size = max(max(s.shape[1:3]) for s in self.inputs.values())
+        try:
+            return receptive_field(self.model, self.layer, size)
+        except ValueError as exc:
+            import warnings
+
+            warnings.warn(f"receptive field of {self.layer!r} unknown ({exc}); using rho = 1 and "
+                          "no jitter: pass rho= and stride= to set them", stacklevel=2)
+            return None
+
+    def describe(self):
+        return {
+            "model": self.model.name,
+            "layer": self.layer,
+            "layout": self.layout.describe(self.inputs),
+            "activation_shape": list(self.activation_shape),
+            "keras": self.keras.__version__,
+            "tensorflow": self.tf.__version__,
+        }
+
+    def close(self):
+        """Drop the compiled step and its sub-model (the model itself was never changed)."""
+        self._fwd = self._fwd_vjp = self._forward = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals ----------------------------------------------------------------
+
+    def _find_layer(self, model, layer):
+        names = {lay.name: lay for lay in model.layers}
+        if layer not in names:
+            from stviz_backends.torch import closest_names
+
+            close = closest_names(layer, list(names))
+            raise ValueError(
+                f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "
+                f"({len(names)} layers in all, see model.layers)"
+            )
+        return names[layer]
+
+    @staticmethod
+    def _dtype_of(model):
+        for w in model.weights:
+            return w.dtype
+        return model.compute_dtype
+
+    def _build_forward(self):
+        keras, target = self.keras, self.target
+        if _graph_inputs(self.model) is not None:
+            try:
+                output = target.output
+            except (AttributeError, ValueError) as exc:
+                raise ValueError(
+                    f"layer {self.layer!r} has no single output in the model's graph "
+                    f"({str(exc).splitlines()[0]}); pick a layer that is called once"
+                ) from None
+            if isinstance(output, (list, tuple)):
+                raise ValueError(
+                    f"layer {self.layer!r} has {len(output)} outputs; stviz needs one: pick the "
+                    "layer that follows the output you mean"
+                )
+            sub = keras.Model(self.model.inputs, output, name=f"{self.model.name}_to_{target.name}")
+            return lambda args: sub(list(args), training=False)
+        return self._eager_forward
+
+    def _eager_forward(self, args):
+        target, original = self.target, self.target.call
+
+        def stop(*a, **kw):
+            raise _Stop(original(*a, **kw))
+
+        target.call = stop
+        try:
+            self.model(args if len(args) > 1 else args[0], training=False)
+        except _Stop as s:
+            return s.output
+        finally:
+            target.call = original
+        raise RuntimeError(f"the forward pass never reached layer {self.layer!r}")
+
+    def _build_fwd(self, compiled):
+        tf = self.tf
+        fwd = self._forward
+
+        def f(args):
+            return fwd(list(args))
+
+        return tf.function(f, reduce_retracing=True) if compiled and self._can_compile() else f
+
+    def _build_fwd_vjp(self, compiled):
+        tf = self.tf
+        fwd = self._forward
+
+        def f(args, cot):
+            args = list(args)
+            with tf.GradientTape() as tape:
+                for a in args:
+                    tape.watch(a)
+                out = fwd(args)
+            return out, tape.gradient(out, args, output_gradients=cot)
+
+        return tf.function(f, reduce_retracing=True) if compiled and self._can_compile() else f
+
+    def _can_compile(self):
+        return _graph_inputs(self.model) is not None  # the subclassed path stops by raising
+
+    def _probe(self):
+        zeros = {k: np.zeros((1, *s.shape), self.dtype) for k, s in self.inputs.items()}
+        try:
+            acts = self.activations(zeros)
+        except (ValueError, self.tf.errors.InvalidArgumentError) as exc:
+            raise ValueError(
+                f"the model cannot take inputs {self.layout.describe(self.inputs)} "
+                f"(canonical {{{', '.join(f'{k}: {s.shape}' for k, s in self.inputs.items())}}} "
+                f"as (T, H, W, C)); Keras said: {str(exc).splitlines()[0]}"
+            ) from None
+        return tuple(acts.shape)
+
+
+def _graph_inputs(model):
+    """The inputs of a functional or Sequential model's graph; None for a subclassed model."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    return inputs or None
