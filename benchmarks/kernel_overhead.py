@@ -14,16 +14,15 @@ It prints a table and appends it, with the machine, to benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 
 import stviz_core as sv
+
+from _machine import record
 
 
 class NullBackend:
@@ -73,25 +72,6 @@ def per_step(backend, steps):
     return (times[steps[1]] - times[steps[0]]) / (steps[1] - steps[0])
 
 
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = [f"numpy {np.__version__}"]
-    try:
-        import torch
-
-        versions.append(f"torch {torch.__version__}")
-    except ImportError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {', '.join(versions)}"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="112,224")
@@ -120,13 +100,9 @@ def main():
     table = "\n".join(lines)
     print(table)
     if not args.no_record:
-        stamp = datetime.date.today().isoformat()
-        block = (f"\n## Kernel overhead per step (benchmarks/kernel_overhead.py), {stamp}\n\n"
-                 f"Machine: {machine()}.\nInput per visualization: rgb 1x{{H}}x{{W}}x3 + flow "
-                 f"10x{{H}}x{{W}}x2, paper preset, jitter stride 16; steps {steps[0]}->{steps[1]}, "
-                 f"median of {args.repeats}.\n\n{table}\n")
-        with open(Path(__file__).with_name("RESULTS.md"), "a") as fh:
-            fh.write(block)
+        record("Kernel overhead per step (benchmarks/kernel_overhead.py)",
+               f"Input per visualization: rgb 1x{{H}}x{{W}}x3 + flow 10x{{H}}x{{W}}x2, paper preset, "
+               f"jitter stride 16; steps {steps[0]}->{steps[1]}, median of {args.repeats}.\n\n{table}")
 
 
 if __name__ == "__main__":

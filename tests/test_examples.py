@@ -69,3 +69,25 @@ def test_readme_pytorch_example_runs_as_pasted():
     r = namespace["result"]
     assert r.inputs["rgb"].shape == (2, 1, 64, 64, 3) and r.inputs["flow"].shape == (2, 10, 64, 64, 2)
     assert r.config["rho"] == 228.0 and r.config["jitter"]["stride"] == 16
+
+
+def test_compare_frameworks_example_runs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "compare_frameworks.py"), "--out", str(tmp_path),
+         "--steps", "5", "--width", "0.0625", "--size", "48"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    assert "PyTorch vs Keras" in out.stdout and "of the bound" in out.stdout
+    again = sv.compare(sv.load(tmp_path / "torch"), sv.load(tmp_path / "keras"))
+    assert (again.max_abs_diff["all"] < 1e-6 * 160).all()
+    assert sv.load(tmp_path / "keras").config["backend"] == "keras"
+
+
+def test_readme_keras_example_runs_as_pasted(capsys):
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## Keras, and the same answer")[1].split("```python")[1].split("```")[0]
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["keras_result"].config["backend"] == "keras"
+    assert (namespace["both"].comparison.max_abs_diff["all"] < 1e-10).all()
+    assert "PyTorch vs Keras" in capsys.readouterr().out
