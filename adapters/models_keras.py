@@ -16,9 +16,9 @@ with ``concat`` and ``unsqueeze`` layers where PyTorch uses ``torch.cat``.
 from __future__ import annotations
 
 from .layouts import Clip3D, Image2D, TwoStream2D
-from .models_torch import VGG16_BLOCKS, _ch, _pooled
+from .models_torch import SMALL_BLOCKS, VGG16_BLOCKS, _ch, _pooled
 
-__all__ = ["vgg16_trunk", "two_stream_vgg16", "c3d", "block_max_pooling_3d"]
+__all__ = ["vgg16_trunk", "two_stream_vgg16", "two_stream_small", "c3d", "block_max_pooling_3d"]
 
 
 def block_max_pooling_3d(pool_size, name, dtype):
@@ -88,6 +88,16 @@ def _tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
     return x
 
 
+def _small_tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
+    keras, L, conv = _layers(dtype, seed)
+    for block, channels, pooled in SMALL_BLOCKS:
+        x = L.Conv2D(_ch(channels, width), 3, padding="same", name=f"{prefix}conv{block}", **conv)(x)
+        x = L.ReLU(name=f"{prefix}relu{block}", dtype=dtype)(x)
+        if pooled or (block == 5 and pool5):
+            x = L.MaxPooling2D(2, 2, name=f"{prefix}pool{block}", dtype=dtype)(x)
+    return x
+
+
 def vgg16_trunk(in_channels=3, *, width=1.0, pool5=True, ceil_mode=False, input_size=224,
                 dtype="float32", seed=None):
     """VGG-16 convolutional layers with Caffe names, input ``(N, H, W, in_channels)``."""
@@ -102,21 +112,33 @@ def vgg16_trunk(in_channels=3, *, width=1.0, pool5=True, ceil_mode=False, input_
 def two_stream_vgg16(num_classes=101, *, width=1.0, flow_frames=10, input_size=224,
                      fc_width=None, dtype="float32", seed=None):
     """Two-stream VGG-16 fusion network: ``model([rgb, flow])``, rgb ``(N,H,W,3)``, flow ``(N,H,W,2L)``."""
+    return _two_stream(_tower, 4, _ch(512, width), num_classes, width, flow_frames, input_size,
+                       _ch(4096, width) if fc_width is None else fc_width, dtype, seed,
+                       "two_stream_vgg16")
+
+
+def two_stream_small(num_classes=8, *, width=1.0, flow_frames=10, input_size=64, fc_width=128,
+                     dtype="float32", seed=None):
+    """Twin of :func:`stviz_adapters.models_torch.two_stream_small` (the demo network)."""
+    return _two_stream(_small_tower, 3, _ch(64, width), num_classes, width, flow_frames,
+                       input_size, fc_width, dtype, seed, "two_stream_small")
+
+
+def _two_stream(tower, pools, c5, num_classes, width, flow_frames, input_size, fc, dtype, seed,
+                name):
     keras, L, conv = _layers(dtype, seed)
     rgb = keras.Input((input_size, input_size, 3), name="rgb", dtype=dtype)
     flow = keras.Input((input_size, input_size, 2 * flow_frames), name="flow", dtype=dtype)
-    a = _tower(rgb, "rgb.", width, False, False, dtype, seed)
-    m = _tower(flow, "flow.", width, False, False, dtype, seed)
-    c5 = _ch(512, width)
-    side4 = _pooled(input_size, 4)
+    a = tower(rgb, "rgb.", width, False, False, dtype, seed)
+    m = tower(flow, "flow.", width, False, False, dtype, seed)
+    side = _pooled(input_size, pools)
     x = L.Concatenate(axis=-1, name="concat", dtype=dtype)([a, m])
-    x = L.Reshape((1, side4, side4, 2 * c5), name="unsqueeze", dtype=dtype)(x)
+    x = L.Reshape((1, side, side, 2 * c5), name="unsqueeze", dtype=dtype)(x)
     x = L.Conv3D(c5, 3, padding="same", name="conv5_fusion", **conv)(x)
     x = L.ReLU(name="relu5_fusion", dtype=dtype)(x)
     x = block_max_pooling_3d((1, 2, 2), "pool5_fusion", dtype)(x)
-    x = _head(x, num_classes, _ch(4096, width) if fc_width is None else fc_width, dtype, seed,
-              dropout=True)
-    model = keras.Model([rgb, flow], x, name="two_stream_vgg16")
+    x = _head(x, num_classes, fc, dtype, seed, dropout=True)
+    model = keras.Model([rgb, flow], x, name=name)
     model.stviz_layout = TwoStream2D(channels_first=False)
     model.stviz_inputs = {"rgb": (1, input_size, input_size, 3),
                           "flow": (flow_frames, input_size, input_size, 2)}

@@ -27,7 +27,8 @@ from torch import nn
 
 from .layouts import Clip3D, TwoStream2D
 
-__all__ = ["vgg16_trunk", "two_stream_vgg16", "c3d", "TwoStreamFusion", "VGG16_BLOCKS"]
+__all__ = ["vgg16_trunk", "two_stream_vgg16", "c3d", "TwoStreamFusion", "VGG16_BLOCKS",
+           "small_trunk", "two_stream_small"]
 
 #: (block, convolutions, channels) of VGG-16.
 VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
@@ -70,16 +71,18 @@ class TwoStreamFusion(nn.Module):
     """
 
     def __init__(self, num_classes=101, *, width=1.0, flow_frames=10, input_size=224,
-                 fc_width=None):
+                 fc_width=None, tower=None):
         super().__init__()
-        self.rgb = vgg16_trunk(3, width=width, pool5=False)
-        self.flow = vgg16_trunk(2 * flow_frames, width=width, pool5=False)
-        c5 = _ch(512, width)
+        tower = vgg16_trunk if tower is None else tower
+        self.rgb = tower(3, width=width, pool5=False)
+        self.flow = tower(2 * flow_frames, width=width, pool5=False)
+        c5 = [m for m in self.rgb.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+        pools = sum(isinstance(m, nn.MaxPool2d) for m in self.rgb.modules())
         fc = _ch(4096, width) if fc_width is None else fc_width
         self.conv5_fusion = nn.Conv3d(2 * c5, c5, kernel_size=3, padding=1)
         self.relu5_fusion = nn.ReLU(inplace=True)
         self.pool5_fusion = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
-        side = _pooled(input_size, 5)
+        side = _pooled(input_size, pools + 1)
         self.fc6 = nn.Linear(c5 * side * side, fc)
         self.relu6 = nn.ReLU(inplace=True)
         self.drop6 = nn.Dropout(0.5)
@@ -99,6 +102,41 @@ class TwoStreamFusion(nn.Module):
         x = self.drop6(self.relu6(self.fc6(torch.flatten(x, 1))))
         x = self.drop7(self.relu7(self.fc7(x)))
         return self.fc8(x)
+
+
+#: (block, channels, pooled after) of the small demo towers.
+SMALL_BLOCKS = ((1, 16, True), (2, 32, True), (3, 64, True), (4, 64, False), (5, 64, False))
+
+
+def small_trunk(in_channels: int = 3, *, width: float = 1.0, pool5: bool = False) -> nn.Sequential:
+    """A five-convolution tower (``conv1`` ... ``conv5``, pools after the first three).
+
+    The shape of VGG-16 with one 3x3 convolution per block and a fifth of its
+    width: the towers of the small demo network.
+    """
+    layers = OrderedDict()
+    c_in = in_channels
+    for block, channels, pooled in SMALL_BLOCKS:
+        c_out = _ch(channels, width)
+        layers[f"conv{block}"] = nn.Conv2d(c_in, c_out, 3, padding=1)
+        layers[f"relu{block}"] = nn.ReLU(inplace=True)
+        if pooled or (block == 5 and pool5):
+            layers[f"pool{block}"] = nn.MaxPool2d(2, 2)
+        c_in = c_out
+    return nn.Sequential(layers)
+
+
+def two_stream_small(num_classes=8, *, width=1.0, flow_frames=10, input_size=64, fc_width=128,
+                     seed=None) -> TwoStreamFusion:
+    """The small two-stream fusion network of the demo model (towers of :func:`small_trunk`).
+
+    Same head as :func:`two_stream_vgg16` (``conv5_fusion``, ``pool5_fusion``,
+    ``fc6``, ``fc7``, ``fc8``); towers ``rgb.conv1`` ... ``rgb.conv5`` and
+    ``flow.conv1`` ... ``flow.conv5``.
+    """
+    with _seeded(seed):
+        return _he_init(TwoStreamFusion(num_classes, width=width, flow_frames=flow_frames,
+                                        input_size=input_size, fc_width=fc_width, tower=small_trunk))
 
 
 def two_stream_vgg16(num_classes=101, *, width=1.0, flow_frames=10, input_size=224, seed=None,

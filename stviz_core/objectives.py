@@ -52,7 +52,11 @@ class Context:
             )
         a = 1.0 if self.a_hat is None else float(self.a_hat[c])
         if not a > 0:
-            raise ValueError(f"a_hat[{c}] must be > 0 to normalize by it, got {a}")
+            raise ValueError(
+                f"a_hat[{c}] must be > 0 to normalize by it, got {a}: the channel never "
+                "activated positively on the recorded data; pass a_hat=None, or replace such "
+                "entries by 1 (stviz_adapters.activity.Activity.normalizer())"
+            )
         return 1.0 / (self.rho**2 * a)
 
 

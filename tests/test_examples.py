@@ -35,6 +35,7 @@ def test_readme_commands_are_what_ci_runs():
         block = readme.split(f"<!-- {marker} -->")[1].split(f"<!-- /{marker} -->")[0]
         lines = [ln for ln in block.strip().splitlines() if not ln.startswith("```")]
         assert len(lines) == 1 and lines[0].startswith("python3 -m venv .venv")
+        assert "torch==2.13.0" in lines[0]
     assert "readme_command test-command" in (ROOT / ".ci" / "run").read_text()
 
 
@@ -91,3 +92,17 @@ def test_readme_keras_example_runs_as_pasted(capsys):
     assert namespace["keras_result"].config["backend"] == "keras"
     assert (namespace["both"].comparison.max_abs_diff["all"] < 1e-10).all()
     assert "PyTorch vs Keras" in capsys.readouterr().out
+
+
+def test_demo_main_job_runs(tmp_path):
+    """The README's main job, shortened (python -m stviz_adapters.demo)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "stviz_adapters.demo", "--out", str(tmp_path), "--steps", "5",
+         "--units", "2"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    assert "[8/8] fc8" in out.stdout and "class ball_right" in out.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["gammas"] == [0.0, 1.0, 5.0, 10.0] and len(summary["results"]) == 8
+    r = sv.load(tmp_path / "fc8_gamma5")
+    assert r.inputs["flow"].shape == (8, 10, 64, 64, 2) and r.config["preset"]["motion"]["gamma"] == 5
