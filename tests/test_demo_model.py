@@ -148,3 +148,13 @@ def test_a_cache_from_another_generator_version_is_rebuilt(tmp_path, monkeypatch
     np.testing.assert_array_equal(again.rgb, fresh.rgb)
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         data.make_split("dev", 1)
+
+
+def test_the_keras_twin_carries_the_same_weights(model, val):
+    pytest.importorskip("keras")
+    keras_model = load_demo_model(framework="keras")
+    x = val.inputs(slice(0, 16))
+    ref = logits(model, x)
+    got = np.asarray(keras_model(list(to_model(keras_model.stviz_layout, x, np))))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
+    assert (got.argmax(1) == ref.argmax(1)).all()
