@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from stviz_core.backend import InputSpec
 
-__all__ = ["Layout", "TwoStream2D", "Clip3D", "Image2D", "StackedFlow2D", "to_model", "from_model"]
+__all__ = ["Layout", "TwoStream2D", "Clip3D", "Image2D", "StackedFlow2D", "to_model", "from_model",
+           "resolve"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,30 @@ def Image2D(image: str = "rgb", *, channels_first: bool = True) -> Layout:
 def StackedFlow2D(flow: str = "flow", *, channels_first: bool = True) -> Layout:
     """A 2D motion-stream net called as ``model(flow)`` with L flows stacked on channels."""
     return Layout(((flow, "stacked"),), channels_first)
+
+
+def resolve(model, layout=None, inputs=None, *, channels_first=True):
+    """The layout and input specs for ``model``: given, or from ``model.stviz_layout`` / ``stviz_inputs``.
+
+    Raises a ``ValueError`` saying what to pass when either is missing, or when
+    the layout's channel order is not the framework's (``channels_first``).
+    """
+    layout = layout if layout is not None else getattr(model, "stviz_layout", None)
+    example = "TwoStream2D()" if channels_first else "TwoStream2D(channels_first=False)"
+    if layout is None:
+        raise ValueError(
+            f"tell stviz how to call this model: pass layout= (e.g. stviz_adapters.layouts."
+            f"{example} or Clip3D()) or set model.stviz_layout"
+        )
+    if layout.channels_first != channels_first:
+        order = "channels-first" if channels_first else "channels-last"
+        raise ValueError(
+            f"this framework's models take {order} inputs: use a layout with "
+            f"channels_first={channels_first}"
+        )
+    shapes = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
+    if shapes is None:
+        raise ValueError(
+            f"give the input shapes: inputs={{name: (T, H, W, C)}} for {list(layout.names)}"
+        )
+    return layout, layout.specs(shapes)

@@ -89,22 +89,9 @@ class KerasBackend:
                 "the Keras model is not built: call it once on data or build it with an "
                 "Input, so that its layers have weights"
             )
-        self.layout = layout if layout is not None else getattr(model, "stviz_layout", None)
-        if self.layout is None:
-            raise ValueError(
-                "tell stviz how to call this model: pass layout= (e.g. stviz_adapters.layouts."
-                "TwoStream2D(channels_first=False)) or set model.stviz_layout"
-            )
-        if self.layout.channels_first:
-            raise ValueError(
-                "Keras models take channels-last inputs: use a layout with channels_first=False"
-            )
-        shapes = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
-        if shapes is None:
-            raise ValueError(
-                f"give the input shapes: inputs={{name: (T, H, W, C)}} for {list(self.layout.names)}"
-            )
-        self.inputs = self.layout.specs(shapes)
+        from stviz_adapters.layouts import resolve
+
+        self.layout, self.inputs = resolve(model, layout, inputs, channels_first=False)
         self.target = self._find_layer(model, layer)
         self.dtype = np.dtype(self._dtype_of(model))
         self._forward = self._build_forward()

@@ -85,18 +85,9 @@ class TorchBackend:
         if fold_batch_norm and layer in dict(model.named_modules()):
             model, target = self._fold(model, layer)
         self.model, self.target = model, target
-        self.layout = layout if layout is not None else getattr(model, "stviz_layout", None)
-        if self.layout is None:
-            raise ValueError(
-                "tell stviz how to call this model: pass layout= (e.g. "
-                "stviz_adapters.layouts.TwoStream2D() or Clip3D()) or set model.stviz_layout"
-            )
-        shapes = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
-        if shapes is None:
-            raise ValueError(
-                f"give the input shapes: inputs={{name: (T, H, W, C)}} for {list(self.layout.names)}"
-            )
-        self.inputs = self.layout.specs(shapes)
+        from stviz_adapters.layouts import resolve
+
+        self.layout, self.inputs = resolve(model, layout, inputs, channels_first=True)
         modules = dict(model.named_modules())
         if layer not in modules:
             close = closest_names(layer, [m for m in modules if m])

@@ -140,7 +140,7 @@ def test_bad_input_gets_clear_errors(monkeypatch):
     with pytest.raises(ValueError, match=r"cannot take inputs rgb \(N, 48, 48, 3\), flow \(N, 48, 48, 6\)"):
         sv.visualize(model, "conv5_fusion", channels=[0],
                      inputs={"rgb": (1, 48, 48, 3), "flow": (3, 48, 48, 2)})
-    with pytest.raises(ValueError, match="channels-last inputs"):
+    with pytest.raises(ValueError, match="take channels-last inputs"):
         sv.visualize(model, "conv5_fusion", channels=[0], layout=Clip3D())
     unbuilt = keras.Sequential([L.Dense(3, name="d")])
     with pytest.raises(ValueError, match="not built"):
