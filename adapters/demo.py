@@ -6,9 +6,14 @@ Loads the trained two-stream demo network (:mod:`stviz_adapters.demo_model`),
 records its ``conv5_fusion`` activity on the held-out validation clips (the
 ``a_hat`` of eq. 1 and each unit's strongest class), then visualizes the most
 active ``conv5_fusion`` units and every class unit (``fc8``) with the paper's
-anisotropic regularizer at gamma = 0, 1, 5 and 10. Writes one result per
-(layer, gamma) as ``.npz`` + ``.json`` and a ``summary.json``, and prints
-progress and, per class unit, the mean visualized motion.
+anisotropic regularizer at gamma = 0, 1, 5 and 10. The ``conv5_fusion`` units
+maximize ``sum(a_c) / a_hat_c``: eq. 1 without its ``1 / rho^2``, which at this
+layer (rho = 70) leaves the unit's term negligible beside the paper's
+regularizers, so that every unit would look alike. Writes one result per
+(layer, gamma) as ``.npz`` + ``.json``, a ``summary.json``, the figure grids
+``grid_conv5_fusion.png`` and ``grid_fc8.png`` and the animated manuscript
+``index.html``, and prints progress and, per class unit, the mean visualized
+motion.
 """
 
 from __future__ import annotations
@@ -44,8 +49,13 @@ def visualize_checkpoints(layer, *, channels=None, objective=None, checkpoints=t
             for name in checkpoints}
 
 
-def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print) -> dict:
-    """Run the demo into folder ``out``; returns the summary it writes."""
+def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callback=None,
+             report=True) -> dict:
+    """Run the demo into folder ``out``; returns the summary it writes.
+
+    With ``report`` (and the ``media`` extra installed) it also writes the
+    figure grids and the animated manuscript ``index.html``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -68,10 +78,13 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print) -> di
         if layer == "fc8":
             objective = [sv.class_logit(c) for c in range(len(data.CLASSES))]
             result = sv.visualize(model, layer, objective=objective, steps=steps, seed=seed,
-                                  preset=sv.presets.anisotropic(gamma))
+                                  preset=sv.presets.anisotropic(gamma), callback=callback)
         else:
-            result = sv.visualize(model, layer, channels=chosen, steps=steps, seed=seed,
-                                  preset=sv.presets.anisotropic(gamma), a_hat=activity.normalizer())
+            # eq. 1 without its 1/rho^2: at this layer (rho = 70) the paper's factor leaves
+            # the unit's term negligible beside the regularizers, and every unit looks alike
+            objective = [sv.channel(c, normalize=False) / float(activity.a_hat[c]) for c in chosen]
+            result = sv.visualize(model, layer, objective=objective, steps=steps, seed=seed,
+                                  preset=sv.presets.anisotropic(gamma), callback=callback)
         stem = result.save(out / f"{layer}_gamma{gamma:g}")
         flow = result.inputs["flow"]
         entry = {"layer": layer, "gamma": gamma, "file": stem.name,
@@ -86,10 +99,35 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print) -> di
         if entry["layer"] == "fc8" and entry["gamma"] == 1.0:
             for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
                 log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
+    if report:
+        write_demo_report(out, summary, activity, log=log)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     log(f"done in {summary['seconds']} s; results and summary.json in {out}")
     return summary
+
+
+def write_demo_report(out, summary, activity, *, log=print):
+    """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript."""
+    try:
+        from .figures import unit_grid
+        from .manuscript import write_manuscript
+    except ImportError as exc:  # pragma: no cover - media extra missing
+        log(f"no figures or HTML ({exc}); install stviz[media]")
+        return
+    out = Path(out)
+    units = summary["conv5_fusion_units"]
+    for layer, labels, channels, act in (
+        ("conv5_fusion", [f"unit {u} ({activity.strongest_class(u)})" for u in units], units,
+         activity),
+        ("fc8", list(data.CLASSES), None, None),
+    ):
+        columns = {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}") for g in summary["gammas"]}
+        path = unit_grid(columns, out / f"grid_{layer}.png", unit_labels=labels, activity=act,
+                         channels=channels, title=f"{layer}: appearance and motion (middle frame)")
+        log(f"figure {path}")
+    page = write_manuscript(out, title="stviz demo: two-stream units under temporal slowness gamma")
+    log(f"animated manuscript {page}")
 
 
 def main(argv=None):

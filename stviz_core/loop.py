@@ -60,6 +60,7 @@ def ascend(
     a_hat=None,
     moment: str = "pixel",
     check_every: int = 10,
+    callback=None,
 ) -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
@@ -94,6 +95,8 @@ def ascend(
         Per-channel maximum activation on a validation set (eq. 1); 1 if omitted.
     moment : {"pixel", "coordinate"}
         Adam's second moment, see :func:`stviz_core.optim.adam`.
+    callback : callable, optional
+        Called as ``callback(step, steps)`` after every step (progress bars).
     check_every : int
         Check the trace for NaN or infinity every this many steps (each check
         waits for the device). On a non-finite value the run stops with a
@@ -174,6 +177,8 @@ def ascend(
         updates, state = opt.update(grads, state, step)
         x = {k: _project_to_bound(v, streams[k].bound, xp)
              for k, v in apply_updates(x, updates).items()}
+        if callback is not None:
+            callback(step + 1, steps)
 
     final = {key: [] for key in trace}
     value = objective.value(backend.activations(x), ctx)

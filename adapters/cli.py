@@ -1,0 +1,323 @@
+"""The ``stviz`` command line (also ``python -m stviz``), built on click.
+
+Commands: ``demo``, ``visualize``, ``compare``, ``report``, ``flow``. Every
+output file is written to a temporary name and renamed, results are saved as
+each run finishes, and Ctrl-C stops after saying what was saved.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import click
+
+__all__ = ["main", "cli", "load_model"]
+
+
+class _Progress:
+    """A tqdm bar over optimization steps; silent when not a terminal or with --quiet."""
+
+    def __init__(self, quiet, desc):
+        from tqdm import tqdm
+
+        self.bar = None
+        self.quiet = quiet or not sys.stderr.isatty()
+        self.desc, self.tqdm = desc, tqdm
+
+    def __call__(self, step, steps):
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = self.tqdm(total=steps, desc=self.desc, leave=False, unit="step")
+        self.bar.update(1)
+        if step == steps:
+            self.bar.close()
+            self.bar = None
+
+
+def _out_dir(out: Path, overwrite: bool) -> Path:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise click.UsageError(f"output folder {out} exists and is not empty; pass --overwrite "
+                                   "to write into it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _numbers(text, kind=float, what="values"):
+    try:
+        return [kind(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated {what}, got {text!r}") from None
+
+
+def load_model(spec: str):
+    """A model from ``module:function`` (called with no arguments) or a saved model file.
+
+    Files: ``.keras`` (Keras 3), ``.pt``/``.pth`` (a pickled ``torch.nn.Module``,
+    loaded with ``weights_only=False``: only open files you trust).
+    """
+    path = Path(spec)
+    if path.suffix in (".keras", ".pt", ".pth") or path.exists():
+        if not path.is_file():
+            raise click.BadParameter(f"no model file {spec}")
+        try:
+            if path.suffix == ".keras":
+                import keras
+
+                return keras.saving.load_model(path)
+            import torch
+
+            model = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise click.BadParameter(f"cannot read model file {spec}: {exc}") from None
+        if not hasattr(model, "named_modules"):
+            raise click.BadParameter(f"{spec} holds a {type(model).__name__}, not a model "
+                                     "(save the whole module, not its state_dict)")
+        return model
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise click.BadParameter(f"MODEL is 'module:function' or a model file, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot import {spec}: {exc}") from None
+    return factory() if callable(factory) else factory
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="stviz")
+def cli():
+    """stviz: what excites a unit of a video network, in appearance and motion.
+
+    Each command writes results as .npz + .json pairs (load them with
+    stviz_core.load), figure grids as PNG and an animated manuscript
+    (index.html) into its output folder.
+    """
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
+              help="Output folder for results, figures and index.html.")
+@click.option("--steps", type=int, default=150, show_default=True, help="Ascent steps per run.")
+@click.option("--units", type=int, default=4, show_default=True,
+              help="How many of the most active conv5_fusion units to show.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of noise and jitter.")
+@click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
+def demo(out, steps, units, seed, overwrite, quiet):
+    """Visualize units of the shipped demo model at gamma = 0, 1, 5, 10 (the README's main job)."""
+    from .demo import run_demo
+
+    out = _out_dir(out, overwrite)
+    log = (lambda *a: None) if quiet else click.echo
+    try:
+        summary = run_demo(out, steps=steps, units=units, seed=seed, log=log,
+                           callback=_Progress(quiet, "steps"))
+    except KeyboardInterrupt:
+        _interrupted(out)
+    click.echo(f"stviz demo: {len(summary['results'])} runs in {summary['seconds']} s; open "
+               f"{out / 'index.html'}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--layer", required=True, help="Target layer (PyTorch module name or Keras layer name).")
+@click.option("--channels", required=True, help="Comma-separated channels, e.g. 0,5,9.")
+@click.option("--gamma", default="1", show_default=True,
+              help="Comma-separated temporal slowness values; one run each.")
+@click.option("--kappa", type=float, default=1.0, show_default=True, help="Spatial smoothness weight.")
+@click.option("--preset", type=click.Choice(["paper", "nnpreimage"]), default="paper",
+              show_default=True, help="Regularization preset.")
+@click.option("--steps", type=int, default=None, help="Ascent steps (default: the preset's, 300).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of noise and jitter.")
+@click.option("--backend", type=click.Choice(["torch", "keras"]), default=None,
+              help="Framework plugin (found from the model when omitted).")
+@click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
+def visualize(model, layer, channels, gamma, kappa, preset, steps, seed, backend, device, out,
+              overwrite, quiet):
+    """Visualize CHANNELS of LAYER of MODEL ('module:function' or a .pt/.keras file).
+
+    The model must carry its layout (models from stviz_adapters do) or be one
+    of the layouts' standard forms; one run per gamma value.
+    """
+    import stviz_core as sv
+
+    gammas = _numbers(gamma, float, "gamma values")
+    units = _numbers(channels, int, "channel numbers")
+    out = _out_dir(out, overwrite)
+    net = load_model(model)
+    if device is not None:
+        if not hasattr(net, "to"):
+            raise click.BadParameter("--device applies to PyTorch models only")
+        net = net.to(device)
+    done = []
+    try:
+        for g in gammas:
+            reg = (sv.presets.paper(kappa=kappa, gamma=g) if preset == "paper"
+                   else sv.presets.nnpreimage(kappa=kappa, gamma=g))
+            t = time.perf_counter()
+            result = sv.visualize(net, layer, channels=units, preset=reg, steps=steps, seed=seed,
+                                  backend=backend, callback=_Progress(quiet, f"gamma {g:g}"))
+            done.append(result.save(out / f"{layer}_gamma{g:g}"))
+            if not quiet:
+                click.echo(f"gamma {g:g}: {len(units)} units in {time.perf_counter() - t:.1f} s "
+                           f"-> {done[-1]}.npz")
+    except KeyboardInterrupt:
+        _interrupted(out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report(out, quiet)
+    click.echo(f"stviz visualize: {len(done)} results in {out}; open {out / 'index.html'}")
+
+
+@cli.command()
+@click.argument("torch_model", required=False)
+@click.argument("keras_model", required=False)
+@click.option("--layer", default="conv5_fusion", show_default=True, help="Target layer in both.")
+@click.option("--channels", default="0,1", show_default=True, help="Comma-separated channels.")
+@click.option("--steps", type=int, default=50, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64",
+              show_default=True, help="For the demo twins (no models given).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Save both results here.")
+@click.option("--overwrite", is_flag=True)
+def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, overwrite):
+    """Run one visualization on a PyTorch model and its Keras twin and report how they differ.
+
+    Without models, the demo model and its Keras twin (same weights) are compared.
+    """
+    import stviz_adapters
+
+    if (torch_model is None) != (keras_model is None):
+        raise click.UsageError("give both TORCH_MODEL and KERAS_MODEL, or neither (demo twins)")
+    if torch_model is None:
+        from .demo_model import load_demo_model
+
+        a = load_demo_model(dtype=dtype)
+        b = load_demo_model(framework="keras", dtype=dtype)
+    else:
+        a, b = load_model(torch_model), load_model(keras_model)
+    units = _numbers(channels, int, "channel numbers")
+    try:
+        both = stviz_adapters.compare(a, b, layer, channels=units, steps=steps,
+                                      seed=list(range(seed, seed + len(units))))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(both))
+    if out is not None:
+        out = _out_dir(out, overwrite)
+        both.torch.save(out / "torch")
+        both.keras.save(out / "keras")
+        click.echo(f"saved {out / 'torch'}.npz and {out / 'keras'}.npz")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True)
+def report(folder, quiet):
+    """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER."""
+    _report(folder, quiet)
+    click.echo(f"stviz report: {folder / 'index.html'}")
+
+
+@cli.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--frames", type=int, default=11, show_default=True,
+              help="Frames to read (the flow stack has one fewer).")
+@click.option("--start", type=int, default=0, show_default=True, help="First frame.")
+@click.option("--size", type=int, default=112, show_default=True, help="Resize to size x size.")
+@click.option("--overwrite", is_flag=True)
+def flow(video, out, frames, start, size, overwrite):
+    """TV-L1 optical flow of VIDEO, saved as the two-stream model input and as a flow video."""
+    import numpy as np
+
+    from .render import flow_to_rgb, write_gif, write_mp4
+    from .synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
+
+    clip = _read_video(video, start, frames, size)
+    out = _out_dir(out, overwrite)
+    uv = tvl1_flow(clip)
+    rgb = clip[len(clip) // 2].astype(np.float32)[None] - MEAN_RGB
+    flow_input = uv * FLOW_SCALE
+    path = out / "input.npz"
+    tmp = out / ".input.tmp.npz"
+    np.savez(tmp, rgb=rgb[None], flow=flow_input[None])
+    tmp.replace(path)
+    frames_rgb = flow_to_rgb(uv)
+    write_gif(frames_rgb, out / "flow.gif")
+    write_mp4(frames_rgb, out / "flow.mp4")
+    click.echo(f"stviz flow: {len(uv)} flow fields of {size}x{size}, mean (u, v) = "
+               f"({uv[..., 0].mean():+.2f}, {uv[..., 1].mean():+.2f}) px/frame; wrote {path} "
+               f"(rgb (1, 1, {size}, {size}, 3), flow (1, {len(uv)}, {size}, {size}, 2)) and "
+               f"{out / 'flow.gif'}")
+
+
+def _read_video(video, start, frames, size):
+    import cv2
+    import numpy as np
+
+    if not Path(video).is_file():
+        raise click.BadParameter(f"no video file {video}")
+    try:
+        import imageio.v3 as iio
+
+        data = iio.imread(video, index=None)
+    except Exception as exc:
+        raise click.BadParameter(f"cannot read video {video}: {str(exc).splitlines()[0]}") from None
+    if data.ndim != 4 or len(data) < start + frames:
+        raise click.BadParameter(f"{video} has {len(data) if data.ndim == 4 else 0} frames; "
+                                 f"need {start + frames}")
+    clip = data[start:start + frames, ..., :3]
+    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in clip])
+
+
+def _report(folder, quiet):
+    from .figures import unit_grid
+    from .manuscript import collect_results, write_manuscript
+
+    results = collect_results(folder)
+    by_layer = {}
+    for stem, result in results:
+        by_layer.setdefault(result.config.get("layer") or "layer", []).append((stem, result))
+    for layer, items in by_layer.items():
+        if len({len(r) for _, r in items}) != 1:
+            continue
+        columns = {}
+        for stem, r in items:
+            g = {v.get("gamma") for v in r.config.get("inputs", {}).values()}
+            columns[f"gamma = {max(g):g}" if g else stem] = r
+        path = unit_grid(columns, Path(folder) / f"grid_{layer}.png",
+                         unit_labels=items[0][1].config.get("objectives"), title=layer)
+        if not quiet:
+            click.echo(f"figure {path}")
+    page = write_manuscript(folder)
+    if not quiet:
+        click.echo(f"animated manuscript {page}")
+
+
+def _interrupted(out):
+    saved = sorted(p.stem for p in Path(out).glob("*.npz"))
+    click.echo(f"\ninterrupted: {len(saved)} complete result(s) in {out}: {', '.join(saved) or 'none'}",
+               err=True)
+    sys.exit(130)
+
+
+def main(argv=None):
+    """Entry point of the ``stviz`` console script."""
+    try:
+        return cli.main(args=argv, prog_name="stviz", standalone_mode=False) or 0
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+

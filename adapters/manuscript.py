@@ -1,0 +1,164 @@
+"""The "animated manuscript": one self-contained folder whose ``index.html`` plays every motion input.
+
+For each saved result (one ``.npz`` + ``.json`` pair), per visualization: the
+appearance as a still PNG, the motion as a looping GIF (flow as RGB =
+horizontal, vertical, magnitude), grouped by layer and unit, with the
+result's full config one click away (a ``<details>`` element, and the JSON
+file itself linked). Figure grids found in the folder are shown on top. No
+file outside the folder is referenced; the page checks on load that every
+image decoded and writes the outcome into ``#status`` (which the browser
+test reads).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import stviz_core as sv
+
+from .render import appearance_to_rgb, flow_to_rgb, write_gif
+
+__all__ = ["write_manuscript", "collect_results"]
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
+.grid{display:flex;flex-wrap:wrap;gap:14px}
+.unit{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;width:300px}
+.unit img{width:140px;height:140px;image-rendering:pixelated;border:1px solid #eee}
+.unit .pair{display:flex;gap:6px} .unit .cap{font-size:.8em;color:#555;margin:4px 0}
+details{font-size:.75em} pre{white-space:pre-wrap;max-height:18em;overflow:auto;background:#f4f4f4}
+.figure img{max-width:100%;border:1px solid #ddd;background:#fff}
+#status{font-size:.8em;color:#666}
+"""
+
+_CHECK = """
+window.__errors = [];
+window.addEventListener('error', function (e) { window.__errors.push(String(e.message || e)); }, true);
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
+  var s = document.getElementById('status');
+  s.textContent = 'images: ' + imgs.length + ', broken: ' + broken.length +
+    ', errors: ' + window.__errors.length;
+  s.setAttribute('data-ok', String(broken.length === 0 && window.__errors.length === 0));
+});
+"""
+
+
+def collect_results(folder) -> list:
+    """``[(stem, Result), ...]`` for every complete result pair in ``folder``, sorted by name."""
+    out = []
+    for json_path in sorted(Path(folder).glob("*.json")):
+        if json_path.with_suffix(".npz").exists():
+            try:
+                out.append((json_path.stem, sv.load(json_path)))
+            except (ValueError, KeyError):
+                continue  # not a stviz result (e.g. summary.json)
+    return out
+
+
+def _write_png(img, path):
+    import imageio.v3 as iio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        iio.imwrite(tmp, img, extension=".png")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _roles(result):
+    roles = {}
+    for name, x in result.inputs.items():
+        role = result.config.get("inputs", {}).get(name, {}).get("role")
+        roles[name] = role or ("motion" if x.shape[-1] == 2 else "appearance")
+    return roles
+
+
+def write_manuscript(folder, results=None, *, title="stviz animated manuscript", fps=6.0,
+                     scale=3, unit_names=None) -> Path:
+    """Write ``index.html`` and its media into ``folder``; returns the page's path.
+
+    Parameters
+    ----------
+    folder : path
+        Where the page goes (``media/`` and ``configs/`` are created in it).
+    results : list of (str, Result), optional
+        Default: every result saved in ``folder`` (:func:`collect_results`).
+    unit_names : dict, optional
+        ``{(layer, objective description): label}`` shown under a unit.
+    """
+    folder = Path(folder)
+    results = collect_results(folder) if results is None else list(results)
+    media, configs = folder / "media", folder / "configs"
+    groups = {}
+    for stem, result in results:
+        layer = result.config.get("layer") or "layer"
+        groups.setdefault(layer, []).append((stem, result))
+    figures = sorted(p.name for p in folder.glob("*.png"))
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
+             f"<script>{_CHECK}</script></head><body><h1>{html.escape(title)}</h1>"
+             "<p>Motion inputs play as loops: red = rightward, green = downward, blue = speed "
+             "(each min-max scaled over the clip). Appearance is min-max scaled.</p>"
+             "<p id='status'>loading</p>"]
+    for name in figures:
+        parts.append(f"<div class='figure'><h2>{html.escape(name)}</h2>"
+                     f"<img src='{html.escape(name)}' alt='{html.escape(name)}'></div>")
+    for layer, items in groups.items():
+        parts.append(f"<h2>layer {html.escape(layer)}</h2><div class='grid'>")
+        for stem, result in items:
+            config_file = configs / f"{stem}.json"
+            config_file.parent.mkdir(parents=True, exist_ok=True)
+            config_text = json.dumps(result.config, indent=1, sort_keys=True)
+            config_file.write_text(config_text + "\n")
+            roles = _roles(result)
+            objectives = result.config.get("objectives") or [""] * len(result)
+            gamma = {k: v.get("gamma") for k, v in result.config.get("inputs", {}).items()}
+            for n in range(len(result)):
+                cells = []
+                ordered = sorted(result.inputs.items(), key=lambda kv: roles[kv[0]] == "motion")
+                for name, x in ordered:
+                    base = f"{stem}_{n}_{name}"
+                    if roles[name] == "motion":
+                        frames = flow_to_rgb(x[n])
+                        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
+                        write_gif(frames, media / f"{base}.gif", fps=fps)
+                        src = f"media/{base}.gif"
+                    else:
+                        img = appearance_to_rgb(x[n])[0]
+                        _write_png(img.repeat(scale, axis=0).repeat(scale, axis=1),
+                                   media / f"{base}.png")
+                        src = f"media/{base}.png"
+                    cells.append(f"<figure style='margin:0'><img src='{src}' alt='{html.escape(name)}'>"
+                                 f"<div class='cap'>{html.escape(name)} ({roles[name]})</div></figure>")
+                label = objectives[n] if n < len(objectives) else ""
+                extra = (unit_names or {}).get((layer, label))
+                settings = ", ".join(f"{k}: gamma {v:g}" for k, v in gamma.items() if v is not None)
+                parts.append(
+                    f"<div class='unit'><div class='cap'><b>{html.escape(label)}</b>"
+                    f"{' &middot; ' + html.escape(extra) if extra else ''}<br>"
+                    f"{html.escape(stem)} #{n} &middot; {html.escape(settings)}</div>"
+                    f"<div class='pair'>{''.join(cells)}</div>"
+                    f"<details><summary>config</summary><p><a href='configs/{stem}.json'>"
+                    f"{stem}.json</a></p><pre>{html.escape(config_text)}</pre></details></div>")
+        parts.append("</div>")
+    parts.append("</body></html>")
+    page = folder / "index.html"
+    fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html", dir=folder)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(parts))
+    os.replace(tmp, page)
+    return page

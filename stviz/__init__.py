@@ -1,0 +1,1 @@
+"""``python -m stviz``: the stviz command line (see ``stviz --help``)."""

@@ -1,0 +1,5 @@
+import sys
+
+from stviz_adapters.cli import main
+
+sys.exit(main())

@@ -1,0 +1,123 @@
+"""The stviz command line end to end, and the animated manuscript in a real headless Chromium."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("click")
+pytest.importorskip("torch")
+imageio = pytest.importorskip("imageio.v3")
+
+import stviz_core as sv  # noqa: E402
+from stviz_adapters.cli import main  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def tiny_model():
+    """A module:function target for `stviz visualize`: a two-layer 3D convnet."""
+    import torch
+    from torch import nn
+
+    from stviz_adapters.layouts import Clip3D
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 3, 3))
+    model.stviz_layout = Clip3D()
+    model.stviz_inputs = {"clip": (4, 10, 10, 3)}
+    return model
+
+
+def test_visualize_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0,2",
+            "--gamma", "0,5", "--steps", "4", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert {"2_gamma0.npz", "2_gamma5.json", "index.html", "grid_2.png"} <= set(names)
+    assert not [n for n in names if n.startswith(".")]  # no temporaries left behind
+    r = sv.load(out / "2_gamma5")
+    assert r.config["preset"]["motion"]["gamma"] == 5 and len(r) == 2
+    assert "stviz visualize: 2 results" in capsys.readouterr().out
+    assert main(args) == 2  # the folder exists
+    assert "exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["visualize", "no_such_module:f", "--layer", "x", "--channels", "0"], "cannot import"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "9", "--channels", "0"],
+     "no layer '9'"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+      "--backend", "jax"], "Invalid value for '--backend'"),
+    (["visualize", "missing.pt", "--layer", "2", "--channels", "0"], "no model file"),
+    (["flow", "missing.mp4"], "no video file"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "a,b"],
+     "comma-separated channel numbers"),
+])
+def test_bad_input(tmp_path, capsys, args, message):
+    if "--out" not in args:
+        args = args + ["--out", str(tmp_path / "o")]
+    assert main(args) != 0
+    assert message in capsys.readouterr().err
+
+
+def test_flow_of_a_video(tmp_path, capsys):
+    frames = np.zeros((12, 48, 48, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 255, (48, 96, 3), dtype=np.uint8)
+    for t in range(12):
+        frames[t] = np.roll(texture, 2 * t, axis=1)[:, :48]  # pans right by 2 px a frame
+    video = tmp_path / "pan.mp4"
+    imageio.imwrite(video, frames, fps=10, codec="libx264", macro_block_size=1)
+    assert main(["flow", str(video), "--out", str(tmp_path / "f"), "--size", "48"]) == 0
+    with np.load(tmp_path / "f" / "input.npz") as d:
+        rgb, flow = d["rgb"], d["flow"]
+    assert rgb.shape == (1, 1, 48, 48, 3) and flow.shape == (1, 10, 48, 48, 2)
+    assert flow[..., 8:40, 8:40, 0].mean() > 16  # rightward, about 2 px * 16
+    assert imageio.imread(tmp_path / "f" / "flow.gif", index=None).shape[0] == 10
+    assert "mean (u, v)" in capsys.readouterr().out
+
+
+def test_python_dash_m_stviz_and_help():
+    out = subprocess.run([sys.executable, "-m", "stviz", "visualize", "--help"],
+                         capture_output=True, text=True, check=True)
+    for option in ("--layer", "--channels", "--gamma", "--kappa", "--preset", "--steps", "--seed",
+                   "--backend", "--device", "--out", "--overwrite", "--quiet"):
+        assert option in out.stdout
+
+
+def test_compare_demo_twins(capsys):
+    assert main(["compare", "--steps", "3", "--channels", "0"]) == 0
+    assert "PyTorch vs Keras" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (.ci/run installs Debian's chromium)")
+def test_manuscript_in_headless_chromium(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "5", "--units", "2", "--quiet"]) == 0
+    page = out / "index.html"
+    text = page.read_text()
+    refs = re.findall(r"(?:src|href)='([^']+)'", text)
+    assert refs and all((out / r).is_file() for r in refs)  # every referenced file exists
+    assert text.count(".gif'") >= 8 * 4 + 2 * 4  # every motion input plays
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p1'}",
+                          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    status = re.search(r'id="status" data-ok="(\w+)">([^<]*)<', dom.stdout)
+    assert status, dom.stdout[:500]
+    assert status.group(1) == "true", status.group(2)  # all images decoded, no JS errors
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p2'}", "--window-size=1200,900",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    img = imageio.imread(shot)
+    assert img.shape[:2] == (900, 1200) and img[..., :3].std() > 20  # not blank
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["results"]) == 8
