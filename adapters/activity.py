@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_path
 
 __all__ = ["Activity", "record", "record_cached"]
 
@@ -63,13 +64,10 @@ class Activity:
         return self.classes[int(np.argmax(self.per_class[:, channel]))]
 
     def save(self, path):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, layer=np.array(self.layer), a_hat=self.a_hat, per_class=self.per_class,
-                 top_clips=self.top_clips, top_values=self.top_values,
-                 classes=np.array(json.dumps(list(self.classes))))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, layer=np.array(self.layer), a_hat=self.a_hat, per_class=self.per_class,
+                     top_clips=self.top_clips, top_values=self.top_values,
+                     classes=np.array(json.dumps(list(self.classes))))
 
     @classmethod
     def load(cls, path):

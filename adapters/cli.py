@@ -239,6 +239,7 @@ def flow(video, out, frames, start, size, overwrite):
     """TV-L1 optical flow of VIDEO, saved as the two-stream model input and as a flow video."""
     import numpy as np
 
+    from .files import atomic_path
     from .render import flow_to_rgb, write_gif, write_mp4
     from .synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
 
@@ -248,9 +249,8 @@ def flow(video, out, frames, start, size, overwrite):
     rgb = clip[len(clip) // 2].astype(np.float32)[None] - MEAN_RGB
     flow_input = uv * FLOW_SCALE
     path = out / "input.npz"
-    tmp = out / ".input.tmp.npz"
-    np.savez(tmp, rgb=rgb[None], flow=flow_input[None])
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, rgb=rgb[None], flow=flow_input[None])
     frames_rgb = flow_to_rgb(uv)
     write_gif(frames_rgb, out / "flow.gif")
     write_mp4(frames_rgb, out / "flow.mp4")

@@ -8,12 +8,9 @@ activity per class sits at the end of its row (Figs. 9 and 10).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
+from .files import atomic_path
 from .render import appearance_to_rgb, flow_to_rgb
 
 __all__ = ["unit_grid"]
@@ -92,14 +89,9 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

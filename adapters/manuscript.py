@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
-
-import numpy as np
 
 import stviz_core as sv
 
+from .files import atomic_path
 from .render import appearance_to_rgb, flow_to_rgb, write_gif
 
 __all__ = ["write_manuscript", "collect_results"]
@@ -67,16 +64,8 @@ def collect_results(folder) -> list:
 def _write_png(img, path):
     import imageio.v3 as iio
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         iio.imwrite(tmp, img, extension=".png")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _roles(result):
@@ -121,9 +110,9 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
         parts.append(f"<h2>layer {html.escape(layer)}</h2><div class='grid'>")
         for stem, result in items:
             config_file = configs / f"{stem}.json"
-            config_file.parent.mkdir(parents=True, exist_ok=True)
             config_text = json.dumps(result.config, indent=1, sort_keys=True)
-            config_file.write_text(config_text + "\n")
+            with atomic_path(config_file) as tmp:
+                tmp.write_text(config_text + "\n")
             roles = _roles(result)
             objectives = result.config.get("objectives") or [""] * len(result)
             gamma = {k: v.get("gamma") for k, v in result.config.get("inputs", {}).items()}
@@ -157,8 +146,6 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
         parts.append("</div>")
     parts.append("</body></html>")
     page = folder / "index.html"
-    fd, tmp = tempfile.mkstemp(prefix=".index.", suffix=".html", dir=folder)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(parts))
-    os.replace(tmp, page)
+    with atomic_path(page) as tmp:
+        tmp.write_text("\n".join(parts))
     return page

@@ -13,11 +13,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_path
 
 __all__ = ["flow_to_rgb", "flow_to_wheel", "appearance_to_rgb", "side_by_side", "write_gif",
            "write_mp4", "result_frames", "write_result_videos"]
@@ -109,18 +109,9 @@ def side_by_side(appearance, motion, gap: int = 2) -> np.ndarray:
 
 
 def _atomic(path, write):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_path(path) as tmp:
+        write(str(tmp))
+    return Path(path)
 
 
 def write_gif(frames, path, *, fps: float = 8.0):

@@ -225,9 +225,9 @@ def make_split(split: str = "val", per_class: int = 25, *, size: int = SIZE, cac
     out = Split(np.stack(rgbs).astype(np.float16).astype(np.float32),
                 np.stack(flows).astype(np.float16).astype(np.float32), np.array(labels, np.int64))
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, key=np.array(text), rgb=out.rgb.astype(np.float16),
-                 flow=out.flow.astype(np.float16), labels=out.labels)
-        os.replace(tmp, path)
+        from .files import atomic_path
+
+        with atomic_path(path) as tmp:
+            np.savez(tmp, key=np.array(text), rgb=out.rgb.astype(np.float16),
+                     flow=out.flow.astype(np.float16), labels=out.labels)
     return out
