@@ -100,14 +100,14 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callb
             for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
                 log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
     if report:
-        write_demo_report(out, summary, activity, log=log)
+        write_demo_report(out, summary, activity, log=log, clips=val)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     log(f"done in {summary['seconds']} s; results and summary.json in {out}")
     return summary
 
 
-def write_demo_report(out, summary, activity, *, log=print):
+def write_demo_report(out, summary, activity, *, log=print, clips=None):
     """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript."""
     try:
         from .figures import unit_grid
@@ -115,16 +115,23 @@ def write_demo_report(out, summary, activity, *, log=print):
     except ImportError as exc:  # pragma: no cover - media extra missing
         log(f"no figures or HTML ({exc}); install stviz[media]")
         return
+    from .render import appearance_to_rgb
+
     out = Path(out)
     units = summary["conv5_fusion_units"]
-    for layer, labels, channels, act in (
+    top = None
+    if clips is not None:  # the middle frame of each unit's most exciting validation clip
+        top = [appearance_to_rgb(clips.rgb[activity.top_clips[u, 0]], mean=data.MEAN_RGB)[0]
+               for u in units]
+    for layer, labels, channels, act, tops in (
         ("conv5_fusion", [f"unit {u} ({activity.strongest_class(u)})" for u in units], units,
-         activity),
-        ("fc8", list(data.CLASSES), None, None),
+         activity, top),
+        ("fc8", list(data.CLASSES), None, None, None),
     ):
         columns = {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}") for g in summary["gammas"]}
         path = unit_grid(columns, out / f"grid_{layer}.png", unit_labels=labels, activity=act,
-                         channels=channels, title=f"{layer}: appearance and motion (middle frame)")
+                         channels=channels, top_clips=tops,
+                         title=f"{layer}: appearance and motion (middle frame)")
         log(f"figure {path}")
     page = write_manuscript(out, title="stviz demo: two-stream units under temporal slowness gamma")
     log(f"animated manuscript {page}")

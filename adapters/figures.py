@@ -28,7 +28,7 @@ def _cell_images(result, n):
 
 
 def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=None, channels=None,
-              frame=None, title=None):
+              frame=None, title=None, top_clips=None):
     """Write a PNG grid: one row per visualization, one column pair per setting.
 
     Parameters
@@ -44,6 +44,9 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
         Row labels.
     activity : Activity, optional
         Adds a bar chart of the maximum activity per class of ``channels[row]``.
+    top_clips : sequence of uint8 images, optional
+        One image per row: a frame of the clip that excites the unit most
+        (the paper's Fig. 12), shown after the bar chart.
     frame : int, optional
         Which motion frame to show (the middle one by default).
     """
@@ -55,7 +58,7 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
     labels = list(columns)
     first = columns[labels[0]]
     rows = list(range(len(first))) if units is None else list(units)
-    extra = 1 if activity is not None else 0
+    extra = (activity is not None) + (top_clips is not None)
     ncols = 2 * len(labels) + extra
     fig, axes = plt.subplots(len(rows), ncols, figsize=(1.6 * ncols, 1.7 * len(rows) + 0.5),
                              squeeze=False)
@@ -74,8 +77,15 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
                     ax.set_title(f"{label}\n{'appearance' if k == 0 else 'motion'}", fontsize=7)
         if unit_labels is not None:
             axes[r, 0].set_ylabel(unit_labels[r], fontsize=7)
-        if activity is not None:
+        if top_clips is not None:
             ax = axes[r, -1]
+            ax.imshow(top_clips[r], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title("top clip", fontsize=7)
+        if activity is not None:
+            ax = axes[r, 2 * len(labels)]
             ch = channels[r] if channels is not None else n
             values = activity.per_class[:, ch]
             ax.barh(range(len(values)), values, color="tab:blue")

@@ -79,3 +79,14 @@ def test_result_videos_and_grid(tmp_path):
                      unit_labels=["a", "b"])
     img = imageio.imread(path)
     assert img.ndim == 3 and img.shape[0] > 100 and img.std() > 5
+
+
+def test_grid_with_activity_bars_and_top_clips(tmp_path):
+    from stviz_adapters.activity import Activity
+
+    act = Activity("linear", np.array([1.0, 2.0]), np.array([[1.0, 0.5], [0.2, 2.0], [0.3, 1.0]]),
+                   np.array([[0, 1], [1, 0]]), np.array([[1.0, 0.9], [2.0, 1.0]]), ["a", "b", "c"])
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (40, 200)]
+    path = unit_grid({"g": small_result(1.0)}, tmp_path / "g.png", activity=act, channels=[0, 1],
+                     top_clips=frames)
+    assert imageio.imread(path).shape[1] > 300
