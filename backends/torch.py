@@ -212,8 +212,8 @@ class TorchBackend:
     def _forward(self, leaves):
         from stviz_adapters.layouts import to_model
 
-        # fresh contiguous copies: in-place ops in the model never touch the leaves
-        args = [a.clone(memory_format=self.torch.contiguous_format)
+        # fresh contiguous copies (one per input): in-place ops in the model never touch the leaves
+        args = [a.clone() if a.is_contiguous() else a.contiguous()
                 for a in to_model(self.layout, leaves, self.xp)]
         self._captured, self._armed = None, True
         try:

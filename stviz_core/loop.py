@@ -17,10 +17,10 @@ from .objectives import Context, Objective, per_item
 from .optim import Constant, adam, apply_updates
 from .regularizers import (
     _norm_bound,
-    _norm_bound_grad,
+    _norm_bound_value_grad,
     _project_to_bound,
     _total_variation,
-    _total_variation_grad,
+    _total_variation_value_grad,
 )
 from .result import Result
 
@@ -164,13 +164,11 @@ def ascend(
         for k, v in x.items():
             lam_n, lam_tv = weights[k]
             reg = streams[k]
-            grads[k] = (
-                lam_n * _norm_bound_grad(v, reg.alpha, xp)
-                + lam_tv * _total_variation_grad(v, reg.kappa, reg.gamma, xp)
-                - _jitter.unshift(pulled[k], offs, xp=xp)
-            )
-            penalties[f"{k}/norm"] = lam_n * _norm_bound(v, reg.alpha, xp)
-            penalties[f"{k}/tv"] = lam_tv * _total_variation(v, reg.kappa, reg.gamma, xp)
+            nb, nb_grad = _norm_bound_value_grad(v, reg.alpha, xp)
+            tv, tv_grad = _total_variation_value_grad(v, reg.kappa, reg.gamma, xp)
+            grads[k] = lam_n * nb_grad + lam_tv * tv_grad - _jitter.unshift(pulled[k], offs, xp=xp)
+            penalties[f"{k}/norm"] = lam_n * nb
+            penalties[f"{k}/tv"] = lam_tv * tv
         _record(trace, value, penalties)
         if (step + 1) % check_every == 0 or step == steps - 1:
             good = _checkpoint(trace, good, x, step, make_config, objective)
@@ -215,6 +213,8 @@ def _batch_objective(objective):
     if isinstance(objective, Objective):
         return objective, None
     if isinstance(objective, Sequence) and not isinstance(objective, str):
+        if len(objective) == 1 and isinstance(objective[0], Objective):
+            return objective[0], 1  # one visualization: no per-item slicing
         return per_item(objective), len(objective)
     raise TypeError(
         f"objective must be an Objective or a sequence of them, got {type(objective).__name__}"

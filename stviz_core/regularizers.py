@@ -139,10 +139,8 @@ def _norm_bound_grad(x, alpha, xp):
 
 def _project_to_bound(x, bound, xp):
     norms = xp.sqrt(_squared_norms(x, xp))
-    outside = norms > bound
-    scale = xp.where(outside, bound / xp.where(outside, norms, xp.ones_like(norms)),
-                     xp.ones_like(norms))
-    return x * scale[..., None]
+    # bound / max(norm, bound) is 1 inside the bound and bound / norm outside it
+    return x * (bound / xp.maximum(norms, xp.full_like(norms, bound)))[..., None]
 
 
 def _slice(axis, sl):
@@ -186,3 +184,27 @@ def _total_variation_grad(x, kappa, gamma, xp):
             )
     return grad
 
+
+
+def _norm_bound_value_grad(x, alpha, xp):
+    """:func:`norm_bound` and its gradient from one pass over ``x`` (the ascent loop's step)."""
+    sq = _squared_norms(x, xp)
+    nonzero = sq > 0
+    safe = xp.where(nonzero, sq, xp.ones_like(sq))
+    power = xp.where(nonzero, safe ** (alpha / 2 - 1), xp.zeros_like(sq))  # |x|^(alpha-2)
+    return per_item_sum(sq * power, xp), (alpha * power)[..., None] * x
+
+
+def _total_variation_value_grad(x, kappa, gamma, xp):
+    """:func:`total_variation` and its gradient, each difference computed once."""
+    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
+    grad = xp.zeros_like(x)
+    for axis, weight in _axes(kappa, gamma):
+        if x.shape[axis] > 1:
+            d = _difference(x, axis)
+            total = total + weight * per_item_sum(d * d, xp)
+            edge = xp.zeros_like(x[_slice(axis, slice(0, 1))])
+            grad = grad + (2 * weight) * (
+                xp.concat([edge, d], axis=axis) - xp.concat([d, edge], axis=axis)
+            )
+    return total, grad
