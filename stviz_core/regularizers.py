@@ -139,8 +139,10 @@ def _norm_bound_grad(x, alpha, xp):
 
 def _project_to_bound(x, bound, xp):
     norms = xp.sqrt(_squared_norms(x, xp))
-    # bound / max(norm, bound) is 1 inside the bound and bound / norm outside it
-    return x * (bound / xp.maximum(norms, xp.full_like(norms, bound)))[..., None]
+    outside = norms > bound
+    scale = xp.where(outside, bound / xp.where(outside, norms, xp.ones_like(norms)),
+                     xp.ones_like(norms))
+    return x * scale[..., None]
 
 
 def _slice(axis, sl):
