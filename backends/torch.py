@@ -68,6 +68,9 @@ class TorchBackend:
         the convolution (as the paper does; the same function in eval mode,
         one layer less per pair). Only made when the model has such pairs; a
         target that is a folded BN layer becomes its convolution.
+    autocast : {None, "bfloat16", "float16"}
+        Run the forward and backward pass under ``torch.autocast`` in that
+        dtype (faster on GPUs); the kernel's arrays stay in the model's dtype.
 
     Device and dtype follow the model's first parameter (CPU float32 for a
     model without any).
@@ -75,11 +78,16 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model, layer, *, inputs=None, layout=None, fold_batch_norm=True):
+    def __init__(self, model, layer, *, inputs=None, layout=None, fold_batch_norm=True,
+                 autocast=None):
         import torch
         from array_api_compat import torch as xp
 
         self.torch, self.xp, self.user_model, self.layer = torch, xp, model, layer
+        if autocast not in (None, "bfloat16", "float16"):
+            raise ValueError(f"unknown autocast {autocast!r}; valid choices: None, 'bfloat16', "
+                             "'float16'")
+        self.autocast = autocast
         self.folded = []
         target = layer
         if fold_batch_norm and layer in dict(model.named_modules()):
@@ -119,10 +127,17 @@ class TorchBackend:
         """Forward to the target layer; returns ``(N, ..., K)`` with channels last."""
         torch = self.torch
         self._leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items()}
-        with torch.enable_grad():
+        with torch.enable_grad(), self._autocast():
             out = self._forward(self._leaves)
-        self._acts = _channels_last(out, torch)
+        self._acts = _channels_last(out, torch).to(self.dtype)
         return self._acts.detach()
+
+    def _autocast(self):
+        import contextlib
+
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return self.torch.autocast(self.device.type, dtype=getattr(self.torch, self.autocast))
 
     def vjp(self, cotangent):
         """Gradient of ``<A, cotangent>`` w.r.t. the inputs of the last ``activations`` call."""
@@ -165,6 +180,7 @@ class TorchBackend:
             "folded_batch_norm": [list(p) for p in self.folded],
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
+            "autocast": self.autocast,
             "torch": self.torch.__version__,
         }
 

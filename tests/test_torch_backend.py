@@ -289,3 +289,14 @@ def test_batch_norm_is_folded_before_visualizing_with_the_same_result():
     assert folded.config["rho"] == plain.config["rho"] == 5
     assert (sv.compare(folded, plain).max_abs_diff["all"] < 1e-8).all()
     assert_unchanged(model, before)
+
+
+def test_bfloat16_autocast_runs_and_roughly_agrees():
+    model = small_two_stream()
+    common = dict(channels=[0, 3], steps=20, seed=0)
+    ref = sv.visualize(model, "conv5_fusion", **common)
+    low = sv.visualize(model, "conv5_fusion", backend_options={"autocast": "bfloat16"}, **common)
+    assert low.inputs["rgb"].dtype == np.float32 and low.config["backend_details"]["autocast"] == "bfloat16"
+    assert (sv.compare(ref, low).correlation["all"] > 0.9).all()
+    with pytest.raises(ValueError, match="unknown autocast 'int8'"):
+        sv.visualize(model, "conv5_fusion", channels=[0], backend_options={"autocast": "int8"})
