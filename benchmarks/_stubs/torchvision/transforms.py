@@ -9,7 +9,7 @@ class Normalize(torch.nn.Module):
         self.mean, self.std = torch.tensor(mean), torch.tensor(std)
 
     def forward(self, x):
-        shape = (-1,) + (1,) * (x.ndim - 3)
+        shape = (-1, 1, 1)  # (..., C, H, W), as torchvision
         return (x - self.mean.to(x).reshape(shape)) / self.std.to(x).reshape(shape)
 
     __call__ = forward
