@@ -26,6 +26,7 @@ The model is called with ``training=False``, never fitted, and left as it was.
 from __future__ import annotations
 
 import sys
+import weakref
 
 import numpy as np
 
@@ -43,6 +44,10 @@ def accepts(model) -> bool:
 def create(model, *, layer, inputs=None, layout=None, **options):
     """Open a :class:`KerasBackend` on ``model`` at ``layer``."""
     return KerasBackend(model, layer, inputs=inputs, layout=layout, **options)
+
+
+#: compiled steps of each model, so that repeated runs on a model trace once
+_COMPILED = weakref.WeakKeyDictionary()
 
 
 class _Stop(BaseException):
@@ -94,9 +99,13 @@ class KerasBackend:
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=False)
         self.target = self._find_layer(model, layer)
         self.dtype = np.dtype(self._dtype_of(model))
-        self._forward = self._build_forward()
-        self._fwd_vjp = self._build_fwd_vjp(compiled)
-        self._fwd = self._build_fwd(compiled)
+        key = (layer, bool(compiled))
+        per_model = _COMPILED.setdefault(model, {})
+        if key not in per_model:  # one sub-model and one traced step per (model, layer)
+            self._forward = self._build_forward()
+            per_model[key] = (self._forward, self._build_fwd_vjp(compiled),
+                              self._build_fwd(compiled))
+        self._forward, self._fwd_vjp, self._fwd = per_model[key]
         self._cached = None
         self.activation_shape = self._probe()
 
@@ -156,7 +165,8 @@ class KerasBackend:
         }
 
     def close(self):
-        """Drop the compiled step and its sub-model (the model itself was never changed)."""
+        """Release this run's references (the model was never changed; its compiled step is
+        kept with the model for the next run)."""
         self._fwd = self._fwd_vjp = self._forward = None
 
     def __enter__(self):

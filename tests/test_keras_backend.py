@@ -160,3 +160,13 @@ def test_bad_input_gets_clear_errors(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(ValueError, match="supports Keras 3 on TensorFlow; this Keras runs on 'jax'"):
         sv.visualize(model, "conv5_fusion", channels=[0])
+
+
+def test_repeated_runs_on_a_model_reuse_its_compiled_step():
+    from stviz_backends import keras as kb
+
+    model = small_two_stream()
+    sv.visualize(model, "conv5_fusion", channels=[0], steps=2)
+    first = kb._COMPILED[model][("conv5_fusion", True)]
+    sv.visualize(model, "conv5_fusion", channels=[1], steps=2)
+    assert kb._COMPILED[model][("conv5_fusion", True)] is first
