@@ -117,6 +117,7 @@ class TorchBackend:
                 p.requires_grad_(False)
             self._hook = self.module.register_forward_hook(self._capture)
             self.activation_shape = self._probe()
+            self.used_inputs = self._dependencies()
         except BaseException:
             self.close()
             raise
@@ -147,14 +148,7 @@ class TorchBackend:
             grads = torch.autograd.grad(self._acts, leaves, grad_outputs=cotangent,
                                         allow_unused=True)
         except RuntimeError as exc:
-            if "inplace operation" not in str(exc):
-                raise
-            raise RuntimeError(
-                "the model modifies in place a tensor that autograd needs for the gradient "
-                f"(below layer {self.layer!r}), e.g. `x += y` or `x.add_(y)` on the output "
-                "of a ReLU or of another op that saves its result; write it as `x = x + y` "
-                f"(torch said: {str(exc).splitlines()[0]})"
-            ) from None
+            raise self._explained(exc) from None
         finally:
             self._acts = None
         return {k: torch.zeros_like(leaf) if g is None else g
@@ -181,6 +175,7 @@ class TorchBackend:
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "autocast": self.autocast,
+            "used_inputs": sorted(self.used_inputs),
             "torch": self.torch.__version__,
         }
 
@@ -242,6 +237,31 @@ class TorchBackend:
             f"the forward pass never reached layer {self.layer!r}: the model does not call "
             "this module for these inputs"
         )
+
+    def _explained(self, exc):
+        if "inplace operation" not in str(exc):
+            return exc
+        return RuntimeError(
+            "the model modifies in place a tensor that autograd needs for the gradient "
+            f"(below layer {self.layer!r}), e.g. `x += y` or `x.add_(y)` on the output "
+            "of a ReLU or of another op that saves its result; write it as `x = x + y` "
+            f"(torch said: {str(exc).splitlines()[0]})"
+        )
+
+    def _dependencies(self):
+        """Names of the inputs the target layer's output depends on (through the autograd graph)."""
+        torch = self.torch
+        leaves = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device,
+                                 requires_grad=True) for k, s in self.inputs.items()}
+        with torch.enable_grad(), self._autocast():
+            out = self._forward(leaves)
+        if not out.requires_grad:
+            return set(self.inputs)
+        try:
+            grads = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
+        except RuntimeError as exc:
+            raise self._explained(exc) from None
+        return {k for k, g in zip(leaves, grads, strict=True) if g is not None}
 
     def _probe(self):
         torch = self.torch

@@ -145,23 +145,32 @@ def ascend(
     weights = {k: streams[k].weights(specs[k].shape) for k in specs}
 
     opt = adam(learning_rate=lambda k: schedule(k, steps), moment=moment)
-    state = opt.init(x)
+    used = _used_inputs(backend, specs)
+    # an input the layer does not depend on is left as initialized: no jitter, no ascent work
+    frozen = {}
+    for k in sorted(set(specs) - used):
+        frozen[f"{k}/norm"] = weights[k][0] * _norm_bound(x[k], streams[k].alpha, xp)
+        frozen[f"{k}/tv"] = weights[k][1] * _total_variation(x[k], streams[k].kappa,
+                                                             streams[k].gamma, xp)
+    state = opt.init({k: x[k] for k in used})
     trace = {key: [] for key in _trace_keys(specs)}
     make_config = lambda: _config(  # noqa: E731
         backend, objective, preset, steps, schedule, opt, seeds, jitter, stride, rho, ctx,
-        specs, streams, weights, dtype, device)
+        specs, streams, weights, dtype, device, used)
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(steps):
         offs = offsets[step]
-        acts = backend.activations({k: _jitter.shift(v, offs, xp=xp) for k, v in x.items()})
+        acts = backend.activations(
+            {k: _jitter.shift(v, offs, xp=xp) if k in used else v for k, v in x.items()})
         if step == 0:
             _check_activations(acts, n, backend)
         value = objective.value(acts, ctx)
         pulled = backend.vjp(objective.cotangent(acts, ctx))
         if step == 0:
             _check_grads(pulled, x, backend)
-        grads, penalties = {}, {}
-        for k, v in x.items():
+        grads, penalties = {}, dict(frozen)
+        for k in used:
+            v = x[k]
             lam_n, lam_tv = weights[k]
             reg = streams[k]
             nb, nb_grad = _norm_bound_value_grad(v, reg.alpha, xp)
@@ -173,8 +182,8 @@ def ascend(
         if (step + 1) % check_every == 0 or step == steps - 1:
             good = _checkpoint(trace, good, x, step, make_config, objective)
         updates, state = opt.update(grads, state, step)
-        x = {k: _project_to_bound(v, streams[k].bound, xp)
-             for k, v in apply_updates(x, updates).items()}
+        stepped = apply_updates({k: x[k] for k in used}, updates)
+        x = {**x, **{k: _project_to_bound(v, streams[k].bound, xp) for k, v in stepped.items()}}
         if callback is not None:
             callback(step + 1, steps)
 
@@ -275,6 +284,13 @@ def _check_grads(grads, x, backend):
             )
 
 
+def _used_inputs(backend, specs):
+    """Inputs the target layer depends on (``backend.used_inputs`` when it says; else all)."""
+    used = getattr(backend, "used_inputs", None)
+    used = set(specs) if not used else set(used) & set(specs)
+    return used or set(specs)
+
+
 def _trace_keys(specs):
     keys = ["objective"]
     for k in sorted(specs):
@@ -336,7 +352,7 @@ def _name(obj):
 
 
 def _config(backend, objective, preset, steps, schedule, opt, seeds, jitter, stride, rho,
-            ctx, specs, streams, weights, dtype, device):
+            ctx, specs, streams, weights, dtype, device, used):
     from . import __version__
 
     details = dict(backend.describe()) if hasattr(backend, "describe") else {}
@@ -358,6 +374,7 @@ def _config(backend, objective, preset, steps, schedule, opt, seeds, jitter, str
         "jitter": {"enabled": bool(jitter), "stride": stride, "mode": "roll (wraps around)"},
         "rho": rho,
         "a_hat": ctx.a_hat,
+        "optimized_inputs": sorted(used),
         "inputs": {
             k: {
                 "shape": list(specs[k].shape),
