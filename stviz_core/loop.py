@@ -68,7 +68,10 @@ def ascend(
     layer's activations, form the objective's cotangent, pull it back through
     the backend's vector-Jacobian product, shift the gradient back, add the
     regularizers' gradients, take an Adam step and project every pixel back
-    inside the hard bound.
+    inside the hard bound. An input the target layer does not depend on
+    (``backend.used_inputs`` leaves it out, e.g. the flow stack for a layer of
+    the appearance tower) stays as initialized and costs no ascent work; the
+    config lists the optimized ones under ``"optimized_inputs"``.
 
     Parameters
     ----------
