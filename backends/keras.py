@@ -118,7 +118,7 @@ class KerasBackend:
         args = [self.tf.convert_to_tensor(a, dtype=self.dtype)
                 for a in to_model(self.layout, inputs, np)]
         self._args = args
-        if self._cached is None:
+        if self._cached is None or self._cached.shape[0] != args[0].shape[0]:
             acts = self._fwd(args)
             self._grads = None
         else:

@@ -170,3 +170,14 @@ def test_repeated_runs_on_a_model_reuse_its_compiled_step():
     first = kb._COMPILED[model][("conv5_fusion", True)]
     sv.visualize(model, "conv5_fusion", channels=[1], steps=2)
     assert kb._COMPILED[model][("conv5_fusion", True)] is first
+
+
+def test_a_new_batch_size_after_a_vjp_is_handled():
+    with KerasBackend(small_two_stream("float64"), "conv5_fusion") as be:
+        rng = np.random.default_rng(2)
+        x2 = {k: rng.uniform(-50, 50, (2, *s.shape)) for k, s in be.inputs.items()}
+        be.vjp(sv.channel(0).cotangent(be.activations(x2)))
+        x3 = {k: rng.uniform(-50, 50, (3, *s.shape)) for k, s in be.inputs.items()}
+        a3 = be.activations(x3)
+        g3 = be.vjp(sv.channel(0).cotangent(a3))
+    assert a3.shape[0] == 3 and g3["rgb"].shape[0] == 3
