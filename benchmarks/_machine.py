@@ -1,10 +1,11 @@
-"""The machine a benchmark ran on, and appending a block to RESULTS.md."""
+"""Shared by the benchmarks: the machine a run was on, appending to RESULTS.md, step timing."""
 
 from __future__ import annotations
 
 import datetime
 import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -40,3 +41,13 @@ def record(title: str, body: str) -> None:
     block = f"\n## {title}, {stamp}\n\nMachine: {machine()}.\n\n{body.strip()}\n"
     with open(Path(__file__).with_name("RESULTS.md"), "a") as fh:
         fh.write(block)
+
+
+def per_step(run, s1, s2):
+    """Seconds per step of ``run(steps)``: (time of s2 steps - time of s1 steps) / (s2 - s1)."""
+    t0 = time.perf_counter()
+    run(s1)
+    t1 = time.perf_counter()
+    run(s2)
+    t2 = time.perf_counter()
+    return ((t2 - t1) - (t1 - t0)) / (s2 - s1)

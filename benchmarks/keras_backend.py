@@ -31,20 +31,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
-from _machine import record  # noqa: E402
+from _machine import per_step, record  # noqa: E402
 from stviz_adapters import models_keras as MK  # noqa: E402
 from stviz_adapters import models_torch as MT  # noqa: E402
 from stviz_adapters.layouts import from_model, to_model  # noqa: E402
 from stviz_adapters.porting import torch_to_keras  # noqa: E402
-
-
-def per_step(run, s1, s2):
-    t0 = time.perf_counter()
-    run(s1)
-    t1 = time.perf_counter()
-    run(s2)
-    t2 = time.perf_counter()
-    return ((t2 - t1) - (t1 - t0)) / (s2 - s1)
 
 
 def bare_tf_loop(km, layer, channel, steps, seed=0):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import stviz_core as sv
-from _machine import record
+from _machine import per_step, record
 from stviz_adapters import models_torch as MT
 from stviz_adapters.demo_model import load_demo_model
 from stviz_adapters.layouts import to_model
@@ -98,15 +98,6 @@ def bare_loop(model, layer, channel, steps, seed=0, *, stop_early=True):
     finally:
         handle.remove()
     return x
-
-
-def per_step(run, s1, s2):
-    t0 = time.perf_counter()
-    run(s1)
-    t1 = time.perf_counter()
-    run(s2)
-    t2 = time.perf_counter()
-    return ((t2 - t1) - (t1 - t0)) / (s2 - s1)
 
 
 def compare(setups, s1, s2, repeats):
