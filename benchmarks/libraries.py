@@ -25,7 +25,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).with_name("_stubs")))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import stviz_core as sv  # noqa: E402

@@ -206,7 +206,7 @@ def main():
     for chunk in range(5):
         sv.visualize(model, "conv5_fusion", channels=[0, 1], steps=steps // 5, seed=chunk)
         trace.append(rss_mb())
-    lines += ["", f"### 5. Memory (peak RSS, MB)", "",
+    lines += ["", "### 5. Memory (peak RSS, MB)", "",
               f"| demo model, {steps} steps in 5 runs: peak after each run | "
               f"{', '.join(f'{m:.0f}' for m in trace)} (start {before:.0f}) |", "|---|---|"]
     big = MT.two_stream_vgg16(width=1.0, input_size=224, seed=0)
