@@ -17,6 +17,7 @@ supplied at run time through :class:`Context` (1 where unknown).
 
 from __future__ import annotations
 
+import abc
 import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -60,24 +61,25 @@ class Context:
         return 1.0 / (self.rho**2 * a)
 
 
-class Objective:
-    """Base class: a function of the activations with a known cotangent.
+class Objective(abc.ABC):
+    """Abstract base: a function of the activations with a known cotangent.
 
-    Subclasses implement :meth:`value` and :meth:`cotangent`; the operators
-    ``+``, ``-``, unary ``-``, ``*`` and ``/`` by a number build new objectives.
+    Subclasses implement :meth:`value`, :meth:`cotangent` and :meth:`describe`;
+    the operators ``+``, ``-``, unary ``-``, ``*`` and ``/`` by a number build
+    new objectives.
     """
 
+    @abc.abstractmethod
     def value(self, acts, ctx: Context = Context()):
         """Objective per visualization, shape ``(N,)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def cotangent(self, acts, ctx: Context = Context()):
         """``d value / d acts``, the shape of ``acts``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """A readable formula, recorded in a result's config."""
-        raise NotImplementedError
 
     def __repr__(self):
         return self.describe()

@@ -119,3 +119,10 @@ def test_a_hat_must_cover_the_channel(xp):
     a = asarray(xp, np.zeros((1, 2, 2, 4)))
     with pytest.raises(ValueError, match="a_hat has 2 entries, so channel 3 has no maximum"):
         channel(3).value(a, Context(a_hat=[1.0, 2.0]))
+
+
+def test_objective_is_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        from stviz_core.objectives import Objective
+
+        Objective()
