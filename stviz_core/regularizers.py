@@ -130,11 +130,7 @@ def _norm_bound(x, alpha, xp):
 
 
 def _norm_bound_grad(x, alpha, xp):
-    sq = _squared_norms(x, xp)
-    nonzero = sq > 0
-    safe = xp.where(nonzero, sq, xp.ones_like(sq))
-    factor = xp.where(nonzero, alpha * safe ** (alpha / 2 - 1), xp.zeros_like(sq))
-    return factor[..., None] * x
+    return _norm_bound_value_grad(x, alpha, xp)[1]
 
 
 def _project_to_bound(x, bound, xp):
@@ -175,17 +171,7 @@ def _total_variation(x, kappa, gamma, xp):
 
 
 def _total_variation_grad(x, kappa, gamma, xp):
-    grad = xp.zeros_like(x)
-    for axis, weight in _axes(kappa, gamma):
-        if x.shape[axis] > 1:
-            d = _difference(x, axis)
-            edge = xp.zeros_like(x[_slice(axis, slice(0, 1))])
-            # d/dx_k of sum_k (x_{k+1} - x_k)^2 = 2 (d_{k-1} - d_k), d outside = 0
-            grad = grad + (2 * weight) * (
-                xp.concat([edge, d], axis=axis) - xp.concat([d, edge], axis=axis)
-            )
-    return grad
-
+    return _total_variation_value_grad(x, kappa, gamma, xp)[1]
 
 
 def _norm_bound_value_grad(x, alpha, xp):
@@ -198,7 +184,11 @@ def _norm_bound_value_grad(x, alpha, xp):
 
 
 def _total_variation_value_grad(x, kappa, gamma, xp):
-    """:func:`total_variation` and its gradient, each difference computed once."""
+    """:func:`total_variation` and its gradient, each difference computed once.
+
+    ``d/dx_k`` of ``sum_k (x_{k+1} - x_k)^2`` is ``2 (d_{k-1} - d_k)``, with ``d = 0``
+    outside the volume.
+    """
     total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
     grad = xp.zeros_like(x)
     for axis, weight in _axes(kappa, gamma):
