@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stviz_core.backend import InputSpec
+from stviz_core.backend import InputSpec, role_from_name
 
 __all__ = ["Layout", "TwoStream2D", "Clip3D", "Image2D", "StackedFlow2D", "to_model", "from_model",
            "resolve"]
@@ -54,7 +54,8 @@ class Layout:
         for name, kind in self.streams:
             spec = shapes[name]
             if not isinstance(spec, InputSpec):
-                spec = InputSpec(tuple(spec), "motion" if kind == "stacked" else _role(name))
+                role = "motion" if kind == "stacked" else role_from_name(name)
+                spec = InputSpec(tuple(spec), role)
             if kind == "image" and spec.shape[0] != 1:
                 raise ValueError(
                     f"input {name!r} is a single image: its canonical shape is (1, H, W, C), "
@@ -72,10 +73,6 @@ class Layout:
         """What the model receives, e.g. ``rgb (N, 3, 112, 112), flow (N, 20, 112, 112)``."""
         return ", ".join(f"{n} {model_shape(kind, specs[n].shape, self.channels_first)}"
                          for n, kind in self.streams)
-
-
-def _role(name):
-    return "motion" if any(w in name.lower() for w in ("flow", "motion")) else "appearance"
 
 
 def model_shape(kind, shape, channels_first=True):

@@ -32,7 +32,7 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 from ._checks import choice
 
-__all__ = ["InputSpec", "input_specs", "Backend", "Plugin", "plugins", "select_plugin", "ENTRY_POINT_GROUP"]
+__all__ = ["InputSpec", "input_specs", "role_from_name", "Backend", "Plugin", "plugins", "select_plugin", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "stviz.backends"
 
@@ -62,6 +62,11 @@ class InputSpec:
         choice(self.role, "input role", ("appearance", "motion"))
 
 
+def role_from_name(name: str) -> str:
+    """``"motion"`` for names containing ``"flow"`` or ``"motion"``, else ``"appearance"``."""
+    return "motion" if any(word in name.lower() for word in ("flow", "motion")) else "appearance"
+
+
 def input_specs(inputs: Mapping) -> dict:
     """Normalize ``{name: InputSpec | (T, H, W, C) | ((T, H, W, C), role)}`` to InputSpecs.
 
@@ -75,8 +80,7 @@ def input_specs(inputs: Mapping) -> dict:
         elif len(value) == 2 and not isinstance(value[0], int):
             specs[name] = InputSpec(tuple(value[0]), value[1])
         else:
-            motion = any(word in name.lower() for word in ("flow", "motion"))
-            specs[name] = InputSpec(tuple(value), "motion" if motion else "appearance")
+            specs[name] = InputSpec(tuple(value), role_from_name(name))
     return specs
 
 
