@@ -11,19 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from .files import atomic_path
-from .render import appearance_to_rgb, flow_to_rgb
+from .render import appearance_to_rgb, flow_to_rgb, input_roles
 
 __all__ = ["unit_grid"]
 
 
 def _cell_images(result, n):
     app = mot = None
-    for name, x in result.inputs.items():
-        role = result.config.get("inputs", {}).get(name, {}).get("role")
-        if role == "motion" or (role is None and x.shape[-1] == 2):
-            mot = flow_to_rgb(x[n])
+    for name, role in input_roles(result).items():
+        if role == "motion":
+            mot = flow_to_rgb(result.inputs[name][n])
         else:
-            app = appearance_to_rgb(x[n])
+            app = appearance_to_rgb(result.inputs[name][n])
     return app, mot
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import stviz_core as sv
 
 from .files import atomic_path
-from .render import appearance_to_rgb, flow_to_rgb, write_gif
+from .render import appearance_to_rgb, flow_to_rgb, input_roles, write_gif
 
 __all__ = ["write_manuscript", "collect_results"]
 
@@ -68,14 +68,6 @@ def _write_png(img, path):
         iio.imwrite(tmp, img, extension=".png")
 
 
-def _roles(result):
-    roles = {}
-    for name, x in result.inputs.items():
-        role = result.config.get("inputs", {}).get(name, {}).get("role")
-        roles[name] = role or ("motion" if x.shape[-1] == 2 else "appearance")
-    return roles
-
-
 def write_manuscript(folder, results=None, *, title="stviz animated manuscript", fps=6.0,
                      scale=3, unit_names=None) -> Path:
     """Write ``index.html`` and its media into ``folder``; returns the page's path.
@@ -113,7 +105,7 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
             config_text = json.dumps(result.config, indent=1, sort_keys=True)
             with atomic_path(config_file) as tmp:
                 tmp.write_text(config_text + "\n")
-            roles = _roles(result)
+            roles = input_roles(result)
             objectives = result.config.get("objectives") or [""] * len(result)
             gamma = {k: v.get("gamma") for k, v in result.config.get("inputs", {}).items()}
             for n in range(len(result)):

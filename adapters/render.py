@@ -20,7 +20,7 @@ import numpy as np
 from .files import atomic_path
 
 __all__ = ["flow_to_rgb", "flow_to_wheel", "appearance_to_rgb", "side_by_side", "write_gif",
-           "write_mp4", "result_frames", "write_result_videos"]
+           "write_mp4", "input_roles", "result_frames", "write_result_videos"]
 
 
 def _minmax(x, lo=None, hi=None):
@@ -136,39 +136,37 @@ def write_mp4(frames, path, *, fps: float = 8.0, scale: int = 4):
                                                  codec="libx264", macro_block_size=1))
 
 
+def input_roles(result) -> dict:
+    """``{input name: "appearance" | "motion"}``: the role the result's config records,
+    else motion for two-channel (u, v) inputs."""
+    recorded = result.config.get("inputs", {})
+    return {name: recorded.get(name, {}).get("role")
+            or ("motion" if x.shape[-1] == 2 else "appearance")
+            for name, x in result.inputs.items()}
+
+
 def result_frames(result, n: int, *, motion="components", mean=None) -> dict:
     """Uint8 frames of visualization ``n`` of a result, per input name (appearance or flow)."""
     out = {}
-    for name, x in result.inputs.items():
-        role = result.config.get("inputs", {}).get(name, {}).get("role")
-        if role == "motion" or x.shape[-1] == 2:
-            out[name] = flow_to_wheel(x[n]) if motion == "wheel" else flow_to_rgb(x[n])
+    for name, role in input_roles(result).items():
+        x = result.inputs[name][n]
+        if role == "motion":
+            out[name] = flow_to_wheel(x) if motion == "wheel" else flow_to_rgb(x)
         else:
-            out[name] = appearance_to_rgb(x[n], mean=mean)
+            out[name] = appearance_to_rgb(x, mean=mean)
     return out
 
 
 def write_result_videos(result, out_dir, stem, *, fps=8.0, mp4=True, motion="components") -> list:
     """GIF (and MP4) per visualization: appearance beside motion. Returns the paths written."""
+    roles = input_roles(result)
     written = []
     for n in range(len(result)):
         frames = result_frames(result, n, motion=motion)
-        apps = [f for k, f in frames.items() if f is not None and k not in _motion_names(result)]
-        mots = [f for k, f in frames.items() if k in _motion_names(result)]
-        if apps and mots:
-            video = side_by_side(apps[0], mots[0])
-        else:
-            video = (apps or mots)[0]
+        apps = [f for k, f in frames.items() if roles[k] == "appearance"]
+        mots = [f for k, f in frames.items() if roles[k] == "motion"]
+        video = side_by_side(apps[0], mots[0]) if apps and mots else (apps or mots)[0]
         written.append(write_gif(video, Path(out_dir) / f"{stem}_{n}.gif", fps=fps))
         if mp4:
             written.append(write_mp4(video, Path(out_dir) / f"{stem}_{n}.mp4", fps=fps))
     return written
-
-
-def _motion_names(result):
-    names = set()
-    for name, x in result.inputs.items():
-        role = result.config.get("inputs", {}).get(name, {}).get("role")
-        if role == "motion" or (role is None and x.shape[-1] == 2):
-            names.add(name)
-    return names
