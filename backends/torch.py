@@ -116,8 +116,7 @@ class TorchBackend:
             for p in model.parameters():
                 p.requires_grad_(False)
             self._hook = self.module.register_forward_hook(self._capture)
-            self.activation_shape = self._probe()
-            self.used_inputs = self._dependencies()
+            self.activation_shape, self.used_inputs = self._probe()
         except BaseException:
             self.close()
             raise
@@ -248,28 +247,15 @@ class TorchBackend:
             f"(torch said: {str(exc).splitlines()[0]})"
         )
 
-    def _dependencies(self):
-        """Names of the inputs the target layer's output depends on (through the autograd graph)."""
+    def _probe(self):
+        """One forward and backward pass on zeros: the activation shape, and the names of the
+        inputs the target layer depends on (through the autograd graph)."""
         torch = self.torch
         leaves = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device,
                                  requires_grad=True) for k, s in self.inputs.items()}
-        with torch.enable_grad(), self._autocast():
-            out = self._forward(leaves)
-        if not out.requires_grad:
-            return set(self.inputs)
         try:
-            grads = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
-        except RuntimeError as exc:
-            raise self._explained(exc) from None
-        return {k for k, g in zip(leaves, grads, strict=True) if g is not None}
-
-    def _probe(self):
-        torch = self.torch
-        zeros = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device)
-                 for k, s in self.inputs.items()}
-        try:
-            with torch.no_grad():
-                out = self._forward(zeros)
+            with torch.enable_grad(), self._autocast():
+                out = self._forward(leaves)
         except RuntimeError as exc:
             if "never reached" in str(exc):
                 raise
@@ -278,7 +264,14 @@ class TorchBackend:
                 f"(canonical {{{', '.join(f'{k}: {s.shape}' for k, s in self.inputs.items())}}} "
                 f"as (T, H, W, C)); the model said: {str(exc).splitlines()[0]}"
             ) from None
-        return tuple(_channels_last(out, torch).shape)
+        shape = tuple(_channels_last(out, torch).shape)
+        if not out.requires_grad:
+            return shape, set(self.inputs)
+        try:
+            grads = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
+        except RuntimeError as exc:
+            raise self._explained(exc) from None
+        return shape, {k for k, g in zip(leaves, grads, strict=True) if g is not None}
 
 
 def _channels_last(out, torch):
