@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -51,3 +52,20 @@ def per_step(run, s1, s2):
     run(s2)
     t2 = time.perf_counter()
     return ((t2 - t1) - (t1 - t0)) / (s2 - s1)
+
+
+def median_per_step(setups: dict, s1, s2, repeats, warm=2) -> dict:
+    """``{name: median seconds per step}`` of ``setups`` (``name -> run(steps)``).
+
+    Each setup first runs ``warm`` steps (tracing, allocation; 0 skips it); then,
+    ``repeats`` times, every setup is timed in turn, so slow drifts of a noisy
+    machine hit all of them alike.
+    """
+    if warm:
+        for run in setups.values():
+            run(warm)
+    samples = {name: [] for name in setups}
+    for _ in range(repeats):
+        for name, run in setups.items():
+            samples[name].append(per_step(run, s1, s2))
+    return {name: statistics.median(v) for name, v in samples.items()}

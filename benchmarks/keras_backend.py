@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -31,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
-from _machine import per_step, record  # noqa: E402
+from _machine import median_per_step, record  # noqa: E402
 from stviz_adapters import models_keras as MK  # noqa: E402
 from stviz_adapters import models_torch as MT  # noqa: E402
 from stviz_adapters.layouts import from_model, to_model  # noqa: E402
@@ -154,14 +153,8 @@ def main():
     if args.batch == 1:
         setups["hand-written TF loop (tf.function)"] = lambda steps: bare_tf_loop(
             km, "conv5_fusion", 0, steps)
-    for fn in setups.values():
-        fn(2)  # warm up: tracing, allocation
-    samples = {k: [] for k in setups}
-    for _ in range(args.repeats):
-        for k, fn in setups.items():
-            samples[k].append(per_step(fn, s1, s2))
+    med = {k: 1000 * v for k, v in median_per_step(setups, s1, s2, args.repeats).items()}
     copy = copy_cost(km, args.batch)
-    med = {k: 1000 * statistics.median(v) for k, v in samples.items()}
     lines = ["| setup | ms/step (median) |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in med.items()]
     lines.append(f"| keras host copies (part of compiled) | {1000 * copy:.2f} "

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 
 import stviz_core as sv
 
-from _machine import record
+from _machine import median_per_step, record
 
 
 class NullBackend:
@@ -63,13 +61,9 @@ def namespaces():
     return out
 
 
-def per_step(backend, steps):
-    times = {}
-    for s in steps:
-        t0 = time.perf_counter()
-        sv.ascend(backend, sv.channel(3), steps=s, seed=list(range(backend.n)))
-        times[s] = time.perf_counter() - t0
-    return (times[steps[1]] - times[steps[0]]) / (steps[1] - steps[0])
+def run_of(backend):
+    return lambda steps: sv.ascend(backend, sv.channel(3), steps=steps,
+                                   seed=list(range(backend.n)))
 
 
 def main():
@@ -88,14 +82,12 @@ def main():
                 for n in (int(b) for b in args.batch.split(",")):
                     be = NullBackend(xp, getattr(xp, dtype_name), size, n)
                     settings.append(((name, dtype_name, size, n), be))
-    samples = {key: [] for key, _ in settings}
-    for _ in range(args.repeats):
-        for key, be in settings:
-            samples[key].append(per_step(be, steps))
+    med = median_per_step({key: run_of(be) for key, be in settings}, *steps, args.repeats,
+                          warm=0)
     lines = ["| namespace | dtype | H=W | N | ms/step (median) | ms/step per visualization |",
              "|---|---|---|---|---|---|"]
-    for (name, dtype_name, size, n), vals in samples.items():
-        ms = 1000 * statistics.median(vals)
+    for (name, dtype_name, size, n), seconds in med.items():
+        ms = 1000 * seconds
         lines.append(f"| {name} | {dtype_name} | {size} | {n} | {ms:.1f} | {ms / n:.1f} |")
     table = "\n".join(lines)
     print(table)

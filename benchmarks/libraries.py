@@ -16,9 +16,7 @@ Run (builds its own environment):  bash benchmarks/libraries.sh
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -28,31 +26,12 @@ sys.path.insert(0, str(Path(__file__).with_name("_stubs")))
 import torch  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
-from _machine import record  # noqa: E402
+from _machine import median_per_step, record  # noqa: E402
 from stviz_adapters import models_keras as MK  # noqa: E402
 from stviz_adapters import models_torch as MT  # noqa: E402
 from stviz_adapters.layouts import Image2D  # noqa: E402
 
 SIZE, CHANNEL, LAYER = 112, 3, "conv4_3"
-
-
-def per_step(run, repeats=3, warm=5, s1=20, s2=120):
-    return _median([run, ], repeats, warm, s1, s2)[0]
-
-
-def _median(runs, repeats, warm, s1, s2):
-    for r in runs:
-        r(warm)
-    samples = [[] for _ in runs]
-    for _ in range(repeats):
-        for i, r in enumerate(runs):
-            t0 = time.perf_counter()
-            r(s1)
-            t1 = time.perf_counter()
-            r(s2)
-            t2 = time.perf_counter()
-            samples[i].append(((t2 - t1) - (t1 - t0)) / (s2 - s1))
-    return [statistics.median(s) for s in samples]
 
 
 def torch_trunk():
@@ -156,19 +135,24 @@ def main():
     torch.set_num_threads(os.cpu_count() or 1)
     trunk = torch_trunk()
     kmodel = torch_to_keras(trunk, MK.vgg16_trunk(width=1.0, pool5=False, input_size=SIZE))
-    rows = []
     lucent_user, lucent_tuned = lucent_runs(trunk)
-    stviz_t = lambda s: sv.visualize(trunk, LAYER, channels=[CHANNEL], steps=s, seed=0)  # noqa: E731
-    t = _median([stviz_t, lucent_user, lucent_tuned], 3, 5, 20, 120)
-    rows += [("PyTorch", "stviz (paper preset, jitter)", t[0]),
-             ("PyTorch", "Lucent render_vis, transforms=[] (upsamples to 224)", t[1]),
-             ("PyTorch", "Lucent, preprocess=False, fixed_image_size=112", t[2])]
     tf_bare, tf_default = tfkv_runs(kmodel)
-    stviz_k = lambda s: sv.visualize(kmodel, LAYER, channels=[CHANNEL], steps=s, seed=0)  # noqa: E731
-    k = _median([stviz_k, tf_bare, tf_default], 3, 5, 20, 120)
-    rows += [("Keras", "stviz (paper preset, jitter, compiled step)", k[0]),
-             ("Keras", "tf-keras-vis, no regularizers", k[1]),
-             ("Keras", "tf-keras-vis, default modifiers and regularizers", k[2])]
+    groups = {
+        "PyTorch": {
+            "stviz (paper preset, jitter)": lambda s: sv.visualize(
+                trunk, LAYER, channels=[CHANNEL], steps=s, seed=0),
+            "Lucent render_vis, transforms=[] (upsamples to 224)": lucent_user,
+            "Lucent, preprocess=False, fixed_image_size=112": lucent_tuned,
+        },
+        "Keras": {
+            "stviz (paper preset, jitter, compiled step)": lambda s: sv.visualize(
+                kmodel, LAYER, channels=[CHANNEL], steps=s, seed=0),
+            "tf-keras-vis, no regularizers": tf_bare,
+            "tf-keras-vis, default modifiers and regularizers": tf_default,
+        },
+    }
+    rows = [(framework, name, seconds) for framework, setups in groups.items()
+            for name, seconds in median_per_step(setups, 20, 120, 3, warm=5).items()]
     lines = ["| framework | setup | ms/step (median) |", "|---|---|---|"]
     lines += [f"| {f} | {name} | {1000 * v:.1f} |" for f, name, v in rows]
     notes = video_behaviour()

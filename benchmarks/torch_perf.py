@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import gc
 import resource
-import statistics
 import time
 
 import numpy as np
 import torch
 
 import stviz_core as sv
-from _machine import per_step, record
+from _machine import median_per_step, record
 from stviz_adapters import models_torch as MT
 from stviz_adapters.demo_model import load_demo_model
 from stviz_adapters.layouts import to_model
@@ -100,16 +99,6 @@ def bare_loop(model, layer, channel, steps, seed=0, *, stop_early=True):
     return x
 
 
-def compare(setups, s1, s2, repeats):
-    for fn in setups.values():
-        fn(2)
-    samples = {k: [] for k in setups}
-    for _ in range(repeats):
-        for k, fn in setups.items():
-            samples[k].append(per_step(fn, s1, s2))
-    return {k: statistics.median(v) for k, v in samples.items()}
-
-
 def macs_below(model, layer, inputs):
     """Multiply-adds of the convolutions and linear layers run before ``layer``, and in all."""
     total, below, seen = [0], [0], [False]
@@ -158,7 +147,7 @@ def main():
               "demo model (64 px)": (load_demo_model(), "conv5_fusion")}
     for label, (model, layer) in models.items():
         rf = receptive_field(model, layer, 112)
-        med = compare({
+        med = median_per_step({
             "bare": lambda s, m=model, lay=layer: bare_loop(m, lay, 3, s),
             "stviz": lambda s, m=model, lay=layer: sv.visualize(m, lay, channels=[3], steps=s,
                                                                   seed=0, check_every=10**9),
@@ -171,7 +160,7 @@ def main():
     model = MT.two_stream_vgg16(width=0.25, input_size=112, seed=0)
     inputs = [torch.zeros(1, 3, 112, 112), torch.zeros(1, 20, 112, 112)]
     share = macs_below(model, "rgb.conv3_3", inputs)
-    med = compare({
+    med = median_per_step({
         "early exit": lambda s: sv.visualize(model, "rgb.conv3_3", channels=[3], steps=s, seed=0),
         "full network": lambda s: bare_loop(model, "rgb.conv3_3", 3, s, stop_early=False),
         "early exit (hand-written)": lambda s: bare_loop(model, "rgb.conv3_3", 3, s),
