@@ -92,14 +92,12 @@ def record(model, layer: str, inputs, labels, *, classes=None, top_k: int = 5, b
     shapes = {k: tuple(v.shape[1:]) for k, v in inputs.items()}
     maxima = []
     with TorchBackend(model, layer, inputs=shapes, layout=layout) as be:
-        with torch.no_grad():
-            for start in range(0, n, batch):
-                part = {k: torch.from_numpy(np.ascontiguousarray(v[start:start + batch]))
-                        .to(be.dtype) for k, v in inputs.items()}
-                acts = be.activations(part)
-                be._acts = None  # no VJP follows: let the graph go
-                flat = acts.reshape(acts.shape[0], -1, acts.shape[-1])
-                maxima.append(flat.amax(dim=1).double().numpy())
+        for start in range(0, n, batch):
+            part = {k: torch.from_numpy(np.ascontiguousarray(v[start:start + batch]))
+                    .to(be.dtype) for k, v in inputs.items()}
+            acts = be.activations(part, for_vjp=False)
+            flat = acts.reshape(acts.shape[0], -1, acts.shape[-1])
+            maxima.append(flat.amax(dim=1).double().numpy())
     per_clip = np.concatenate(maxima)  # (N, K)
     per_class = np.stack([per_clip[labels == c].max(axis=0) if (labels == c).any()
                           else np.full(per_clip.shape[1], -np.inf) for c in range(len(classes))])

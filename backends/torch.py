@@ -123,9 +123,17 @@ class TorchBackend:
 
     # -- contract ---------------------------------------------------------------
 
-    def activations(self, inputs):
-        """Forward to the target layer; returns ``(N, ..., K)`` with channels last."""
+    def activations(self, inputs, *, for_vjp=True):
+        """Forward to the target layer; returns ``(N, ..., K)`` with channels last.
+
+        ``for_vjp=False`` runs without recording a graph (activity recording):
+        no :meth:`vjp` can follow that call.
+        """
         torch = self.torch
+        if not for_vjp:
+            self._acts = None
+            with torch.no_grad(), self._autocast():
+                return _channels_last(self._forward(dict(inputs)), torch).to(self.dtype)
         self._leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items()}
         with torch.enable_grad(), self._autocast():
             out = self._forward(self._leaves)
