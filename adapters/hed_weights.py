@@ -50,8 +50,12 @@ def hed_weights_path(path=None) -> Path:
     )
 
 
-def read_hed_vgg16(path=None) -> dict:
-    """``{"conv1_1": (kernel HWIO, bias), ...}`` as float32 numpy arrays, BGR input order."""
+def read_hed_vgg16(path=None, *, rgb: bool = True) -> dict:
+    """``{"conv1_1": (kernel HWIO, bias), ...}`` as float32 numpy arrays.
+
+    With ``rgb`` (default) ``conv1_1``'s input channels are reversed so the
+    kernels take RGB; ``rgb=False`` returns the file's BGR order untouched.
+    """
     try:
         import h5py
     except ImportError:
@@ -69,6 +73,9 @@ def read_hed_vgg16(path=None) -> dict:
                         np.asarray(group["vars/0"]), np.asarray(group["vars/1"]))
     if len(out) != 13:
         raise ValueError(f"expected the 13 VGG-16 convolutions in the file, found {sorted(out)}")
+    if rgb:
+        kernel, bias = out["conv1_1"]
+        out["conv1_1"] = (np.ascontiguousarray(kernel[:, :, ::-1, :]), bias)
     return out
 
 
@@ -77,7 +84,8 @@ def load_hed_vgg16(tower, path=None):
 
     The tower must be full width with 3 input channels: :func:`hed_vgg16`, or the
     ``rgb`` tower of ``two_stream_vgg16(width=1)``. ``conv1_1``'s input channels
-    are reversed so that the tower takes RGB. Returns the tower.
+    are reversed (by :func:`read_hed_vgg16`) so that the tower takes RGB. Returns
+    the tower.
     """
     import torch
 
@@ -88,8 +96,6 @@ def load_hed_vgg16(tower, path=None):
             if conv is None:
                 raise ValueError(f"the tower has no layer {name!r} to load into")
             w = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))  # HWIO -> OIHW
-            if name == "conv1_1":
-                w = w.flip(1)  # BGR -> RGB input channels
             if tuple(conv.weight.shape) != tuple(w.shape):
                 raise ValueError(
                     f"{name}: the tower's weight is {tuple(conv.weight.shape)}, the file's "

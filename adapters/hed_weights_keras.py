@@ -13,16 +13,14 @@ def load_hed_vgg16_keras(model, *, prefix: str = "", path=None):
     """Copy the trained weights into layers ``{prefix}conv1_1`` ... ``{prefix}conv5_3``.
 
     ``prefix="rgb."`` loads the appearance tower of
-    ``models_keras.two_stream_vgg16(width=1)``. ``conv1_1``'s input channels are
-    reversed, as in the PyTorch loader, so the tower takes RGB.
+    ``models_keras.two_stream_vgg16(width=1)``. :func:`read_hed_vgg16` gives
+    ``conv1_1`` in RGB order, so the tower takes RGB.
     """
     for name, (kernel, bias) in read_hed_vgg16(path).items():
         try:
             layer = model.get_layer(prefix + name)
         except ValueError:
             raise ValueError(f"the model has no layer {prefix + name!r} to load into") from None
-        if name == "conv1_1":
-            kernel = kernel[:, :, ::-1, :]
         current = layer.get_weights()
         if current[0].shape != kernel.shape:
             raise ValueError(

@@ -32,7 +32,7 @@ def test_all_thirteen_convolutions_load(trunk):
 
 def test_the_tower_takes_rgb_where_the_file_expects_bgr(trunk):
     """conv1_1 on an RGB image equals the file's kernel applied to the BGR image, computed by hand."""
-    kernel, bias = H.read_hed_vgg16()["conv1_1"]
+    kernel, bias = H.read_hed_vgg16(rgb=False)["conv1_1"]
     rgb = np.random.default_rng(0).uniform(-100, 100, size=(1, 3, 8, 8))
     with torch.no_grad():
         out = trunk.conv1_1(torch.from_numpy(rgb)).numpy()
