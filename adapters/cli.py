@@ -7,7 +7,6 @@ each run finishes, and Ctrl-C stops after saying what was saved.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -55,37 +54,13 @@ def _numbers(text, kind=float, what="values"):
 
 
 def load_model(spec: str):
-    """A model from ``module:function`` (called with no arguments) or a saved model file.
+    """A model from ``module:function`` or a saved model file (see :mod:`.model_loading`)."""
+    from .model_loading import load_model as load
 
-    Files: ``.keras`` (Keras 3), ``.pt``/``.pth`` (a pickled ``torch.nn.Module``,
-    loaded with ``weights_only=False``: only open files you trust).
-    """
-    path = Path(spec)
-    if path.suffix in (".keras", ".pt", ".pth") or path.exists():
-        if not path.is_file():
-            raise click.BadParameter(f"no model file {spec}")
-        try:
-            if path.suffix == ".keras":
-                import keras
-
-                return keras.saving.load_model(path)
-            import torch
-
-            model = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:
-            raise click.BadParameter(f"cannot read model file {spec}: {exc}") from None
-        if not hasattr(model, "named_modules"):
-            raise click.BadParameter(f"{spec} holds a {type(model).__name__}, not a model "
-                                     "(save the whole module, not its state_dict)")
-        return model
-    module_name, _, attr = spec.partition(":")
-    if not attr:
-        raise click.BadParameter(f"MODEL is 'module:function' or a model file, got {spec!r}")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise click.BadParameter(f"cannot import {spec}: {exc}") from None
-    return factory() if callable(factory) else factory
+        return load(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,7 +20,7 @@ from . import jitter, objectives, optim, presets, regularizers  # noqa: E402
 from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_plugin  # noqa: E402
 from .loop import NonFiniteError, ascend  # noqa: E402
 from .objectives import Context, Objective, channel, class_logit, neuron, per_item  # noqa: E402
-from .result import Comparison, Result, compare, load  # noqa: E402
+from .result import Comparison, Result, compare, load, stack  # noqa: E402
 from .visualize import visualize  # noqa: E402
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Comparison",
     "compare",
     "load",
+    "stack",
     "NonFiniteError",
     "Backend",
     "InputSpec",

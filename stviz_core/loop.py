@@ -151,7 +151,7 @@ def ascend(
     used = _used_inputs(backend, specs)
     # an input the layer does not depend on is left as initialized: no jitter, no ascent work
     frozen = {}
-    for k in sorted(set(specs) - used):
+    for k in sorted(set(specs) - set(used)):
         frozen[f"{k}/norm"] = weights[k][0] * _norm_bound(x[k], streams[k].alpha, xp)
         frozen[f"{k}/tv"] = weights[k][1] * _total_variation(x[k], streams[k].kappa,
                                                              streams[k].gamma, xp)
@@ -291,7 +291,7 @@ def _used_inputs(backend, specs):
     """Inputs the target layer depends on (``backend.used_inputs`` when it says; else all)."""
     used = getattr(backend, "used_inputs", None)
     used = set(specs) if not used else set(used) & set(specs)
-    return used or set(specs)
+    return tuple(sorted(used or specs))  # a fixed order: the float sums over inputs must not vary
 
 
 def _trace_keys(specs):
@@ -304,9 +304,9 @@ def _trace_keys(specs):
 def _record(trace, value, penalties):
     trace["objective"].append(value)
     total = value
-    for key, pen in penalties.items():
-        trace[key].append(pen)
-        total = total - pen
+    for key in sorted(penalties):  # one summation order in every process (no set order)
+        trace[key].append(penalties[key])
+        total = total - penalties[key]
     trace["total"].append(total)
 
 

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Result", "Comparison", "compare", "load"]
+__all__ = ["Result", "Comparison", "compare", "load", "stack"]
+
+#: config keys that hold one entry per visualization (see :meth:`Result.select`, :func:`stack`)
+PER_ITEM_KEYS = ("objectives", "seeds")
 
 FORMAT = "stviz-result"
 VERSION = 1
@@ -98,6 +101,33 @@ class Result:
         """Shorthand for :func:`compare`."""
         return compare(self, other)
 
+    def select(self, items) -> "Result":
+        """The visualizations ``items`` (indices) as a result of their own.
+
+        Arrays, per-visualization config entries (objectives, seeds) and the
+        batch size are cut to ``items``; ``select([n])`` of a batched run holds
+        what a run of visualization ``n`` alone records (its arrays equal up to
+        the framework's float rounding of batched layers).
+        """
+        items = [int(i) for i in np.atleast_1d(items)]
+        n = len(self)
+        bad = [i for i in items if not 0 <= i < n]
+        if not items or bad:
+            raise IndexError(f"items {bad or items} out of range for a result of {n} visualizations")
+        config = dict(self.config)
+        for key in PER_ITEM_KEYS:
+            if isinstance(config.get(key), list):
+                config[key] = [config[key][i] for i in items]
+        config["batch"] = len(items)
+        if isinstance(config.get("objectives"), list):
+            config["objective"] = _batch_description(config["objectives"])
+        return Result(
+            {k: v[items] for k, v in self.inputs.items()},
+            config,
+            {k: v[:, items] for k, v in self.trace.items()},
+            {k: v[items] for k, v in self.final.items()},
+        )
+
     def _arrays(self):
         arrays = {}
         for group in ("inputs", "trace", "final"):
@@ -109,6 +139,57 @@ class Result:
 def load(path) -> Result:
     """Load a saved :class:`Result`."""
     return Result.load(path)
+
+
+def stack(results) -> Result:
+    """One result holding the visualizations of ``results``, in order.
+
+    The results must come from the same config apart from the per-visualization
+    entries (objectives and seeds), e.g. the single-unit cells of a sweep.
+
+    Raises
+    ------
+    ValueError
+        When the results differ in a config key or in input or trace shape; the
+        message names it.
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("stack needs at least one result")
+    first = results[0]
+    shared = lambda c: {k: v for k, v in c.items()  # noqa: E731
+                        if k not in PER_ITEM_KEYS + ("objective", "batch")}
+    for i, r in enumerate(results[1:], 1):
+        a, b = shared(first.config), shared(r.config)
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                raise ValueError(f"cannot stack: result {i} differs from result 0 in config "
+                                 f"{key!r} ({b.get(key)!r} vs {a.get(key)!r})")
+        if _layout(r) != _layout(first):
+            raise ValueError(f"cannot stack: result {i} has other arrays than result 0 "
+                             f"({_layout(r)} vs {_layout(first)})")
+    config = dict(first.config)
+    for key in PER_ITEM_KEYS:
+        if all(isinstance(r.config.get(key), list) for r in results):
+            config[key] = [v for r in results for v in r.config[key]]
+    config["batch"] = sum(len(r) for r in results)
+    if isinstance(config.get("objectives"), list):
+        config["objective"] = _batch_description(config["objectives"])
+    cat = lambda group, axis: {  # noqa: E731
+        k: np.concatenate([getattr(r, group)[k] for r in results], axis=axis)
+        for k in getattr(first, group)}
+    return Result(cat("inputs", 0), config, cat("trace", 1), cat("final", 0))
+
+
+def _layout(r):
+    """Array names and shapes without the visualization axis (traces keep their step count)."""
+    return ({k: v.shape[1:] for k, v in r.inputs.items()},
+            {k: v.shape[0] for k, v in r.trace.items()}, sorted(r.final))
+
+
+def _batch_description(objectives):
+    """The config's ``"objective"`` for these per-visualization descriptions (as ``ascend`` writes it)."""
+    return objectives[0] if len(objectives) == 1 else "[" + ", ".join(objectives) + "]"
 
 
 @dataclass

@@ -105,3 +105,70 @@ def test_compare_rejects_different_layouts():
     del b.inputs["rgb"]
     with pytest.raises(ValueError, match="different inputs"):
         sv.compare(a, b)
+
+
+def single_run(objective, seed, steps=8):
+    rng = np.random.default_rng(0)
+    be = LinearBackend(
+        {"rgb": rng.standard_normal((1, 3, 3, 3, 2)), "flow": rng.standard_normal((2, 3, 3, 2, 2))},
+        {"rgb": ((1, 6, 6, 3), "appearance"), "flow": ((2, 6, 6, 2), "motion")},
+        xp=np,
+    )
+    return sv.ascend(be, [objective], steps=steps, seed=[seed])
+
+
+def test_select_gives_what_a_run_of_that_item_alone_records():
+    batched = small_result(seed=3)
+    alone = single_run(sv.channel(1), seed=4)
+    picked = batched.select([1])
+    assert picked.config == alone.config
+    for group in ("inputs", "trace", "final"):
+        for k, v in getattr(alone, group).items():
+            np.testing.assert_allclose(getattr(picked, group)[k], v, rtol=1e-12, atol=1e-12)
+
+
+def test_stack_inverts_select():
+    r = small_result(seed=5)
+    back = sv.stack([r.select([0]), r.select([1])])
+    assert back.config == r.config
+    for group in ("inputs", "trace", "final"):
+        for k, v in getattr(r, group).items():
+            np.testing.assert_array_equal(getattr(back, group)[k], v)
+
+
+def test_stack_refuses_results_of_different_configs():
+    a, b = small_result(steps=8), small_result(steps=9)
+    with pytest.raises(ValueError, match="differs from result 0 in config 'learning_rate'|'steps'"):
+        sv.stack([a, b])
+    with pytest.raises(ValueError, match="at least one"):
+        sv.stack([])
+    with pytest.raises(IndexError, match="out of range"):
+        a.select([2])
+
+
+_RUN_IN_SUBPROCESS = """
+import sys
+import numpy as np
+import stviz_core as sv
+from stviz_core.testing import LinearBackend
+rng = np.random.default_rng(0)
+be = LinearBackend(
+    {"rgb": rng.standard_normal((1, 3, 3, 3, 2)), "flow": rng.standard_normal((2, 3, 3, 2, 2))},
+    {"rgb": ((1, 6, 6, 3), "appearance"), "flow": ((2, 6, 6, 2), "motion")},
+    xp=np, dtype=np.float32)
+sv.ascend(be, sv.channel(0), steps=6, seed=1).save(sys.argv[1])
+"""
+
+
+def test_same_seed_gives_the_same_bytes_in_every_process(tmp_path):
+    # float32 sums over the inputs must not follow set order, which varies with PYTHONHASHSEED
+    import subprocess
+    import sys
+
+    blobs = set()
+    for hash_seed in range(6):
+        stem = tmp_path / f"run{hash_seed}"
+        subprocess.run([sys.executable, "-c", _RUN_IN_SUBPROCESS, str(stem)], check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(hash_seed)})
+        blobs.add(stem.with_suffix(".npz").read_bytes())
+    assert len(blobs) == 1
