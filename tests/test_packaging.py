@@ -50,3 +50,9 @@ def test_no_top_level_backends_or_adapters_package_is_installed():
     code = ("import importlib.util as u; "
             "print(u.find_spec('backends') is None, u.find_spec('adapters') is None)")
     assert run_python(code) == "True True"
+
+
+def test_the_sweep_driver_needs_ray_only_for_the_ray_engine():
+    code = ("import sys, stviz_adapters.sweep, stviz_adapters.sweep_grid, stviz_adapters.cli\n"
+            "print(','.join(m for m in ('ray', 'yaml', 'torch', 'tensorflow') if m in sys.modules))")
+    assert run_python(code) == ""
