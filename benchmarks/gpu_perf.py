@@ -2,7 +2,8 @@
 
 One conv5_fusion channel, 300 steps, float32: seconds per visualization (target <= 10 s on one
 H100); 64 channels in one batch (target <= 60 s); the same with bf16 autocast, and the
-correlation of its final inputs with float32's. Needs CUDA; prints a line and exits otherwise.
+correlation of its final inputs with float32's; from the 64-channel time, the cost of the
+sweep issue's full conv5_fusion grid on 1, 8 and 32 GPUs. Needs CUDA; prints a line and exits otherwise.
 
 Run on the GPU machine with the CUDA tests:  bash benchmarks/gpu.sh
 """
@@ -48,6 +49,12 @@ def main():
     rows.append(("64 channels, bf16 autocast", t64b, f"min corr with float32 {corr64:.4f}"))
     lines = ["| run (300 steps) | seconds | note |", "|---|---|---|"]
     lines += [f"| {name} | {sec:.1f} | {note} |" for name, sec, note in rows]
+    per_cell = t64 / 64
+    cells = 512 * 4 * 4  # the sweep issue's full grid: 512 units x 4 gamma x 4 kappa
+    lines += ["", f"Full conv5_fusion sweep grid ({cells} cells of 300 steps, batches of 64 units) "
+              f"at {per_cell:.2f} s per cell: " + ", ".join(
+                  f"{cells * per_cell / n / 3600:.2f} h on {n} GPU{'s' if n > 1 else ''}"
+                  for n in (1, 8, 32))]
     table = "\n".join(lines)
     print(table)
     record(f"GPU: two-stream VGG-16 at 224, L = 10, conv5_fusion on {torch.cuda.get_device_name(0)} "
