@@ -96,7 +96,8 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
                 ax.set_title("max activity\nper class", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    height = fig.get_size_inches()[1]
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / height if title else 1))  # room for the title
     path = Path(path)
     try:
         with atomic_path(path) as tmp:

@@ -106,3 +106,12 @@ def test_demo_main_job_runs(tmp_path):
     assert summary["gammas"] == [0.0, 1.0, 5.0, 10.0] and len(summary["results"]) == 8
     r = sv.load(tmp_path / "fc8_gamma5")
     assert r.inputs["flow"].shape == (8, 10, 64, 64, 2) and r.config["preset"]["motion"]["gamma"] == 5
+
+
+def test_the_example_sweep_grid_declares_the_readme_grid():
+    from stviz_adapters.sweep_grid import load_grid, make_cells
+
+    grid = load_grid(ROOT / "examples" / "sweep_demo.toml")
+    cells = make_cells(grid, {"conv5_fusion": 64}, {"spec": grid.model, "fingerprint": "0"}, "torch")
+    assert len(cells) == 64 and grid.gamma == (0.0, 1.0, 5.0, 10.0)
+    assert "stviz sweep examples/sweep_demo.toml --out out/sweep" in (ROOT / "README.md").read_text()

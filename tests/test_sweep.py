@@ -276,3 +276,25 @@ def test_a_killed_ray_worker_ends_with_every_cell_complete_exactly_once(ray_swee
     assert {e["cell"] for e in retried} == {cells[4].id, cells[5].id}  # its batch
     assert "Crashed" in retried[0]["error"] or "died" in retried[0]["error"].lower()
     assert all(SweepFolder(out).is_complete(c) for c in cells)
+
+
+def keras_demo():
+    """The demo model's Keras twin (same weights): a Keras model for the sweep."""
+    return load_demo_model(framework="keras")
+
+
+def test_a_keras_model_sweeps_like_its_torch_twin(local_sweep, tmp_path):
+    torch_out, _, _ = local_sweep
+    out = tmp_path / "keras"
+    summary = run_sweep(small_grid(model="tests.test_sweep:keras_demo", layers=["fc8"]), out,
+                        report=False)
+    assert summary.complete and len(summary.ran) == 4
+    by_setting = lambda folder: {  # noqa: E731
+        (r.config["sweep"]["unit"], r.config["sweep"]["gamma"]): r
+        for r in (sv.load(p) for p in (folder / "cells").glob("*.json"))
+        if r.config["sweep"]["layer"] == "fc8"}
+    keras, torch = by_setting(out), by_setting(torch_out)
+    assert set(keras) == set(torch)
+    for key, r in keras.items():
+        assert r.config["sweep"]["backend"] == "keras"
+        assert sv.compare(r, torch[key]).correlation["all"][0] > 0.99
