@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["RayEngine"]
+__all__ = ["RayEngine", "task_options"]
 
 _MODELS = {}  # per worker process: (model, dtype, device, backend) -> opened model
 
@@ -34,6 +34,12 @@ def _run_task(grid, cells, fail_attempt, threads):
     return run_cells(model, cells)
 
 
+def task_options(grid, cpus_per_task=1) -> dict:
+    """Ray resources of one task: CPUs, one GPU when the grid's device is CUDA, no Ray retries."""
+    gpus = 1 if str(grid.device).startswith("cuda") else 0
+    return {"num_cpus": cpus_per_task, "num_gpus": gpus, "max_retries": 0}
+
+
 class RayEngine:
     """Submits batches as Ray tasks and hands back whichever finishes first."""
 
@@ -51,8 +57,7 @@ class RayEngine:
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
             self.started = True
-        gpus = 1 if str(grid.device).startswith("cuda") else 0
-        self.task = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus, max_retries=0)(_run_task)
+        self.task = ray.remote(**task_options(grid, cpus_per_task))(_run_task)
         self.threads = cpus_per_task
         self.grid_ref = ray.put(grid)
         self.refs = {}

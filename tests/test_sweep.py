@@ -298,3 +298,11 @@ def test_a_keras_model_sweeps_like_its_torch_twin(local_sweep, tmp_path):
     for key, r in keras.items():
         assert r.config["sweep"]["backend"] == "keras"
         assert sv.compare(r, torch[key]).correlation["all"][0] > 0.99
+
+
+def test_ray_tasks_ask_for_a_gpu_only_on_cuda():
+    from stviz_adapters.sweep_ray import task_options
+
+    assert task_options(small_grid(device="cuda:0"), 2) == {"num_cpus": 2, "num_gpus": 1,
+                                                            "max_retries": 0}
+    assert task_options(small_grid())["num_gpus"] == 0
