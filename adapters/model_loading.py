@@ -1,13 +1,16 @@
 """Models named by a string (the CLI's and a sweep's MODEL), and a fingerprint of their weights.
 
 A model spec is ``module:function`` (imported and called with no arguments;
-a non-callable attribute is used as it is) or a saved model file: ``.keras``
+a non-callable attribute is used as it is), ``module:function(key=value, ...)``
+(called with those keyword arguments, Python literals only, e.g.
+``stviz_adapters.families_torch:i3d(width=0.25, frames=16)``) or a saved model file: ``.keras``
 (Keras 3) or ``.pt``/``.pth`` (a pickled ``torch.nn.Module``, loaded with
 ``weights_only=False``: only open files you trust).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 from pathlib import Path
@@ -40,12 +43,35 @@ def load_model(spec: str):
         return model
     module_name, _, attr = spec.partition(":")
     if not attr:
-        raise ValueError(f"a model is 'module:function' or a model file, got {spec!r}")
+        raise ValueError(f"a model is 'module:function', 'module:function(key=value, ...)' or a "
+                         f"model file, got {spec!r}")
+    attr, kwargs = _call(attr, spec)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot import {spec}: {exc}") from None
-    return factory() if callable(factory) else factory
+    if not callable(factory):
+        if kwargs:
+            raise ValueError(f"{module_name}:{attr} is not callable; it takes no arguments")
+        return factory
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"cannot call {spec}: {exc}") from None
+
+
+def _call(text, spec):
+    """``("name", {kwargs})`` from ``name`` or ``name(key=literal, ...)``."""
+    if "(" not in text:
+        return text, {}
+    try:
+        call = ast.parse(text, mode="eval").body
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.args:
+            raise ValueError
+        return call.func.id, {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+    except (SyntaxError, ValueError):
+        raise ValueError(f"{spec!r}: arguments must be keyword=literal pairs, e.g. "
+                         "module:function(width=0.25, input_size=112)") from None
 
 
 def framework_of(model) -> str:

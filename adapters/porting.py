@@ -8,6 +8,8 @@ layer          PyTorch weight      Keras kernel
 =============  ==================  ==================
 Conv1d/2d/3d   ``(O, I, *k)``      ``(*k, I, O)``
 Linear         ``(O, I)``          ``(I, O)``
+BatchNorm1-3d  weight, bias,       gamma, beta,
+               running mean, var   moving mean, variance
 =============  ==================  ==================
 
 A dense layer right after a flatten needs its input features reordered:
@@ -24,11 +26,28 @@ __all__ = ["torch_to_keras", "keras_to_torch", "ported_layers"]
 
 
 def ported_layers(torch_model) -> list:
-    """Names of the PyTorch model's layers that carry weights to port (conv and linear)."""
+    """Names of the PyTorch model's layers that carry weights to port (conv, linear, batch norm)."""
     from torch import nn
 
-    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+    kinds = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d,
+             nn.BatchNorm3d)
     return [n for n, m in torch_model.named_modules() if isinstance(m, kinds)]
+
+
+def _is_batch_norm(module):
+    from torch import nn
+
+    return isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))
+
+
+def _bn_torch_values(module):
+    """PyTorch BN state in Keras' weight order: gamma, beta, moving mean, moving variance."""
+    import torch
+
+    stats = [module.running_mean, module.running_var]
+    affine = [module.weight, module.bias] if module.affine else [
+        torch.ones_like(module.running_var), torch.zeros_like(module.running_mean)]
+    return [t.detach().cpu().double().numpy() for t in affine + stats]
 
 
 def _pairs(torch_model, keras_model):
@@ -74,10 +93,14 @@ def torch_to_keras(torch_model, keras_model, *, flatten=None):
     """
     flatten = dict(getattr(torch_model, "stviz_flatten", {}), **(flatten or {}))
     for name, module, layer in _pairs(torch_model, keras_model):
-        weight = module.weight.detach().cpu().double().numpy()
-        kernel = _to_keras(weight, flatten.get(name))
-        values = [kernel] + ([module.bias.detach().cpu().double().numpy()]
-                             if module.bias is not None else [])
+        if _is_batch_norm(module):
+            values = _bn_torch_values(module)
+            if abs(getattr(layer, "epsilon", module.eps) - module.eps) > 1e-12:
+                raise ValueError(f"{name}: epsilon {module.eps} in PyTorch, {layer.epsilon} in Keras")
+        else:
+            weight = module.weight.detach().cpu().double().numpy()
+            values = [_to_keras(weight, flatten.get(name))] + (
+                [module.bias.detach().cpu().double().numpy()] if module.bias is not None else [])
         current = layer.get_weights()
         if len(current) != len(values) or any(c.shape != v.shape for c, v in zip(current, values)):
             raise ValueError(
@@ -96,6 +119,12 @@ def keras_to_torch(keras_model, torch_model, *, flatten=None):
     with torch.no_grad():
         for name, module, layer in _pairs(torch_model, keras_model):
             values = layer.get_weights()
+            if _is_batch_norm(module):
+                targets = [module.weight, module.bias] if module.affine else []
+                targets += [module.running_mean, module.running_var]
+                for target, value in zip(targets, values[-len(targets):], strict=True):
+                    target.copy_(torch.from_numpy(np.asarray(value, np.float64)).to(target))
+                continue
             weight = _to_torch(np.asarray(values[0], dtype=np.float64), flatten.get(name))
             if tuple(weight.shape) != tuple(module.weight.shape):
                 raise ValueError(

@@ -1,0 +1,129 @@
+"""Keras 3 builds of :mod:`stviz_adapters.architectures`: the twins of :mod:`.families_torch`.
+
+Same layer names; a block is closed by an ``Identity`` layer that carries the
+block's name (``rgb.res5c``, ``Mixed_5c``), so every PyTorch module that
+runs in the forward pass has a Keras layer of the same name. Channels-last
+inputs. Spelling differences, not differences in function: PyTorch's
+symmetric padding of a strided convolution or of a pooling is an explicit
+``<name>_pad`` zero-padding layer before a ``valid`` one (Keras' ``same``
+pads asymmetrically); a padded max pooling is padded with zeros, which equals
+PyTorch's implicit padding because its inputs are rectified (every max pooling
+of these families follows a ReLU or a concatenation of ReLUs), and a padded
+average pooling counts the zeros, like PyTorch's default
+``count_include_pad=True``. TensorFlow has no float64 3D max pooling: build
+I3D in float32.
+"""
+
+from __future__ import annotations
+
+from . import architectures as A
+from .layouts import Clip3D, TwoStream2D
+
+__all__ = ["build", "st_resnet50", "bn_inception_two_stream", "inception_v3_two_stream", "i3d"]
+
+
+def _padding(L, name, p, dims, dtype):
+    pad = L.ZeroPadding2D if dims == 2 else L.ZeroPadding3D
+    return pad(tuple((x, x) for x in p), name=f"{name}_pad", dtype=dtype)
+
+
+def _windowed(L, op, full, x, dims, dtype, make):
+    """A convolution or pooling with PyTorch's symmetric padding ``p``."""
+    k, s, p = op.params["k"], op.params["s"], op.params["p"]
+    if not any(p):
+        return make("valid")(x)
+    if all(v == 1 for v in s) and all(pv == kv // 2 and kv % 2 for pv, kv in zip(p, k)) \
+            and op.kind != "avgpool":
+        return make("same")(x)  # stride 1, odd kernel: Keras' "same" pads symmetrically
+    return make("valid")(_padding(L, full, p, dims, dtype)(x))
+
+
+def _layer(keras, op, full, xs, dims, dtype, seed):
+    L, k, p = keras.layers, op.kind, op.params
+    if k == "conv":
+        conv = L.Conv2D if dims == 2 else L.Conv3D
+        init = keras.initializers.HeNormal(seed=seed)
+        return _windowed(L, op, full, xs[0], dims, dtype, lambda pad: conv(
+            p["out"], p["k"], strides=p["s"], padding=pad, use_bias=False, kernel_initializer=init,
+            name=full, dtype=dtype))
+    if k == "bn":
+        return L.BatchNormalization(epsilon=p["eps"], name=full, dtype=dtype)(xs[0])
+    if k == "relu":
+        return L.ReLU(name=full, dtype=dtype)(xs[0])
+    if k in ("maxpool", "avgpool"):
+        pool = {("maxpool", 2): L.MaxPooling2D, ("maxpool", 3): L.MaxPooling3D,
+                ("avgpool", 2): L.AveragePooling2D, ("avgpool", 3): L.AveragePooling3D}[k, dims]
+        return _windowed(L, op, full, xs[0], dims, dtype,
+                         lambda pad: pool(p["k"], p["s"], padding=pad, name=full, dtype=dtype))
+    if k == "add":
+        return L.Add(name=full, dtype=dtype)(list(xs))
+    if k == "mean":
+        return L.Average(name=full, dtype=dtype)(list(xs))
+    if k == "concat":
+        return L.Concatenate(axis=-1, name=full, dtype=dtype)(list(xs))
+    if k == "gap":
+        gap = L.GlobalAveragePooling2D if dims == 2 else L.GlobalAveragePooling3D
+        return gap(name=full, dtype=dtype)(xs[0])
+    if k == "dense":
+        return L.Dense(p["out"], kernel_initializer=keras.initializers.HeNormal(seed=seed),
+                       name=full, dtype=dtype)(xs[0])
+    raise ValueError(f"unknown operation {k!r} in {full}")
+
+
+def _body(keras, body, env, prefix, dims, dtype, seed):
+    for item in body:
+        full = prefix + item.name
+        xs = [env[s] for s in item.inputs]
+        if isinstance(item, A.Block):
+            inner = _body(keras, item.body, {f"@{i}": x for i, x in enumerate(xs)}, full + ".",
+                          dims, dtype, seed)
+            out = keras.layers.Identity(name=full, dtype=dtype)(inner)
+        else:
+            out = _layer(keras, item, full, xs, dims, dtype, seed)
+        env[item.name] = out
+    return out
+
+
+def build(net: A.Net, *, dtype="float32", seed=None):
+    """The Keras functional model of a declared architecture (He-initialized, ``seed``: reproducible)."""
+    import keras
+
+    inputs = {}
+    for name, channels in net.inputs.items():
+        t, h, w, _ = net.stviz_inputs[name]
+        shape = (h, w, channels) if net.dims == 2 else (t, h, w, channels)
+        inputs[name] = keras.Input(shape, name=name, dtype=dtype)
+    out = _body(keras, net.body, dict(inputs), "", net.dims, dtype, seed)
+    ins = list(inputs.values())
+    model = keras.Model(ins if len(ins) > 1 else ins[0], out, name=net.name)
+    model.stviz_layout = (TwoStream2D(channels_first=False) if net.layout == "two_stream_2d"
+                          else Clip3D(channels_first=False))
+    model.stviz_inputs = dict(net.stviz_inputs)
+    return model
+
+
+def st_resnet50(num_classes=101, *, width=1.0, input_size=224, flow_frames=10, dtype="float32",
+                seed=None):
+    """Twin of :func:`stviz_adapters.families_torch.st_resnet50`."""
+    return build(A.st_resnet50(num_classes, width=width, input_size=input_size,
+                               flow_frames=flow_frames), dtype=dtype, seed=seed)
+
+
+def bn_inception_two_stream(num_classes=101, *, width=1.0, input_size=224, flow_frames=5,
+                            dtype="float32", seed=None):
+    """Twin of :func:`stviz_adapters.families_torch.bn_inception_two_stream`."""
+    return build(A.bn_inception_two_stream(num_classes, width=width, input_size=input_size,
+                                           flow_frames=flow_frames), dtype=dtype, seed=seed)
+
+
+def inception_v3_two_stream(num_classes=101, *, width=1.0, input_size=299, flow_frames=10,
+                            dtype="float32", seed=None):
+    """Twin of :func:`stviz_adapters.families_torch.inception_v3_two_stream`."""
+    return build(A.inception_v3_two_stream(num_classes, width=width, input_size=input_size,
+                                           flow_frames=flow_frames), dtype=dtype, seed=seed)
+
+
+def i3d(num_classes=400, *, width=1.0, input_size=224, frames=64, dtype="float32", seed=None):
+    """Twin of :func:`stviz_adapters.families_torch.i3d` (float32 only, see module notes)."""
+    return build(A.i3d(num_classes, width=width, input_size=input_size, frames=frames),
+                 dtype=dtype, seed=seed)
