@@ -286,9 +286,26 @@ class _SweepBar:
 
 @cli.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--by-layer", is_flag=True,
+              help="Also draw layers.png: one band per layer, units sized by receptive field.")
+@click.option("--most", type=int, default=8, show_default=True,
+              help="With --by-layer: units shown for the layer with the smallest field.")
 @click.option("--quiet", "-q", is_flag=True)
-def report(folder, quiet):
+def report(folder, by_layer, most, quiet):
     """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER."""
+    if by_layer:
+        from .figures import layer_grid
+        from .manuscript import collect_results
+
+        first = {}
+        for _, result in collect_results(folder):
+            first.setdefault(result.config.get("layer") or "layer", result)
+        if not first:
+            raise click.ClickException(f"no results in {folder}")
+        ordered = dict(sorted(first.items(), key=lambda kv: kv[1].config.get("rho") or 0))
+        path = layer_grid(ordered, folder / "layers.png", most=most)
+        if not quiet:
+            click.echo(f"figure {path}")
     _report(folder, quiet)
     click.echo(f"stviz report: {folder / 'index.html'}")
 

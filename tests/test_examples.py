@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import stviz_core as sv
 
@@ -115,3 +116,33 @@ def test_the_example_sweep_grid_declares_the_readme_grid():
     cells = make_cells(grid, {"conv5_fusion": 64}, {"spec": grid.model, "fingerprint": "0"}, "torch")
     assert len(cells) == 64 and grid.gamma == (0.0, 1.0, 5.0, 10.0)
     assert "stviz sweep examples/sweep_demo.toml --out out/sweep" in (ROOT / "README.md").read_text()
+
+
+def test_layer_by_layer_example_and_report_option(tmp_path):
+    import imageio.v3 as iio
+
+    from stviz_adapters.cli import main
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "layer_by_layer.py"), "--out", str(tmp_path),
+         "--steps", "3", "--width", "0.0625", "--size", "64"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )
+    assert "rgb.conv1: field 7 px, 4 unit(s)" in out.stdout  # all 4 channels at width 1/16
+    assert "rgb.res2c: field 35 px, 2 unit(s)" in out.stdout
+    first = iio.imread(tmp_path / "layers.png")
+    assert first.std() > 10  # pictures, not a blank page
+    (tmp_path / "layers.png").unlink()
+    assert main(["report", str(tmp_path), "--by-layer", "--quiet"]) == 0
+    again = iio.imread(tmp_path / "layers.png")
+    assert again.std() > 10 and abs(again.shape[0] - first.shape[0]) < 0.05 * first.shape[0]
+
+
+def test_units_per_layer_fall_with_the_receptive_field():
+    from stviz_adapters.figures import units_per_layer
+
+    assert units_per_layer({"conv1": 7, "res2c": 35, "res5c": 427}, 8) == {
+        "conv1": 8, "res2c": 2, "res5c": 1}
+    assert units_per_layer({"a": 10, "b": 20}, 16) == {"a": 16, "b": 8}
+    with pytest.raises(ValueError, match="positive"):
+        units_per_layer({"a": 0}, 8)
