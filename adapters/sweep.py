@@ -201,7 +201,7 @@ class SweepFolder:
     def discard(self, cell) -> None:
         """Remove a partial result so the cell is redone."""
         for suffix in (".json", ".npz"):
-            self.stem(cell).with_suffix(suffix).unlink(missing_ok=True)
+            self.cells_dir.joinpath(cell.id + suffix).unlink(missing_ok=True)
 
     def save(self, cell, result) -> Path:
         result.config["sweep"] = {"cell": cell.id, **cell.config()}

@@ -69,15 +69,16 @@ class Result:
             "config": self.config,
         }
         text = json.dumps(_jsonable(sidecar), indent=2, sort_keys=True) + "\n"
-        _atomic_write(stem.with_suffix(".npz"), blob)
-        _atomic_write(stem.with_suffix(".json"), text.encode())
+        npz_path, json_path = _files(stem)
+        _atomic_write(npz_path, blob)
+        _atomic_write(json_path, text.encode())
         return stem
 
     @classmethod
     def load(cls, path) -> "Result":
         """Read a result written by :meth:`save` (``path`` with or without suffix)."""
         stem = _stem(path)
-        npz_path, json_path = stem.with_suffix(".npz"), stem.with_suffix(".json")
+        npz_path, json_path = _files(stem)
         for p in (npz_path, json_path):
             if not p.exists():
                 raise FileNotFoundError(f"no result at {stem}: {p.name} is missing")
@@ -263,6 +264,11 @@ def _pearson(u, v):
 def _stem(path) -> Path:
     path = Path(path)
     return path.with_suffix("") if path.suffix in (".npz", ".json") else path
+
+
+def _files(stem: Path):
+    """``STEM.npz`` and ``STEM.json``, appended: a stem such as ``rgb.conv5_3`` keeps its dot."""
+    return stem.parent / f"{stem.name}.npz", stem.parent / f"{stem.name}.json"
 
 
 def _npz_bytes(arrays) -> bytes:

@@ -135,7 +135,7 @@ def test_layer_by_layer_example_and_report_option(tmp_path):
     (tmp_path / "layers.png").unlink()
     assert main(["report", str(tmp_path), "--by-layer", "--quiet"]) == 0
     again = iio.imread(tmp_path / "layers.png")
-    assert again.std() > 10 and abs(again.shape[0] - first.shape[0]) < 0.05 * first.shape[0]
+    assert again.std() > 10 and again.shape[0] > again.shape[1]  # deeper layers: larger pictures
 
 
 def test_units_per_layer_fall_with_the_receptive_field():

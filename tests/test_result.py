@@ -172,3 +172,17 @@ def test_same_seed_gives_the_same_bytes_in_every_process(tmp_path):
                        env={**os.environ, "PYTHONHASHSEED": str(hash_seed)})
         blobs.add(stem.with_suffix(".npz").read_bytes())
     assert len(blobs) == 1
+
+
+def test_dotted_layer_names_keep_their_own_files(tmp_path):
+    # "rgb.conv5_3_gamma1" is not a file "rgb" with suffix ".conv5_3_gamma1"
+    a, b = small_result(seed=0), small_result(seed=7)
+    sa = a.save(tmp_path / "rgb.conv5_3_gamma1")
+    sb = b.save(tmp_path / "rgb.conv4_3_gamma1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "rgb.conv4_3_gamma1.json", "rgb.conv4_3_gamma1.npz",
+        "rgb.conv5_3_gamma1.json", "rgb.conv5_3_gamma1.npz"]
+    np.testing.assert_array_equal(sv.load(sa).inputs["rgb"], a.inputs["rgb"])
+    np.testing.assert_array_equal(sv.load(sb).inputs["rgb"], b.inputs["rgb"])
+    np.testing.assert_array_equal(sv.load(tmp_path / "rgb.conv4_3_gamma1.npz").inputs["rgb"],
+                                  b.inputs["rgb"])
