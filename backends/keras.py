@@ -73,11 +73,18 @@ class KerasBackend:
         (``TwoStream2D(channels_first=False)``, ``Clip3D(channels_first=False)``).
     compiled : bool
         Run the step as a ``tf.function`` (default). ``False`` runs eagerly.
+    fold_batch_norm : bool
+        Run a clone of a functional model with every conv -> BN pair folded
+        (:func:`stviz_adapters.bn_folding_keras.fold_batch_norm_keras`), as the
+        PyTorch backend does by default. Off by default: Keras' BN in inference
+        mode is the same function, and the clone costs a second per run on a
+        deep model.
     """
 
     name = "keras"
 
-    def __init__(self, model, layer, *, inputs=None, layout=None, compiled=True):
+    def __init__(self, model, layer, *, inputs=None, layout=None, compiled=True,
+                 fold_batch_norm=False):
         import keras
 
         if keras.backend.backend() != "tensorflow":
@@ -94,6 +101,13 @@ class KerasBackend:
                 "the Keras model is not built: call it once on data or build it with an "
                 "Input, so that its layers have weights"
             )
+        self.user_model, self.folded = model, []
+        if fold_batch_norm:
+            from stviz_adapters.bn_folding_keras import fold_batch_norm_keras, fold_pairs_keras
+
+            self.folded = fold_pairs_keras(model)
+            if self.folded:
+                model = self.model = fold_batch_norm_keras(model)
         from stviz_adapters.layouts import resolve
 
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=False)
@@ -158,6 +172,7 @@ class KerasBackend:
         return {
             "model": self.model.name,
             "layer": self.layer,
+            "folded_batch_norm": [list(p) for p in self.folded],
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "keras": self.keras.__version__,

@@ -124,6 +124,38 @@ def test_batch_norm_folds_everywhere_and_keeps_the_outputs(family):
     assert np.abs(a - b).max() <= 1e-10 * np.abs(a).max()
 
 
+@pytest.mark.parametrize("family", list(SMALL))
+def test_keras_batch_norm_folds_everywhere_and_keeps_the_outputs(family):
+    from stviz_adapters.bn_folding_keras import fold_batch_norm_keras, fold_pairs_keras
+
+    tm = randomize_batch_norm(torch_model(family))
+    km = torch_to_keras(tm, getattr(FK, family)(width=W, dtype=keras_dtype(family),
+                                                **SMALL[family][0]))
+    kinds = lambda m: [type(layer).__name__ for layer in m.layers]  # noqa: E731
+    pairs = fold_pairs_keras(km)
+    assert len(pairs) == kinds(km).count("BatchNormalization")
+    assert sorted(pairs) == sorted(fold_pairs(tm))  # the same pairs as torch.fx finds
+    folded = fold_batch_norm_keras(km)
+    assert "BatchNormalization" not in kinds(folded)
+    assert [layer.name for layer in folded.layers] == [layer.name for layer in km.layers]
+    _, args = model_inputs(tm)
+    a, b = run_keras(km, args), run_keras(folded, args)
+    tol = 1e-5 if family == "i3d" else 1e-12
+    assert np.abs(a - b).max() <= tol * np.abs(a).max()
+
+
+def test_the_keras_backend_folds_on_request_with_the_same_result():
+    tm = randomize_batch_norm(torch_model("bn_inception_two_stream"))
+    km = torch_to_keras(tm, FK.bn_inception_two_stream(width=W, dtype="float64", input_size=64))
+    runs = {fold: sv.visualize(km, "rgb.inception_4e", channels=[0], steps=5, seed=0,
+                               backend_options={"fold_batch_norm": fold})
+            for fold in (False, True)}
+    assert not runs[False].config["backend_details"]["folded_batch_norm"]
+    assert len(runs[True].config["backend_details"]["folded_batch_norm"]) == 138
+    c = sv.compare(runs[False], runs[True])
+    assert (c.max_abs_diff["all"] <= 1e-6 * runs[True].config["inputs"]["rgb"]["bound"]).all()
+
+
 def linearized(model):
     """A copy whose every path passes gradient: positive weights, identity BN, average pools."""
     import copy
