@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pytest -q tests/test_torch_backend.py -k "cuda or autocast"
-cd benchmarks && python gpu_perf.py
+cd benchmarks && python gpu_perf.py && python families_perf.py --no-keras
