@@ -295,3 +295,11 @@ def test_every_family_runs_through_stviz_visualize(family, framework, tmp_path):
                  "--out", str(out), "--quiet"]) == 0
     result = sv.load(out / f"{layer}_gamma1")
     assert len(result) == 2 and result.config["backend"] == framework
+
+
+def test_seeded_keras_families_are_reproducible_and_layers_differ():
+    a, b = keras_model("st_resnet50"), keras_model("st_resnet50")
+    name = "rgb.res3b.branch2a.conv"
+    assert np.array_equal(a.get_layer(name).get_weights()[0], b.get_layer(name).get_weights()[0])
+    assert not np.array_equal(a.get_layer(name).get_weights()[0],
+                              a.get_layer("flow.res3b.branch2a.conv").get_weights()[0])
