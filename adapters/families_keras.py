@@ -16,10 +16,9 @@ I3D in float32.
 
 from __future__ import annotations
 
-import zlib
-
 from . import architectures as A
 from .layouts import Clip3D, TwoStream2D
+from .models_keras import he_normal
 
 __all__ = ["build", "st_resnet50", "bn_inception_two_stream", "inception_v3_two_stream", "i3d"]
 
@@ -40,18 +39,11 @@ def _windowed(L, op, full, x, dims, dtype, make):
     return make("valid")(_padding(L, full, p, dims, dtype)(x))
 
 
-def _init(keras, seed, name):
-    """He normal, seeded per layer: one int seed shared by all layers would give every layer of
-    the same shape the same weights."""
-    layer_seed = None if seed is None else (seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
-    return keras.initializers.HeNormal(seed=layer_seed)
-
-
 def _layer(keras, op, full, xs, dims, dtype, seed):
     L, k, p = keras.layers, op.kind, op.params
     if k == "conv":
         conv = L.Conv2D if dims == 2 else L.Conv3D
-        init = _init(keras, seed, full)
+        init = he_normal(keras, seed, full)
         return _windowed(L, op, full, xs[0], dims, dtype, lambda pad: conv(
             p["out"], p["k"], strides=p["s"], padding=pad, use_bias=False, kernel_initializer=init,
             name=full, dtype=dtype))
@@ -74,7 +66,7 @@ def _layer(keras, op, full, xs, dims, dtype, seed):
         gap = L.GlobalAveragePooling2D if dims == 2 else L.GlobalAveragePooling3D
         return gap(name=full, dtype=dtype)(xs[0])
     if k == "dense":
-        return L.Dense(p["out"], kernel_initializer=_init(keras, seed, full),
+        return L.Dense(p["out"], kernel_initializer=he_normal(keras, seed, full),
                        name=full, dtype=dtype)(xs[0])
     raise ValueError(f"unknown operation {k!r} in {full}")
 

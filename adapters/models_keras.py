@@ -15,6 +15,8 @@ with ``concat`` and ``unsqueeze`` layers where PyTorch uses ``torch.cat``.
 
 from __future__ import annotations
 
+import zlib
+
 from .layouts import Clip3D, Image2D, TwoStream2D
 from .models_torch import SMALL_BLOCKS, VGG16_BLOCKS, _ch, _pooled
 
@@ -67,11 +69,24 @@ def _block_pool_class(keras):
     return BlockMaxPooling3D
 
 
+def he_normal(keras, seed, name):
+    """He normal initializer seeded per layer (``None``: unseeded).
+
+    One initializer with one int seed gives every layer of the same shape the
+    same weights; mixing the layer's name into the seed keeps a seeded model
+    reproducible without that.
+    """
+    layer_seed = None if seed is None else (seed * 1_000_003 + zlib.crc32(name.encode())) % 2**31
+    return keras.initializers.HeNormal(seed=layer_seed)
+
+
 def _layers(dtype, seed):
     import keras
 
-    init = keras.initializers.HeNormal(seed=seed)
-    conv = {"kernel_initializer": init, "bias_initializer": "zeros", "dtype": dtype}
+    def conv(name):
+        return {"name": name, "kernel_initializer": he_normal(keras, seed, name),
+                "bias_initializer": "zeros", "dtype": dtype}
+
     return keras, keras.layers, conv
 
 
@@ -80,7 +95,7 @@ def _tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
     for block, convs, channels in VGG16_BLOCKS:
         c = _ch(channels, width)
         for i in range(1, convs + 1):
-            x = L.Conv2D(c, 3, padding="same", name=f"{prefix}conv{block}_{i}", **conv)(x)
+            x = L.Conv2D(c, 3, padding="same", **conv(f"{prefix}conv{block}_{i}"))(x)
             x = L.ReLU(name=f"{prefix}relu{block}_{i}", dtype=dtype)(x)
         if block < 5 or pool5:
             x = L.MaxPooling2D(2, 2, padding="same" if ceil_mode else "valid",
@@ -91,7 +106,7 @@ def _tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
 def _small_tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
     keras, L, conv = _layers(dtype, seed)
     for block, channels, pooled in SMALL_BLOCKS:
-        x = L.Conv2D(_ch(channels, width), 3, padding="same", name=f"{prefix}conv{block}", **conv)(x)
+        x = L.Conv2D(_ch(channels, width), 3, padding="same", **conv(f"{prefix}conv{block}"))(x)
         x = L.ReLU(name=f"{prefix}relu{block}", dtype=dtype)(x)
         if pooled or (block == 5 and pool5):
             x = L.MaxPooling2D(2, 2, name=f"{prefix}pool{block}", dtype=dtype)(x)
@@ -134,7 +149,7 @@ def _two_stream(tower, pools, c5, num_classes, width, flow_frames, input_size, f
     side = _pooled(input_size, pools)
     x = L.Concatenate(axis=-1, name="concat", dtype=dtype)([a, m])
     x = L.Reshape((1, side, side, 2 * c5), name="unsqueeze", dtype=dtype)(x)
-    x = L.Conv3D(c5, 3, padding="same", name="conv5_fusion", **conv)(x)
+    x = L.Conv3D(c5, 3, padding="same", **conv("conv5_fusion"))(x)
     x = L.ReLU(name="relu5_fusion", dtype=dtype)(x)
     x = block_max_pooling_3d((1, 2, 2), "pool5_fusion", dtype)(x)
     x = _head(x, num_classes, fc, dtype, seed, dropout=True)
@@ -149,11 +164,11 @@ def _head(x, num_classes, fc, dtype, seed, dropout):
     keras, L, conv = _layers(dtype, seed)
     x = L.Flatten(name="flatten", dtype=dtype)(x)
     for i in (6, 7):
-        x = L.Dense(fc, name=f"fc{i}", **conv)(x)
+        x = L.Dense(fc, **conv(f"fc{i}"))(x)
         x = L.ReLU(name=f"relu{i}", dtype=dtype)(x)
         if dropout:
             x = L.Dropout(0.5, name=f"drop{i}", dtype=dtype)(x)
-    return L.Dense(num_classes, name="fc8", **conv)(x)
+    return L.Dense(num_classes, **conv("fc8"))(x)
 
 
 def c3d(num_classes=101, *, width=1.0, frames=16, input_size=112, fc_width=None,
@@ -167,7 +182,7 @@ def c3d(num_classes=101, *, width=1.0, frames=16, input_size=112, fc_width=None,
     spec = (("1a", 64, (1, 2, 2)), ("2a", 128, 2), ("3a", 256, None), ("3b", 256, 2),
             ("4a", 512, None), ("4b", 512, 2), ("5a", 512, None), ("5b", 512, 2))
     for name, channels, pool in spec:
-        x = L.Conv3D(_ch(channels, width), 3, padding="same", name=f"conv{name}", **conv)(x)
+        x = L.Conv3D(_ch(channels, width), 3, padding="same", **conv(f"conv{name}"))(x)
         x = L.ReLU(name=f"relu{name}", dtype=dtype)(x)
         if pool is not None:
             if name[0] == "5":

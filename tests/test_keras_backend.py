@@ -181,3 +181,13 @@ def test_a_new_batch_size_after_a_vjp_is_handled():
         a3 = be.activations(x3)
         g3 = be.vjp(sv.channel(0).cotangent(a3))
     assert a3.shape[0] == 3 and g3["rgb"].shape[0] == 3
+
+
+def test_seeded_keras_twins_are_reproducible_and_towers_differ():
+    from stviz_adapters import models_keras
+
+    a = models_keras.two_stream_vgg16(width=1 / 16, input_size=32, seed=3)
+    b = models_keras.two_stream_vgg16(width=1 / 16, input_size=32, seed=3)
+    w = lambda m, n: m.get_layer(n).get_weights()[0]  # noqa: E731
+    assert np.array_equal(w(a, "rgb.conv3_1"), w(b, "rgb.conv3_1"))
+    assert not np.array_equal(w(a, "rgb.conv3_2"), w(a, "rgb.conv3_3"))  # same shape, own draw
