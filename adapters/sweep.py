@@ -94,9 +94,15 @@ class SweepSummary:
 # -- the model, as driver and workers open it ---------------------------------------
 
 
-def open_model(grid: Grid):
-    """Load the grid's model in the grid's dtype and device; returns ``(model, backend name)``."""
+def open_model(grid: Grid, *, identify=False):
+    """Load the grid's model in the grid's dtype and device; returns ``(model, backend name)``.
+
+    With ``identify``, also the model's identity ``{"spec", "fingerprint"}``, the
+    fingerprint taken from the weights as loaded (before the dtype change, so a
+    float32 and a float64 sweep of one model share a folder).
+    """
     model = load_model(grid.model)
+    identity = {"spec": grid.model, "fingerprint": fingerprint(model)} if identify else None
     framework = framework_of(model)
     backend = grid.backend or framework
     if backend != framework:
@@ -113,7 +119,7 @@ def open_model(grid: Grid):
         if dtypes and dtypes != {grid.dtype}:
             raise ValueError(f"the Keras model's weights are {sorted(dtypes)}, the grid asks for "
                              f"{grid.dtype}: build the model in that dtype")
-    return model, backend
+    return (model, backend, identity) if identify else (model, backend)
 
 
 def run_cells(model, cells, *, fail_attempt=False):
@@ -296,8 +302,7 @@ def run_sweep(grid: Grid, out, *, engine="local", address=None, workers=2, cpus_
         raise ValueError(f"unknown engine {engine!r}; valid choices: local, ray")
     log = log or (lambda *a: None)
     t0 = time.perf_counter()
-    model, backend = open_model(grid)
-    model_id = {"spec": grid.model, "fingerprint": fingerprint(model)}
+    model, backend, model_id = open_model(grid, identify=True)
     cells = make_cells(grid, channel_counts(model, backend, grid.layers), model_id, backend)
     folder = SweepFolder(out)
     folder.claim(grid, model_id, cells)

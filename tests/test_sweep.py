@@ -306,3 +306,12 @@ def test_ray_tasks_ask_for_a_gpu_only_on_cuda():
     assert task_options(small_grid(device="cuda:0"), 2) == {"num_cpus": 2, "num_gpus": 1,
                                                             "max_retries": 0}
     assert task_options(small_grid())["num_gpus"] == 0
+
+
+def test_float32_and_float64_sweeps_of_one_model_share_a_folder(tmp_path):
+    out = tmp_path / "sweep"
+    one = run_sweep(small_grid(layers=["fc8"], units=[0], gamma=[0]), out, report=False)
+    two = run_sweep(small_grid(layers=["fc8"], units=[0], gamma=[0], dtype="float64"), out,
+                    report=False)
+    assert len(one.ran) == len(two.ran) == 1 and set(one.ran) != set(two.ran)
+    assert sv.load(out / "cells" / two.ran[0]).inputs["flow"].dtype == np.float64
