@@ -196,13 +196,16 @@ class SweepFolder:
     def stem(self, cell):
         return self.cells_dir / cell.id
 
-    def is_complete(self, cell) -> bool:
-        """The cell's result pair exists, matches its checksum and names this cell."""
+    def load_complete(self, cell):
+        """The cell's result if its pair exists, matches its checksum and names this cell; else ``None``."""
         try:
             result = sv.load(self.stem(cell))
         except (FileNotFoundError, ValueError, KeyError, OSError):
-            return False
-        return result.config.get("sweep", {}).get("cell") == cell.id
+            return None
+        return result if result.config.get("sweep", {}).get("cell") == cell.id else None
+
+    def is_complete(self, cell) -> bool:
+        return self.load_complete(cell) is not None
 
     def discard(self, cell) -> None:
         """Remove a partial result so the cell is redone."""
@@ -212,9 +215,6 @@ class SweepFolder:
     def save(self, cell, result) -> Path:
         result.config["sweep"] = {"cell": cell.id, **cell.config()}
         return result.save(self.stem(cell))
-
-    def load(self, cell):
-        return sv.load(self.stem(cell))
 
     def log(self, event: str, cells, **extra) -> None:
         with open(self.path / "log.jsonl", "a") as fh:

@@ -27,10 +27,12 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
         return None
     pages = {}
     for cell in cells:
-        if folder.is_complete(cell):
+        result = folder.load_complete(cell)  # each cell's files are read once
+        if result is not None:
+            result.config.pop("sweep", None)  # the per-cell entry: without it, cells stack
             key = (cell.layer, cell.preset, cell.kappa, cell.seed, cell.steps, cell.normalize,
                    cell.jitter)
-            pages.setdefault(key, {}).setdefault(cell.gamma, {})[cell.unit] = cell
+            pages.setdefault(key, {}).setdefault(cell.gamma, {})[cell.unit] = result
     results = []
     for (layer, preset, kappa, seed, *_), by_gamma in pages.items():
         gammas = sorted(by_gamma)
@@ -38,8 +40,7 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
         if not units:
             continue
         name = f"{layer}_{preset}_k{kappa:g}_s{seed}"
-        columns = {g: sv.stack([_unit_result(folder, by_gamma[g][u]) for u in units])
-                   for g in gammas}
+        columns = {g: sv.stack([by_gamma[g][u] for u in units]) for g in gammas}
         for start in range(0, len(units), units_per_figure):
             rows = list(range(start, min(start + units_per_figure, len(units))))
             suffix = f"_units{units[rows[0]]}-{units[rows[-1]]}" if len(units) > units_per_figure else ""
@@ -53,9 +54,3 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
     log(f"animated manuscript {page}")
     return page
 
-
-def _unit_result(folder, cell):
-    """A cell's result without its per-cell ``"sweep"`` entry, so that cells stack."""
-    result = folder.load(cell)
-    result.config.pop("sweep", None)
-    return result

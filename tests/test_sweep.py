@@ -27,6 +27,12 @@ def small_grid(**changes):
     return Grid.from_dict({**SMALL, **changes})
 
 
+def demo_cells(grid, channels):
+    """The cells the driver plans for ``grid`` on the demo model (its real weights' fingerprint)."""
+    model_id = {"spec": DEMO, "fingerprint": sweep_module.fingerprint(load_demo_model())}
+    return make_cells(grid, channels, model_id, "torch")
+
+
 def events(folder):
     lines = (folder / "log.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
@@ -128,16 +134,14 @@ def test_the_local_engine_runs_every_cell_and_writes_the_report(local_sweep):
 def test_a_cell_holds_what_a_run_of_its_unit_alone_gives(local_sweep):
     out, summary, _ = local_sweep
     folder = SweepFolder(out)
-    grid = small_grid()
     model = load_demo_model()
-    cells = [c for c in make_cells(grid, {"conv5_fusion": 64, "fc8": 8},
-                                   {"spec": DEMO, "fingerprint": sweep_module.fingerprint(model)},
-                                   "torch")
+    cells = [c for c in demo_cells(small_grid(), {"conv5_fusion": 64, "fc8": 8})
              if c.layer == "fc8" and c.gamma == 5.0]
     cell = cells[1]
     alone = sv.visualize(model, "fc8", objective=sv.channel(cell.unit, normalize=False),
                          preset=sv.presets.paper(gamma=5.0), steps=8, seed=0)
-    saved = folder.load(cell)
+    saved = folder.load_complete(cell)
+    assert saved is not None
     assert saved.config["sweep"]["cell"] == cell.id and saved.config["sweep"]["unit"] == 5
     for k in alone.inputs:
         np.testing.assert_allclose(saved.inputs[k], alone.inputs[k], rtol=0, atol=1e-3)
@@ -169,9 +173,7 @@ def test_a_rerun_skips_complete_cells_and_redoes_partial_ones(local_sweep, tmp_p
 def test_a_cell_that_fails_once_is_retried_and_saved_once(tmp_path):
     out = tmp_path / "sweep"
     grid = small_grid(layers=["fc8"])
-    model = load_demo_model()
-    cells = make_cells(grid, {"fc8": 8}, {"spec": DEMO,
-                                          "fingerprint": sweep_module.fingerprint(model)}, "torch")
+    cells = demo_cells(grid, {"fc8": 8})
     summary = run_sweep(grid, out, report=False, _fail_first_attempt={cells[0].id})
     assert summary.complete and len(summary.ran) == len(cells)
     log = events(out)
@@ -253,9 +255,7 @@ def test_stviz_sweep_reports_bad_keys_and_ranges(tmp_path, capsys):
 def ray_sweep(tmp_path_factory):
     pytest.importorskip("ray", reason="the Ray engine is tested where stviz[ray] is installed")
     out = tmp_path_factory.mktemp("ray") / "sweep"
-    model = load_demo_model()
-    cells = make_cells(small_grid(), {"conv5_fusion": 64, "fc8": 8},
-                       {"spec": DEMO, "fingerprint": sweep_module.fingerprint(model)}, "torch")
+    cells = demo_cells(small_grid(), {"conv5_fusion": 64, "fc8": 8})
     summary = run_sweep(small_grid(), out, engine="ray", workers=2, report=False,
                         _fail_first_attempt={cells[5].id})
     return out, summary, cells
