@@ -15,12 +15,12 @@ __all__ = ["fold_batch_norm_keras", "fold_pairs_keras"]
 
 
 def _producer(layer):
-    """The layer whose output ``layer`` takes, when it takes exactly one; else ``None``."""
-    nodes = getattr(layer, "_inbound_nodes", [])
-    if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
-        return None
-    history = getattr(nodes[0].input_tensors[0], "_keras_history", None)
-    return None if history is None else history.operation
+    """The layer whose output ``layer`` takes, when it is called once on one input; else ``None``."""
+    from .rf_keras import parent_layers
+
+    parents = parent_layers(layer)
+    once = len(getattr(layer, "_inbound_nodes", [])) == 1
+    return parents[0] if once and len(parents) == 1 else None
 
 
 def fold_pairs_keras(model) -> list:

@@ -74,14 +74,19 @@ def receptive_field(model, layer: str, input_size=None):
     return fields[layer]
 
 
-def _parents(op):
-    names = []
+def parent_layers(op) -> list:
+    """The layers whose outputs ``op`` takes at its first call, in input order."""
+    parents = []
     for node in getattr(op, "_inbound_nodes", [])[:1]:
         for t in node.input_tensors:
             history = getattr(t, "_keras_history", None)
             if history is not None and history.operation is not op:
-                names.append(history.operation.name)
-    return names
+                parents.append(history.operation)
+    return parents
+
+
+def _parents(op):
+    return [parent.name for parent in parent_layers(op)]
 
 
 def _hw(value):
