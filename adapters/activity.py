@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path
+from stviz_core.atomic import atomic_path
 
 __all__ = ["Activity", "record", "record_cached"]
 
@@ -84,7 +84,7 @@ def record(model, layer: str, inputs, labels, *, classes=None, top_k: int = 5, b
     """
     import torch
 
-    from stviz_backends.torch import TorchBackend
+    from stviz_backends.torch.backend import TorchBackend
 
     labels = np.asarray(labels)
     n = len(labels)

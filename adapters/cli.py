@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from stviz_core.backend import plugins
+
 __all__ = ["main", "cli", "load_model"]
 
 
@@ -85,7 +87,7 @@ def cli():
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
 def demo(out, steps, units, seed, overwrite, quiet):
     """Visualize units of the shipped demo model at gamma = 0, 1, 5, 10 (the README's main job)."""
-    from .demo import run_demo
+    from .demo.run import run_demo
 
     out = _out_dir(out, overwrite)
     log = (lambda *a: None) if quiet else click.echo
@@ -109,7 +111,7 @@ def demo(out, steps, units, seed, overwrite, quiet):
               show_default=True, help="Regularization preset.")
 @click.option("--steps", type=int, default=None, help="Ascent steps (default: the preset's, 300).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of noise and jitter.")
-@click.option("--backend", type=click.Choice(["torch", "keras"]), default=None,
+@click.option("--backend", type=click.Choice(sorted(plugins())), default=None,
               help="Framework plugin (found from the model when omitted).")
 @click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
@@ -173,7 +175,7 @@ def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, 
     if (torch_model is None) != (keras_model is None):
         raise click.UsageError("give both TORCH_MODEL and KERAS_MODEL, or neither (demo twins)")
     if torch_model is None:
-        from .demo_model import load_demo_model
+        from .demo.model import load_demo_model
 
         a = load_demo_model(dtype=dtype)
         b = load_demo_model(framework="keras", dtype=dtype)
@@ -212,7 +214,7 @@ def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, 
 @click.option("--gamma", default=None, help="Overrides the grid: comma-separated values.")
 @click.option("--steps", type=int, default=None, help="Overrides the grid.")
 @click.option("--seeds", default=None, help="Overrides the grid: comma-separated seeds.")
-@click.option("--backend", type=click.Choice(["torch", "keras"]), default=None,
+@click.option("--backend", type=click.Choice(sorted(plugins())), default=None,
               help="Overrides the grid.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help="Overrides the grid.")
@@ -228,8 +230,8 @@ def sweep(grid, out, engine, address, workers, cpus_per_task, no_report, quiet, 
     finishes; a rerun into the same folder skips complete cells and redoes
     partial ones. Options override the file's keys, or declare the grid alone.
     """
-    from .sweep import run_sweep
-    from .sweep_grid import load_grid
+    from .sweep.run import run_sweep
+    from .sweep.grid import load_grid
 
     try:
         spec = load_grid(grid, overrides)
@@ -294,8 +296,8 @@ class _SweepBar:
 def report(folder, by_layer, most, quiet):
     """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER."""
     if by_layer:
-        from .figures import layer_grid
-        from .manuscript import collect_results
+        from .media.figures import layer_grid
+        from .media.manuscript import collect_results
 
         first = {}
         for _, result in collect_results(folder):
@@ -322,9 +324,9 @@ def flow(video, out, frames, start, size, overwrite):
     """TV-L1 optical flow of VIDEO, saved as the two-stream model input and as a flow video."""
     import numpy as np
 
-    from .files import atomic_path
-    from .render import flow_to_rgb, write_gif, write_mp4
-    from .synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
+    from stviz_core.atomic import atomic_path
+    from .media.render import flow_to_rgb, write_gif, write_mp4
+    from .demo.synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
 
     clip = _read_video(video, start, frames, size)
     out = _out_dir(out, overwrite)
@@ -363,8 +365,8 @@ def _read_video(video, start, frames, size):
 
 
 def _report(folder, quiet):
-    from .figures import unit_grid
-    from .manuscript import collect_results, write_manuscript
+    from .media.figures import unit_grid
+    from .media.manuscript import collect_results, write_manuscript
 
     results = collect_results(folder)
     by_layer = {}

@@ -29,7 +29,7 @@ def compare(torch_model, keras_model, layer: str, channels=None, *, objective=No
     ----------
     torch_model, keras_model
         Twins: the same function in two frameworks (e.g. ported with
-        :mod:`stviz_adapters.porting`).
+        :mod:`stviz_adapters.zoo.porting`).
     layer : str
         Target layer (the same name in both, unless ``keras_layer`` is given).
     channels, objective, **options

@@ -3,9 +3,10 @@
 A model spec is ``module:function`` (imported and called with no arguments;
 a non-callable attribute is used as it is), ``module:function(key=value, ...)``
 (called with those keyword arguments, Python literals only, e.g.
-``stviz_adapters.families_torch:i3d(width=0.25, frames=16)``) or a saved model file: ``.keras``
+``stviz_adapters.zoo.declared_torch:i3d(width=0.25, frames=16)``) or a saved model file: ``.keras``
 (Keras 3) or ``.pt``/``.pth`` (a pickled ``torch.nn.Module``, loaded with
-``weights_only=False``: only open files you trust).
+``weights_only=False``: only open files you trust); which backend plugin opens
+a file is decided by its ``file_suffixes``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stviz_core.backend import plugins, select_plugin
+
 __all__ = ["load_model", "fingerprint", "framework_of"]
 
 
@@ -24,22 +27,22 @@ def load_model(spec: str):
     """The model that ``spec`` names; a ``ValueError`` says what is wrong with a bad one."""
     spec = str(spec)
     path = Path(spec)
-    if path.suffix in (".keras", ".pt", ".pth") or path.exists():
+    suffixes = _file_suffixes()
+    if path.suffix in suffixes or path.exists():
         if not path.is_file():
             raise ValueError(f"no model file {spec}")
+        if path.suffix not in suffixes:
+            raise ValueError(f"{spec}: unknown model file type {path.suffix!r}; the installed "
+                             f"backends open {', '.join(sorted(suffixes))}")
         try:
-            if path.suffix == ".keras":
-                import keras
-
-                return keras.saving.load_model(path)
-            import torch
-
-            model = torch.load(path, map_location="cpu", weights_only=False)
+            model = suffixes[path.suffix].load_file(path)
         except Exception as exc:
             raise ValueError(f"cannot read model file {spec}: {exc}") from None
-        if not hasattr(model, "named_modules"):
+        try:
+            select_plugin(model)
+        except ValueError:
             raise ValueError(f"{spec} holds a {type(model).__name__}, not a model "
-                             "(save the whole module, not its state_dict)")
+                             "(save the whole module, not its state_dict)") from None
         return model
     module_name, _, attr = spec.partition(":")
     if not attr:
@@ -74,27 +77,30 @@ def _call(text, spec):
                          "module:function(width=0.25, input_size=112)") from None
 
 
+def _file_suffixes() -> dict:
+    """``{suffix: plugin}`` over the installed backend plugins."""
+    out = {}
+    for name in sorted(plugins()):
+        plugin = select_plugin(None, backend=name)
+        for suffix in getattr(plugin, "file_suffixes", ()):
+            out.setdefault(suffix, plugin)
+    return out
+
+
 def framework_of(model) -> str:
-    """``"torch"`` or ``"keras"``, from the model's class."""
-    for klass in type(model).__mro__:
-        root = klass.__module__.split(".")[0]
-        if root in ("torch", "keras", "tf_keras"):
-            return "torch" if root == "torch" else "keras"
-    raise ValueError(f"{type(model).__name__} is neither a torch.nn.Module nor a Keras model")
+    """The name of the backend plugin that accepts ``model`` (``"torch"``, ``"keras"``, ...)."""
+    return select_plugin(model).name
 
 
 def fingerprint(model) -> str:
     """SHA-256 over the names, dtypes, shapes and values of the model's weights.
 
     Two models with equal weights under equal names have equal fingerprints,
-    whatever their Python identity; one changed value changes it.
+    whatever their Python identity; one changed value changes it. The weights
+    come from the model's backend plugin (its ``weights`` hook).
     """
     digest = hashlib.sha256()
-    if framework_of(model) == "torch":
-        items = ((name, t.detach().cpu().numpy()) for name, t in model.state_dict().items())
-    else:
-        items = ((getattr(w, "path", w.name), np.asarray(w.numpy())) for w in model.weights)
-    for name, value in items:
+    for name, value in select_plugin(model).weights(model):
         value = np.ascontiguousarray(value)
         digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
         digest.update(value.tobytes())

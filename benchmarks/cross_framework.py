@@ -27,11 +27,11 @@ import torch  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
 from _machine import record  # noqa: E402
-from stviz_adapters import families_keras as FK  # noqa: E402
-from stviz_adapters import families_torch as FT  # noqa: E402
-from stviz_adapters import models_keras as MK  # noqa: E402
-from stviz_adapters import models_torch as MT  # noqa: E402
-from stviz_adapters.porting import torch_to_keras  # noqa: E402
+from stviz_adapters.zoo import declared_keras as FK  # noqa: E402
+from stviz_adapters.zoo import declared_torch as FT  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_keras as MK  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as MT  # noqa: E402
+from stviz_adapters.zoo.porting import torch_to_keras  # noqa: E402
 
 
 def run_pair(tm, km, layer, units, steps):

@@ -25,8 +25,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import stviz_core as sv  # noqa: E402
 from _machine import record  # noqa: E402
-from stviz_adapters import families_keras as FK  # noqa: E402
-from stviz_adapters import families_torch as FT  # noqa: E402
+from stviz_adapters.zoo import declared_keras as FK  # noqa: E402
+from stviz_adapters.zoo import declared_torch as FT  # noqa: E402
 
 #: family -> (deep layer, class layer, paper input note)
 CASES = {

@@ -17,7 +17,7 @@ import torch
 
 import stviz_core as sv
 from _machine import record
-from stviz_adapters import models_torch as MT
+from stviz_adapters.zoo import vgg_c3d_torch as MT
 
 
 def timed(model, channels, **backend_options):

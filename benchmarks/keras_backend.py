@@ -31,10 +31,10 @@ import numpy as np  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
 from _machine import median_per_step, record  # noqa: E402
-from stviz_adapters import models_keras as MK  # noqa: E402
-from stviz_adapters import models_torch as MT  # noqa: E402
-from stviz_adapters.layouts import from_model, to_model  # noqa: E402
-from stviz_adapters.porting import torch_to_keras  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_keras as MK  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as MT  # noqa: E402
+from stviz_core.layouts import from_model, to_model  # noqa: E402
+from stviz_adapters.zoo.porting import torch_to_keras  # noqa: E402
 
 
 def bare_tf_loop(km, layer, channel, steps, seed=0):
@@ -44,7 +44,7 @@ def bare_tf_loop(km, layer, channel, steps, seed=0):
     import keras
     import tensorflow as tf
 
-    from stviz_adapters.rf_keras import receptive_field
+    from stviz_backends.keras.receptive_field import receptive_field
 
     preset = sv.presets.paper()
     specs = km.stviz_layout.specs(km.stviz_inputs)
@@ -133,7 +133,7 @@ def main():
     args = parser.parse_args()
     s1, s2 = (int(s) for s in args.steps.split(","))
     if args.demo:
-        from stviz_adapters.demo_model import load_demo_model
+        from stviz_adapters.demo.model import load_demo_model
 
         tm, km = load_demo_model(), load_demo_model(framework="keras")
         what = "Demo model (small two-stream, 64 px, 10 flow frames)"

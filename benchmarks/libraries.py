@@ -27,9 +27,9 @@ import torch  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
 from _machine import median_per_step, record  # noqa: E402
-from stviz_adapters import models_keras as MK  # noqa: E402
-from stviz_adapters import models_torch as MT  # noqa: E402
-from stviz_adapters.layouts import Image2D  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_keras as MK  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as MT  # noqa: E402
+from stviz_core.layouts import Image2D  # noqa: E402
 
 SIZE, CHANNEL, LAYER = 112, 3, "conv4_3"
 
@@ -130,7 +130,7 @@ def video_behaviour():
 
 
 def main():
-    from stviz_adapters.porting import torch_to_keras
+    from stviz_adapters.zoo.porting import torch_to_keras
 
     torch.set_num_threads(os.cpu_count() or 1)
     trunk = torch_trunk()

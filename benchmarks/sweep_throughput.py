@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from _machine import record
-from stviz_adapters.sweep import run_sweep
-from stviz_adapters.sweep_grid import Grid
+from stviz_adapters.sweep.run import run_sweep
+from stviz_adapters.sweep.grid import Grid
 
-GRID = dict(model="stviz_adapters.demo_model:load_demo_model", layers=["conv5_fusion"],
+GRID = dict(model="stviz_adapters.demo.model:load_demo_model", layers=["conv5_fusion"],
             units="0:16", gamma=[0, 1, 5, 10], steps=100, batch=8, normalize=False)
 FULL_GRID_CELLS = 512 * 4 * 4
 FULL_GRID_STEPS = 300
@@ -46,7 +46,7 @@ def sweep_seconds(engine, **options):
 def vgg16_cpu_seconds_per_cell(steps=2):
     """Seconds per cell (300 steps) of the full two-stream VGG-16 at 224, from a few steps here."""
     import stviz_core as sv
-    from stviz_adapters import models_torch as MT
+    from stviz_adapters.zoo import vgg_c3d_torch as MT
 
     model = MT.two_stream_vgg16(num_classes=101, width=1.0, input_size=224, flow_frames=10, seed=0)
     sv.visualize(model, "conv5_fusion", channels=[0], steps=1)

@@ -27,10 +27,10 @@ import torch
 
 import stviz_core as sv
 from _machine import median_per_step, record
-from stviz_adapters import models_torch as MT
-from stviz_adapters.demo_model import load_demo_model
-from stviz_adapters.layouts import to_model
-from stviz_adapters.rf import receptive_field
+from stviz_adapters.zoo import vgg_c3d_torch as MT
+from stviz_adapters.demo.model import load_demo_model
+from stviz_core.layouts import to_model
+from stviz_backends.torch.receptive_field import receptive_field
 from array_api_compat import torch as txp
 
 

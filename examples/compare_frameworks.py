@@ -24,8 +24,9 @@ import torch  # noqa: E402
 
 import stviz_adapters  # noqa: E402
 import stviz_core as sv  # noqa: E402
-from stviz_adapters import models_keras, models_torch  # noqa: E402
-from stviz_adapters.porting import torch_to_keras  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_keras as models_keras  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as models_torch  # noqa: E402
+from stviz_adapters.zoo.porting import torch_to_keras  # noqa: E402
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@
 Builds a random-weight ST-ResNet-50 (give it your trained weights with
 ``model.load_state_dict``), visualizes the first units of five appearance-stream
 layers, shallow to deep, and draws them with as many units per layer as fit when
-each is sized by its receptive field (``stviz_adapters.figures.layer_grid``).
+each is sized by its receptive field (``stviz_adapters.media.figures.layer_grid``).
 Each unit maximizes its summed activation divided by its value at the initial
 noise, so that every layer's term weighs the same against the paper's regularizers.
 """
@@ -16,10 +16,10 @@ import argparse
 from pathlib import Path
 
 import stviz_core as sv
-from stviz_adapters.families_torch import st_resnet50
-from stviz_adapters.figures import layer_grid, units_per_layer
-from stviz_adapters.rf import receptive_field
-from stviz_adapters.sweep import channel_counts
+from stviz_adapters.zoo.declared_torch import st_resnet50
+from stviz_adapters.media.figures import layer_grid, units_per_layer
+from stviz_backends.torch.receptive_field import receptive_field
+from stviz_adapters.sweep.run import channel_counts
 
 LAYERS = ("rgb.conv1", "rgb.res2c", "rgb.res3d", "rgb.res4f", "rgb.res5c")
 

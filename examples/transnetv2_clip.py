@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional
 
 import stviz_core as sv
-from stviz_adapters.layouts import Clip3D
+from stviz_core.layouts import Clip3D
 
 
 def load_transnetv2():

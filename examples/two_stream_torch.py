@@ -30,7 +30,10 @@ import numpy as np
 import torch
 
 import stviz_core as sv
-from stviz_adapters import hed_weights, models_torch
+from stviz_adapters.zoo import hed_weights_torch
+
+
+from stviz_adapters.zoo import vgg_c3d_torch as models_torch
 
 
 def build(random_weights: bool, size: int):
@@ -38,7 +41,7 @@ def build(random_weights: bool, size: int):
     if random_weights:
         return model, "random"
     try:
-        hed_weights.load_hed_vgg16(model.rgb)
+        hed_weights_torch.load_hed_vgg16(model.rgb)
     except (FileNotFoundError, ImportError) as exc:
         print(f"note: {exc}; using random appearance weights", file=sys.stderr)
         return model, "random"

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_write
 
 __all__ = ["Result", "Comparison", "compare", "load", "stack"]
 
@@ -70,8 +70,8 @@ class Result:
         }
         text = json.dumps(_jsonable(sidecar), indent=2, sort_keys=True) + "\n"
         npz_path, json_path = _files(stem)
-        _atomic_write(npz_path, blob)
-        _atomic_write(json_path, text.encode())
+        atomic_write(npz_path, blob)
+        atomic_write(json_path, text.encode())
         return stem
 
     @classmethod
@@ -282,20 +282,6 @@ def _npz_bytes(arrays) -> bytes:
             info.external_attr = 0o644 << 16
             zf.writestr(info, member.getvalue())
     return buffer.getvalue()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _jsonable(value):

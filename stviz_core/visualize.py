@@ -39,7 +39,7 @@ def visualize(
         Models built by ``stviz_adapters`` carry their own (``model.stviz_inputs``).
     layout : object, optional
         How canonical inputs become the model's arguments
-        (``stviz_adapters.layouts.TwoStream2D()``, ``Clip3D()``, ...); models
+        (``stviz_core.layouts.TwoStream2D()``, ``Clip3D()``, ...); models
         built by ``stviz_adapters`` carry their own (``model.stviz_layout``).
     objective : Objective or sequence of Objective, optional
     backend : str, optional

@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from stviz_adapters.bn_folding import fold_batch_norm, fold_pairs  # noqa: E402
+from stviz_backends.torch.bn_folding import fold_batch_norm, fold_pairs  # noqa: E402
 
 
 def randomize_bn(model, seed=0):

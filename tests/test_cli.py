@@ -26,7 +26,7 @@ def tiny_model():
     import torch
     from torch import nn
 
-    from stviz_adapters.layouts import Clip3D
+    from stviz_core.layouts import Clip3D
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv3d(4, 3, 3))

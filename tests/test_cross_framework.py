@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
 import stviz_adapters  # noqa: E402
-from stviz_adapters import models_keras as MK  # noqa: E402
-from stviz_adapters import models_torch as MT  # noqa: E402
-from stviz_adapters.layouts import to_model  # noqa: E402
-from stviz_adapters.porting import keras_to_torch, ported_layers, torch_to_keras  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_keras as MK  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as MT  # noqa: E402
+from stviz_core.layouts import to_model  # noqa: E402
+from stviz_adapters.zoo.porting import keras_to_torch, ported_layers, torch_to_keras  # noqa: E402
 
 B = 160.0
 TWO_STREAM = dict(num_classes=7, width=1 / 16, input_size=48, flow_frames=4, fc_width=24)

@@ -14,11 +14,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("cv2")
 
 import stviz_core as sv  # noqa: E402
-from stviz_adapters import synthetic_actions as data  # noqa: E402
+from stviz_adapters.demo import synthetic_actions as data  # noqa: E402
 from stviz_adapters.activity import Activity, record, record_cached  # noqa: E402
-from stviz_adapters.demo import GAMMAS, visualize_checkpoints  # noqa: E402
-from stviz_adapters.demo_model import DEMO_DIR, evaluate, load_demo_model  # noqa: E402
-from stviz_adapters.layouts import TwoStream2D, to_model  # noqa: E402
+from stviz_adapters.demo.run import GAMMAS, visualize_checkpoints  # noqa: E402
+from stviz_adapters.demo.model import DEMO_DIR, evaluate, load_demo_model  # noqa: E402
+from stviz_core.layouts import TwoStream2D, to_model  # noqa: E402
 
 RIGHT, LEFT, UP, DOWN = 0, 1, 2, 3
 

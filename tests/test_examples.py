@@ -96,10 +96,10 @@ def test_readme_keras_example_runs_as_pasted(capsys):
 
 
 def test_demo_main_job_runs(tmp_path):
-    """The README's main job, shortened (python -m stviz_adapters.demo)."""
+    """The README's main job, shortened (stviz demo)."""
     out = subprocess.run(
-        [sys.executable, "-m", "stviz_adapters.demo", "--out", str(tmp_path), "--steps", "5",
-         "--units", "2"],
+        [sys.executable, "-m", "stviz", "demo", "--out", str(tmp_path), "--steps", "5",
+         "--units", "2", "--overwrite"],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )
     assert "[8/8] fc8" in out.stdout and "class ball_right" in out.stdout
@@ -110,7 +110,7 @@ def test_demo_main_job_runs(tmp_path):
 
 
 def test_the_example_sweep_grid_declares_the_readme_grid():
-    from stviz_adapters.sweep_grid import load_grid, make_cells
+    from stviz_adapters.sweep.grid import load_grid, make_cells
 
     grid = load_grid(ROOT / "examples" / "sweep_demo.toml")
     cells = make_cells(grid, {"conv5_fusion": 64}, {"spec": grid.model, "fingerprint": "0"}, "torch")
@@ -139,7 +139,7 @@ def test_layer_by_layer_example_and_report_option(tmp_path):
 
 
 def test_units_per_layer_fall_with_the_receptive_field():
-    from stviz_adapters.figures import units_per_layer
+    from stviz_adapters.media.figures import units_per_layer
 
     assert units_per_layer({"conv1": 7, "res2c": 35, "res5c": 427}, 8) == {
         "conv1": 8, "res2c": 2, "res5c": 1}

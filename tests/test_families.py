@@ -11,13 +11,13 @@ import torch
 
 import stviz_adapters
 import stviz_core as sv
-from stviz_adapters import families_keras as FK
-from stviz_adapters import families_torch as FT
-from stviz_adapters.bn_folding import fold_batch_norm, fold_pairs
+from stviz_adapters.zoo import declared_keras as FK
+from stviz_adapters.zoo import declared_torch as FT
+from stviz_backends.torch.bn_folding import fold_batch_norm, fold_pairs
 from stviz_adapters.cli import main
-from stviz_adapters.porting import keras_to_torch, torch_to_keras
-from stviz_adapters.rf import receptive_fields
-from stviz_adapters.rf_keras import receptive_fields as keras_receptive_fields
+from stviz_adapters.zoo.porting import keras_to_torch, torch_to_keras
+from stviz_backends.torch.receptive_field import receptive_fields
+from stviz_backends.keras.receptive_field import receptive_fields as keras_receptive_fields
 
 W = 1 / 16
 #: family -> (small-model keywords, a deep layer, the class layer)
@@ -126,7 +126,7 @@ def test_batch_norm_folds_everywhere_and_keeps_the_outputs(family):
 
 @pytest.mark.parametrize("family", list(SMALL))
 def test_keras_batch_norm_folds_everywhere_and_keeps_the_outputs(family):
-    from stviz_adapters.bn_folding_keras import fold_batch_norm_keras, fold_pairs_keras
+    from stviz_backends.keras.bn_folding import fold_batch_norm_keras, fold_pairs_keras
 
     tm = randomize_batch_norm(torch_model(family))
     km = torch_to_keras(tm, getattr(FK, family)(width=W, dtype=keras_dtype(family),
@@ -288,7 +288,7 @@ CLI_SPECS = {
 @pytest.mark.parametrize("framework", ["torch", "keras"])
 @pytest.mark.parametrize("family", list(CLI_SPECS))
 def test_every_family_runs_through_stviz_visualize(family, framework, tmp_path):
-    spec = f"stviz_adapters.families_{framework}:{CLI_SPECS[family]}"
+    spec = f"stviz_adapters.zoo.declared_{framework}:{CLI_SPECS[family]}"
     out = tmp_path / "out"
     layer = SMALL[family][1]
     assert main(["visualize", spec, "--layer", layer, "--channels", "0,1", "--steps", "2",

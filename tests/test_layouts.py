@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stviz_adapters.layouts import Clip3D, Image2D, StackedFlow2D, TwoStream2D, from_model, to_model
+from stviz_core.layouts import Clip3D, Image2D, StackedFlow2D, TwoStream2D, from_model, to_model
 
 from .conftest import asarray, host
 

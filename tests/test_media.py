@@ -7,8 +7,8 @@ imageio = pytest.importorskip("imageio.v3")
 pytest.importorskip("matplotlib")
 
 import stviz_core as sv  # noqa: E402
-from stviz_adapters.figures import unit_grid  # noqa: E402
-from stviz_adapters.render import (appearance_to_rgb, flow_to_rgb, flow_to_wheel,  # noqa: E402
+from stviz_adapters.media.figures import unit_grid  # noqa: E402
+from stviz_adapters.media.render import (appearance_to_rgb, flow_to_rgb, flow_to_wheel,  # noqa: E402
                                    side_by_side, write_gif, write_mp4, write_result_videos)
 from stviz_core.testing import LinearBackend  # noqa: E402
 

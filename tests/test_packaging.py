@@ -18,8 +18,8 @@ def run_python(code):
 
 def test_importing_the_kernel_imports_no_framework():
     code = (
-        "import sys, stviz_core, stviz_core.testing, stviz_adapters, stviz_adapters.layouts\n"
-        "import stviz_backends.torch\n"
+        "import sys, stviz_core, stviz_core.testing, stviz_adapters, stviz_core.layouts\n"
+        "import stviz_backends.torch.backend\n"
         "import stviz_core.presets, stviz_core.loop, stviz_core.result\n"
         f"print(','.join(m for m in {FRAMEWORKS!r} if m in sys.modules))"
     )
@@ -53,6 +53,6 @@ def test_no_top_level_backends_or_adapters_package_is_installed():
 
 
 def test_the_sweep_driver_needs_ray_only_for_the_ray_engine():
-    code = ("import sys, stviz_adapters.sweep, stviz_adapters.sweep_grid, stviz_adapters.cli\n"
+    code = ("import sys, stviz_adapters.sweep.run, stviz_adapters.sweep.grid, stviz_adapters.cli\n"
             "print(','.join(m for m in ('ray', 'yaml', 'torch', 'tensorflow') if m in sys.modules))")
     assert run_python(code) == ""

@@ -4,8 +4,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from stviz_adapters import models_torch as M  # noqa: E402
-from stviz_adapters.rf import receptive_field, receptive_fields  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as M  # noqa: E402
+from stviz_backends.torch.receptive_field import receptive_field, receptive_fields  # noqa: E402
 
 # DESIGN.md sec. 5 (the paper's Table 1): VGG-16 at 224 x 224
 VGG16_TABLE = {

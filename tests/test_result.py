@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import stviz_core as sv
-from stviz_core import result as result_module
+from stviz_core import atomic as atomic_module
 from stviz_core.testing import LinearBackend
 
 
@@ -51,7 +51,7 @@ def test_a_failed_save_leaves_the_previous_result_intact(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(result_module.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic_module.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         small_result(seed=5).save(stem)
     monkeypatch.undo()

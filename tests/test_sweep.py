@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import stviz_core as sv
-from stviz_adapters import sweep as sweep_module
+from stviz_adapters.sweep import run as sweep_module
 from stviz_adapters.cli import main
-from stviz_adapters.demo_model import load_demo_model
-from stviz_adapters.sweep import SweepFolder, run_sweep
-from stviz_adapters.sweep_grid import Grid, load_grid, make_cells, parse_units
+from stviz_adapters.demo.model import load_demo_model
+from stviz_adapters.sweep.run import SweepFolder, run_sweep
+from stviz_adapters.sweep.grid import Grid, load_grid, make_cells, parse_units
 
-DEMO = "stviz_adapters.demo_model:load_demo_model"
+DEMO = "stviz_adapters.demo.model:load_demo_model"
 SMALL = dict(model=DEMO, layers=["conv5_fusion", "fc8"],
              units={"conv5_fusion": "0:4", "fc8": [2, 5]}, gamma=[0, 5], steps=8, batch=2,
              normalize=False)
@@ -301,7 +301,7 @@ def test_a_keras_model_sweeps_like_its_torch_twin(local_sweep, tmp_path):
 
 
 def test_ray_tasks_ask_for_a_gpu_only_on_cuda():
-    from stviz_adapters.sweep_ray import task_options
+    from stviz_adapters.sweep.ray_engine import task_options
 
     assert task_options(small_grid(device="cuda:0"), 2) == {"num_cpus": 2, "num_gpus": 1,
                                                             "max_retries": 0}

@@ -7,8 +7,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
-from stviz_adapters import models_torch as M  # noqa: E402
-from stviz_adapters.layouts import Clip3D, Image2D, StackedFlow2D  # noqa: E402
+from stviz_adapters.zoo import vgg_c3d_torch as M  # noqa: E402
+from stviz_core.layouts import Clip3D, Image2D, StackedFlow2D  # noqa: E402
 from stviz_backends.torch import TorchBackend, accepts  # noqa: E402
 from stviz_core.presets import StreamRegularization  # noqa: E402
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import atomic_path
+from stviz_core.atomic import atomic_path
 from .render import appearance_to_rgb, flow_to_rgb, input_roles
 
 __all__ = ["unit_grid", "layer_grid", "units_per_layer"]

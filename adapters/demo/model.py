@@ -1,9 +1,9 @@
-"""The demo model: a small two-stream fusion network trained on :mod:`stviz_adapters.synthetic_actions`.
+"""The demo model: a small two-stream fusion network trained on :mod:`stviz_adapters.demo.synthetic_actions`.
 
 Shipped in ``stviz_adapters/demo/`` (weights, intermediate checkpoints and the
 model card ``MODEL_CARD.md``). Reproduce them with::
 
-    python -m stviz_adapters.demo_model train --out adapters/demo
+    python -m stviz_adapters.demo.model train --out adapters/demo
 
 Load them with :func:`load_demo_model` (PyTorch) or
 ``load_demo_model(framework="keras")`` (the Keras twin, ported at load time).
@@ -24,7 +24,7 @@ from . import synthetic_actions as data
 
 __all__ = ["DEMO_DIR", "CHECKPOINTS", "load_demo_model", "build_demo_model", "train", "evaluate"]
 
-DEMO_DIR = Path(__file__).with_name("demo")
+DEMO_DIR = Path(__file__).parent
 #: checkpoint name -> fraction of training done when it was saved
 CHECKPOINTS = {"early": 1 / 6, "middle": 1 / 2, "final": 1.0}
 ARCH = dict(num_classes=len(data.CLASSES), width=1.0, flow_frames=data.FRAMES - 1,
@@ -34,11 +34,11 @@ ARCH = dict(num_classes=len(data.CLASSES), width=1.0, flow_frames=data.FRAMES - 
 def build_demo_model(framework: str = "torch", *, seed=0, dtype=None):
     """The demo architecture with random weights."""
     if framework == "torch":
-        from .models_torch import two_stream_small
+        from ..zoo.vgg_c3d_torch import two_stream_small
 
         return two_stream_small(seed=seed, **ARCH)
     if framework == "keras":
-        from .models_keras import two_stream_small
+        from ..zoo.vgg_c3d_keras import two_stream_small
 
         return two_stream_small(dtype=dtype or "float32", **ARCH)
     raise ValueError(f"unknown framework {framework!r}; valid choices: 'torch', 'keras'")
@@ -80,7 +80,7 @@ def load_demo_model(checkpoint: str = "final", *, framework: str = "torch", dtyp
         model = model.to(getattr(torch, dtype))
     if framework == "torch":
         return model
-    from .porting import torch_to_keras
+    from ..zoo.porting import torch_to_keras
 
     return torch_to_keras(model.double(), build_demo_model("keras", dtype=dtype))
 
@@ -88,14 +88,14 @@ def load_demo_model(checkpoint: str = "final", *, framework: str = "torch", dtyp
 def _tensors(split, index, device="cpu"):
     import torch
 
-    from .layouts import to_model
+    from stviz_core.layouts import to_model
 
     args = to_model(data_layout(), split.inputs(index), np)
     return [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in args]
 
 
 def data_layout():
-    from .layouts import TwoStream2D
+    from stviz_core.layouts import TwoStream2D
 
     return TwoStream2D()
 
@@ -207,7 +207,7 @@ def _progress(what, log):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m stviz_adapters.demo_model",
+    parser = argparse.ArgumentParser(prog="python -m stviz_adapters.demo.model",
                                      description="Train or evaluate the stviz demo model.")
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train and write the weights, checkpoints and training.json")

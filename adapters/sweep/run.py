@@ -1,7 +1,7 @@
 """Whole-layer sweeps: every cell of a grid (:mod:`.sweep_grid`), resumable, locally or on Ray.
 
-    from stviz_adapters.sweep import run_sweep
-    from stviz_adapters.sweep_grid import load_grid
+    from stviz_adapters.sweep.run import run_sweep
+    from stviz_adapters.sweep.grid import load_grid
     summary = run_sweep(load_grid("grid.toml"), "out/sweep")              # this machine
     summary = run_sweep(load_grid("grid.toml"), "out/sweep", engine="ray")  # ray.init() or --address
 
@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import stviz_core as sv
+from stviz_core.backend import select_plugin
 
-from .files import atomic_path
-from .model_loading import fingerprint, framework_of, load_model
-from .sweep_grid import Grid, batches, make_cells
+from stviz_core.atomic import atomic_path
+from ..model_loading import fingerprint, load_model
+from .grid import Grid, batches, make_cells
 
 __all__ = ["run_sweep", "SweepProgress", "SweepSummary", "SweepFolder", "run_cells", "open_model"]
 
@@ -103,22 +104,12 @@ def open_model(grid: Grid, *, identify=False):
     """
     model = load_model(grid.model)
     identity = {"spec": grid.model, "fingerprint": fingerprint(model)} if identify else None
-    framework = framework_of(model)
-    backend = grid.backend or framework
-    if backend != framework:
+    plugin = select_plugin(model)
+    backend = grid.backend or plugin.name
+    if backend != plugin.name:
         raise ValueError(f"the grid asks for backend {backend!r} but {grid.model} is a "
-                         f"{framework} model")
-    if framework == "torch":
-        import torch
-
-        model = model.to(device=grid.device, dtype=getattr(torch, grid.dtype)).eval()
-    else:
-        if grid.device != "cpu" and not grid.device.startswith(("gpu", "cuda")):
-            raise ValueError(f"device {grid.device!r} does not apply to a Keras model")
-        dtypes = {w.dtype for w in model.weights}
-        if dtypes and dtypes != {grid.dtype}:
-            raise ValueError(f"the Keras model's weights are {sorted(dtypes)}, the grid asks for "
-                             f"{grid.dtype}: build the model in that dtype")
+                         f"{plugin.name} model")
+    model = plugin.prepare(model, dtype=grid.dtype, device=grid.device)
     return (model, backend, identity) if identify else (model, backend)
 
 
@@ -272,7 +263,7 @@ def run_sweep(grid: Grid, out, *, engine="local", address=None, workers=2, cpus_
     Parameters
     ----------
     grid : Grid
-        See :mod:`stviz_adapters.sweep_grid`.
+        See :mod:`stviz_adapters.sweep.grid`.
     out : path
         Output folder: new, empty, or holding earlier sweeps of the same model
         (their complete cells are skipped, partial ones redone).
@@ -316,7 +307,7 @@ def run_sweep(grid: Grid, out, *, engine="local", address=None, workers=2, cpus_
     log(f"sweep of {len(cells)} cells: {len(skipped)} complete from before, {len(todo)} to run "
         f"on the {engine} engine")
     if engine == "ray":
-        from .sweep_ray import RayEngine
+        from .ray_engine import RayEngine
 
         runner = RayEngine(grid, address=address, workers=workers, cpus_per_task=cpus_per_task)
     else:
@@ -378,7 +369,7 @@ def run_sweep(grid: Grid, out, *, engine="local", address=None, workers=2, cpus_
     summary = SweepSummary(folder.path, len(cells), [c.id for c in ran], [c.id for c in skipped],
                            failed, time.perf_counter() - t0)
     if report:
-        from .sweep_report import write_sweep_report
+        from .report import write_sweep_report
 
         summary.report = write_sweep_report(folder, cells, title=grid.title, log=log)
     return summary

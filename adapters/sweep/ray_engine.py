@@ -1,4 +1,4 @@
-"""The Ray engine of :func:`stviz_adapters.sweep.run_sweep`: one Ray task per batch of units.
+"""The Ray engine of :func:`stviz_adapters.sweep.run.run_sweep`: one Ray task per batch of units.
 
 Each worker process opens the grid's model once (a per-process cache keyed by
 the grid's model, dtype and device) and keeps it for every later task; tasks
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from stviz_core.backend import select_plugin
+
 __all__ = ["RayEngine", "task_options"]
 
 _MODELS = {}  # per worker process: (model, dtype, device, backend) -> opened model
@@ -19,7 +21,7 @@ _MODELS = {}  # per worker process: (model, dtype, device, backend) -> opened mo
 
 def _run_task(grid, cells, fail_attempt, threads):
     """Body of one Ray task (runs in a worker process)."""
-    from .sweep import open_model, run_cells
+    from .run import open_model, run_cells
 
     if fail_attempt:  # test hook: the worker dies as a killed or crashed one would
         os._exit(1)
@@ -27,10 +29,9 @@ def _run_task(grid, cells, fail_attempt, threads):
     if key not in _MODELS:
         _MODELS[key] = open_model(grid)
     model, backend = _MODELS[key]
-    if backend == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads = getattr(select_plugin(None, backend=backend), "set_threads", None)
+    if set_threads is not None:
+        set_threads(threads)
     return run_cells(model, cells)
 
 

@@ -1,10 +1,10 @@
-"""PyTorch builds of :mod:`stviz_adapters.architectures` (ST-ResNet-50, BN-Inception, Inception-v3, I3D).
+"""PyTorch builds of :mod:`stviz_adapters.zoo.architectures` (ST-ResNet-50, BN-Inception, Inception-v3, I3D).
 
 Every block is a module called in the forward pass, so any block or
 operation can be a target layer (``rgb.res5c``, ``rgb.res5c.branch2c.conv``,
 ``Mixed_5c``); ``torch.fx`` traces the models, which is how receptive fields
 and BN folding find their way through residual and inception branches.
-Weights are He-initialized like :mod:`stviz_adapters.models_torch`; BN starts
+Weights are He-initialized like :mod:`stviz_adapters.zoo.vgg_c3d_torch`; BN starts
 at the identity (zero mean, unit variance, gamma 1, beta 0).
 """
 
@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from . import architectures as A
-from .layouts import Clip3D, TwoStream2D
-from .models_torch import _he_init, _seeded
+from stviz_core.layouts import Clip3D, TwoStream2D
+from .vgg_c3d_torch import _he_init, _seeded
 
 __all__ = ["build", "st_resnet50", "bn_inception_two_stream", "inception_v3_two_stream", "i3d",
            "GraphBlock"]
@@ -49,7 +49,7 @@ class GlobalAvgPool(nn.Module):
 
 
 def _op_module(op, in_channels, dims):
-    """``(module, out channels)`` for an :class:`~stviz_adapters.architectures.Op`."""
+    """``(module, out channels)`` for an :class:`~stviz_adapters.zoo.architectures.Op`."""
     k, p = op.kind, op.params
     conv, bn = (nn.Conv2d, nn.BatchNorm2d) if dims == 2 else (nn.Conv3d, nn.BatchNorm3d)
     if k == "conv":
@@ -114,7 +114,7 @@ class GraphBlock(nn.Module):
 
 
 class FamilyNet(GraphBlock):
-    """A whole :class:`~stviz_adapters.architectures.Net` (see :class:`TwoStreamNet`, :class:`ClipNet`)."""
+    """A whole :class:`~stviz_adapters.zoo.architectures.Net` (see :class:`TwoStreamNet`, :class:`ClipNet`)."""
 
     def __init__(self, net: A.Net):
         super().__init__(net.body, {k: c for k, c in net.inputs.items()}, net.dims)
@@ -148,24 +148,24 @@ def build(net: A.Net, *, seed=None) -> FamilyNet:
 
 
 def st_resnet50(num_classes=101, *, width=1.0, input_size=224, flow_frames=10, seed=None):
-    """Spatiotemporal ResNet-50 (:func:`stviz_adapters.architectures.st_resnet50`)."""
+    """Spatiotemporal ResNet-50 (:func:`stviz_adapters.zoo.architectures.st_resnet50`)."""
     return build(A.st_resnet50(num_classes, width=width, input_size=input_size,
                                flow_frames=flow_frames), seed=seed)
 
 
 def bn_inception_two_stream(num_classes=101, *, width=1.0, input_size=224, flow_frames=5, seed=None):
-    """TSN's two-stream BN-Inception (:func:`stviz_adapters.architectures.bn_inception_two_stream`)."""
+    """TSN's two-stream BN-Inception (:func:`stviz_adapters.zoo.architectures.bn_inception_two_stream`)."""
     return build(A.bn_inception_two_stream(num_classes, width=width, input_size=input_size,
                                            flow_frames=flow_frames), seed=seed)
 
 
 def inception_v3_two_stream(num_classes=101, *, width=1.0, input_size=299, flow_frames=10,
                             seed=None):
-    """Two-stream Inception-v3 (:func:`stviz_adapters.architectures.inception_v3_two_stream`)."""
+    """Two-stream Inception-v3 (:func:`stviz_adapters.zoo.architectures.inception_v3_two_stream`)."""
     return build(A.inception_v3_two_stream(num_classes, width=width, input_size=input_size,
                                            flow_frames=flow_frames), seed=seed)
 
 
 def i3d(num_classes=400, *, width=1.0, input_size=224, frames=64, seed=None):
-    """I3D on an RGB clip (:func:`stviz_adapters.architectures.i3d`)."""
+    """I3D on an RGB clip (:func:`stviz_adapters.zoo.architectures.i3d`)."""
     return build(A.i3d(num_classes, width=width, input_size=input_size, frames=frames), seed=seed)

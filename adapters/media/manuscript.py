@@ -18,7 +18,7 @@ from pathlib import Path
 
 import stviz_core as sv
 
-from .files import atomic_path
+from stviz_core.atomic import atomic_path
 from .render import appearance_to_rgb, flow_to_rgb, input_roles, write_gif
 
 __all__ = ["write_manuscript", "collect_results"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_path
+from stviz_core.atomic import atomic_path
 
 __all__ = ["flow_to_rgb", "flow_to_wheel", "appearance_to_rgb", "side_by_side", "write_gif",
            "write_mp4", "input_roles", "result_frames", "write_result_videos"]

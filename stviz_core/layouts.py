@@ -153,7 +153,7 @@ def resolve(model, layout=None, inputs=None, *, channels_first=True):
     example = "TwoStream2D()" if channels_first else "TwoStream2D(channels_first=False)"
     if layout is None:
         raise ValueError(
-            f"tell stviz how to call this model: pass layout= (e.g. stviz_adapters.layouts."
+            f"tell stviz how to call this model: pass layout= (e.g. stviz_core.layouts."
             f"{example} or Clip3D()) or set model.stviz_layout"
         )
     if layout.channels_first != channels_first:

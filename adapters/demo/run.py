@@ -1,8 +1,8 @@
 """The main job: visualize units of the shipped demo model under four temporal slowness settings.
 
-    python -m stviz_adapters.demo --out out/demo
+    stviz demo --out out/demo
 
-Loads the trained two-stream demo network (:mod:`stviz_adapters.demo_model`),
+Loads the trained two-stream demo network (:mod:`stviz_adapters.demo.model`),
 records its ``conv5_fusion`` activity on the held-out validation clips (the
 ``a_hat`` of eq. 1 and each unit's strongest class), then visualizes the most
 active ``conv5_fusion`` units and every class unit (``fc8``) with the paper's
@@ -18,9 +18,7 @@ motion.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -29,8 +27,8 @@ import numpy as np
 import stviz_core as sv
 
 from . import synthetic_actions as data
-from .activity import record_cached
-from .demo_model import CHECKPOINTS, load_demo_model
+from ..activity import record_cached
+from .model import CHECKPOINTS, load_demo_model
 
 __all__ = ["run_demo", "visualize_checkpoints", "GAMMAS"]
 
@@ -110,12 +108,12 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callb
 def write_demo_report(out, summary, activity, *, log=print, clips=None):
     """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript."""
     try:
-        from .figures import unit_grid
-        from .manuscript import write_manuscript
+        from ..media.figures import unit_grid
+        from ..media.manuscript import write_manuscript
     except ImportError as exc:  # pragma: no cover - media extra missing
         log(f"no figures or HTML ({exc}); install stviz[media]")
         return
-    from .render import appearance_to_rgb
+    from ..media.render import appearance_to_rgb
 
     out = Path(out)
     units = summary["conv5_fusion_units"]
@@ -135,19 +133,3 @@ def write_demo_report(out, summary, activity, *, log=print, clips=None):
         log(f"figure {path}")
     page = write_manuscript(out, title="stviz demo: two-stream units under temporal slowness gamma")
     log(f"animated manuscript {page}")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m stviz_adapters.demo",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    parser.add_argument("--steps", type=int, default=150, help="ascent steps per run")
-    parser.add_argument("--units", type=int, default=4, help="conv5_fusion units to show")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    run_demo(args.out, steps=args.steps, units=args.units, seed=args.seed)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

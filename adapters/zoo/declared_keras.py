@@ -1,4 +1,4 @@
-"""Keras 3 builds of :mod:`stviz_adapters.architectures`: the twins of :mod:`.families_torch`.
+"""Keras 3 builds of :mod:`stviz_adapters.zoo.architectures`: the twins of :mod:`.families_torch`.
 
 Same layer names; a block is closed by an ``Identity`` layer that carries the
 block's name (``rgb.res5c``, ``Mixed_5c``), so every PyTorch module that
@@ -17,8 +17,8 @@ I3D in float32.
 from __future__ import annotations
 
 from . import architectures as A
-from .layouts import Clip3D, TwoStream2D
-from .models_keras import he_normal
+from stviz_core.layouts import Clip3D, TwoStream2D
+from .vgg_c3d_keras import he_normal
 
 __all__ = ["build", "st_resnet50", "bn_inception_two_stream", "inception_v3_two_stream", "i3d"]
 
@@ -105,26 +105,26 @@ def build(net: A.Net, *, dtype="float32", seed=None):
 
 def st_resnet50(num_classes=101, *, width=1.0, input_size=224, flow_frames=10, dtype="float32",
                 seed=None):
-    """Twin of :func:`stviz_adapters.families_torch.st_resnet50`."""
+    """Twin of :func:`stviz_adapters.zoo.declared_torch.st_resnet50`."""
     return build(A.st_resnet50(num_classes, width=width, input_size=input_size,
                                flow_frames=flow_frames), dtype=dtype, seed=seed)
 
 
 def bn_inception_two_stream(num_classes=101, *, width=1.0, input_size=224, flow_frames=5,
                             dtype="float32", seed=None):
-    """Twin of :func:`stviz_adapters.families_torch.bn_inception_two_stream`."""
+    """Twin of :func:`stviz_adapters.zoo.declared_torch.bn_inception_two_stream`."""
     return build(A.bn_inception_two_stream(num_classes, width=width, input_size=input_size,
                                            flow_frames=flow_frames), dtype=dtype, seed=seed)
 
 
 def inception_v3_two_stream(num_classes=101, *, width=1.0, input_size=299, flow_frames=10,
                             dtype="float32", seed=None):
-    """Twin of :func:`stviz_adapters.families_torch.inception_v3_two_stream`."""
+    """Twin of :func:`stviz_adapters.zoo.declared_torch.inception_v3_two_stream`."""
     return build(A.inception_v3_two_stream(num_classes, width=width, input_size=input_size,
                                            flow_frames=flow_frames), dtype=dtype, seed=seed)
 
 
 def i3d(num_classes=400, *, width=1.0, input_size=224, frames=64, dtype="float32", seed=None):
-    """Twin of :func:`stviz_adapters.families_torch.i3d` (float32 only, see module notes)."""
+    """Twin of :func:`stviz_adapters.zoo.declared_torch.i3d` (float32 only, see module notes)."""
     return build(A.i3d(num_classes, width=width, input_size=input_size, frames=frames),
                  dtype=dtype, seed=seed)

@@ -1,4 +1,4 @@
-"""Batch-norm folding for Keras functional models: the twin of :mod:`stviz_adapters.bn_folding`.
+"""Batch-norm folding for Keras functional models: the twin of :mod:`stviz_backends.torch.bn_folding`.
 
 Each ``BatchNormalization`` whose only input is a convolution (1D-3D) that
 feeds nothing else is folded into it (``w' = w g / sqrt(var + eps)``,
@@ -16,7 +16,7 @@ __all__ = ["fold_batch_norm_keras", "fold_pairs_keras"]
 
 def _producer(layer):
     """The layer whose output ``layer`` takes, when it is called once on one input; else ``None``."""
-    from .rf_keras import parent_layers
+    from .receptive_field import parent_layers
 
     parents = parent_layers(layer)
     once = len(getattr(layer, "_inbound_nodes", [])) == 1

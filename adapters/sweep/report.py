@@ -15,13 +15,13 @@ __all__ = ["write_sweep_report"]
 def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=16, log=print):
     """Write ``grid_*.png`` and ``index.html`` into the sweep folder; returns the page's path.
 
-    ``folder`` is a :class:`~stviz_adapters.sweep.SweepFolder`; cells without a
+    ``folder`` is a :class:`~stviz_adapters.sweep.run.SweepFolder`; cells without a
     complete result are left out. Returns ``None`` (with a message) when the
     ``media`` extra is not installed.
     """
     try:
-        from .figures import unit_grid
-        from .manuscript import write_manuscript
+        from ..media.figures import unit_grid
+        from ..media.manuscript import write_manuscript
     except ImportError as exc:  # pragma: no cover - media extra missing
         log(f"no report ({exc}); install stviz[media]")
         return None

@@ -1,11 +1,11 @@
-"""Keras 3 twins of :mod:`stviz_adapters.models_torch`, with the same layer names.
+"""Keras 3 twins of :mod:`stviz_adapters.zoo.vgg_c3d_torch`, with the same layer names.
 
 Same structures, same names (``rgb.conv1_1`` ... ``conv5_fusion``, ``fc8``;
 ``conv1a`` ... ``fc8``), channels-last layouts, and every layer built in one
 dtype (``dtype="float64"`` for numerical comparisons: Keras' ``floatx`` does
 not change a model already built). Weights are random (He normal, zero
-biases) until :mod:`stviz_adapters.porting` copies a PyTorch twin's in, or
-:func:`stviz_adapters.hed_weights_keras.load_hed_vgg16_keras` the trained trunk.
+biases) until :mod:`stviz_adapters.zoo.porting` copies a PyTorch twin's in, or
+:func:`stviz_adapters.zoo.hed_weights_keras.load_hed_vgg16_keras` the trained trunk.
 Three differences in spelling, not in function: 3D max pooling is
 :func:`block_max_pooling_3d` (TensorFlow has no float64 MaxPool3D); C3D's ``pool5`` padding is an
 explicit ``pad5`` zero padding (after a ReLU, zeros pad a max pooling exactly
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import zlib
 
-from .layouts import Clip3D, Image2D, TwoStream2D
-from .models_torch import SMALL_BLOCKS, VGG16_BLOCKS, _ch, _pooled
+from stviz_core.layouts import Clip3D, Image2D, TwoStream2D
+from .vgg_c3d import SMALL_BLOCKS, VGG16_BLOCKS, ch, pooled
 
 __all__ = ["vgg16_trunk", "two_stream_vgg16", "two_stream_small", "c3d", "block_max_pooling_3d"]
 
@@ -93,7 +93,7 @@ def _layers(dtype, seed):
 def _tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
     keras, L, conv = _layers(dtype, seed)
     for block, convs, channels in VGG16_BLOCKS:
-        c = _ch(channels, width)
+        c = ch(channels, width)
         for i in range(1, convs + 1):
             x = L.Conv2D(c, 3, padding="same", **conv(f"{prefix}conv{block}_{i}"))(x)
             x = L.ReLU(name=f"{prefix}relu{block}_{i}", dtype=dtype)(x)
@@ -105,10 +105,10 @@ def _tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
 
 def _small_tower(x, prefix, width, pool5, ceil_mode, dtype, seed):
     keras, L, conv = _layers(dtype, seed)
-    for block, channels, pooled in SMALL_BLOCKS:
-        x = L.Conv2D(_ch(channels, width), 3, padding="same", **conv(f"{prefix}conv{block}"))(x)
+    for block, channels, pool_after in SMALL_BLOCKS:
+        x = L.Conv2D(ch(channels, width), 3, padding="same", **conv(f"{prefix}conv{block}"))(x)
         x = L.ReLU(name=f"{prefix}relu{block}", dtype=dtype)(x)
-        if pooled or (block == 5 and pool5):
+        if pool_after or (block == 5 and pool5):
             x = L.MaxPooling2D(2, 2, name=f"{prefix}pool{block}", dtype=dtype)(x)
     return x
 
@@ -127,15 +127,15 @@ def vgg16_trunk(in_channels=3, *, width=1.0, pool5=True, ceil_mode=False, input_
 def two_stream_vgg16(num_classes=101, *, width=1.0, flow_frames=10, input_size=224,
                      fc_width=None, dtype="float32", seed=None):
     """Two-stream VGG-16 fusion network: ``model([rgb, flow])``, rgb ``(N,H,W,3)``, flow ``(N,H,W,2L)``."""
-    return _two_stream(_tower, 4, _ch(512, width), num_classes, width, flow_frames, input_size,
-                       _ch(4096, width) if fc_width is None else fc_width, dtype, seed,
+    return _two_stream(_tower, 4, ch(512, width), num_classes, width, flow_frames, input_size,
+                       ch(4096, width) if fc_width is None else fc_width, dtype, seed,
                        "two_stream_vgg16")
 
 
 def two_stream_small(num_classes=8, *, width=1.0, flow_frames=10, input_size=64, fc_width=128,
                      dtype="float32", seed=None):
-    """Twin of :func:`stviz_adapters.models_torch.two_stream_small` (the demo network)."""
-    return _two_stream(_small_tower, 3, _ch(64, width), num_classes, width, flow_frames,
+    """Twin of :func:`stviz_adapters.zoo.vgg_c3d_torch.two_stream_small` (the demo network)."""
+    return _two_stream(_small_tower, 3, ch(64, width), num_classes, width, flow_frames,
                        input_size, fc_width, dtype, seed, "two_stream_small")
 
 
@@ -146,7 +146,7 @@ def _two_stream(tower, pools, c5, num_classes, width, flow_frames, input_size, f
     flow = keras.Input((input_size, input_size, 2 * flow_frames), name="flow", dtype=dtype)
     a = tower(rgb, "rgb.", width, False, False, dtype, seed)
     m = tower(flow, "flow.", width, False, False, dtype, seed)
-    side = _pooled(input_size, pools)
+    side = pooled(input_size, pools)
     x = L.Concatenate(axis=-1, name="concat", dtype=dtype)([a, m])
     x = L.Reshape((1, side, side, 2 * c5), name="unsqueeze", dtype=dtype)(x)
     x = L.Conv3D(c5, 3, padding="same", **conv("conv5_fusion"))(x)
@@ -182,13 +182,13 @@ def c3d(num_classes=101, *, width=1.0, frames=16, input_size=112, fc_width=None,
     spec = (("1a", 64, (1, 2, 2)), ("2a", 128, 2), ("3a", 256, None), ("3b", 256, 2),
             ("4a", 512, None), ("4b", 512, 2), ("5a", 512, None), ("5b", 512, 2))
     for name, channels, pool in spec:
-        x = L.Conv3D(_ch(channels, width), 3, padding="same", **conv(f"conv{name}"))(x)
+        x = L.Conv3D(ch(channels, width), 3, padding="same", **conv(f"conv{name}"))(x)
         x = L.ReLU(name=f"relu{name}", dtype=dtype)(x)
         if pool is not None:
             if name[0] == "5":
                 x = L.ZeroPadding3D(((0, 0), (1, 1), (1, 1)), name="pad5", dtype=dtype)(x)
             x = block_max_pooling_3d(pool, f"pool{name[0]}", dtype)(x)
-    x = _head(x, num_classes, _ch(4096, width) if fc_width is None else fc_width, dtype, seed,
+    x = _head(x, num_classes, ch(4096, width) if fc_width is None else fc_width, dtype, seed,
               dropout=False)
     model = keras.Model(clip, x, name="c3d")
     model.stviz_layout = Clip3D(channels_first=False)

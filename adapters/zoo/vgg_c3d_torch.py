@@ -25,18 +25,12 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .layouts import Clip3D, TwoStream2D
+from stviz_core.layouts import Clip3D, TwoStream2D
+
+from .vgg_c3d import SMALL_BLOCKS, VGG16_BLOCKS, ch, pooled
 
 __all__ = ["vgg16_trunk", "two_stream_vgg16", "c3d", "TwoStreamFusion", "VGG16_BLOCKS",
            "small_trunk", "two_stream_small"]
-
-#: (block, convolutions, channels) of VGG-16.
-VGG16_BLOCKS = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
-
-
-def _ch(channels, width):
-    return max(1, int(round(channels * width)))
-
 
 def vgg16_trunk(in_channels: int = 3, *, width: float = 1.0, pool5: bool = True,
                 ceil_mode: bool = False) -> nn.Sequential:
@@ -47,7 +41,7 @@ def vgg16_trunk(in_channels: int = 3, *, width: float = 1.0, pool5: bool = True,
     layers = OrderedDict()
     c_in = in_channels
     for block, convs, channels in VGG16_BLOCKS:
-        c_out = _ch(channels, width)
+        c_out = ch(channels, width)
         for i in range(1, convs + 1):
             layers[f"conv{block}_{i}"] = nn.Conv2d(c_in, c_out, 3, padding=1)
             layers[f"relu{block}_{i}"] = nn.ReLU(inplace=True)
@@ -55,12 +49,6 @@ def vgg16_trunk(in_channels: int = 3, *, width: float = 1.0, pool5: bool = True,
         if block < 5 or pool5:
             layers[f"pool{block}"] = nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)
     return nn.Sequential(layers)
-
-
-def _pooled(size, times, ceil_mode=False):
-    for _ in range(times):
-        size = -(-size // 2) if ceil_mode else size // 2
-    return size
 
 
 class TwoStreamFusion(nn.Module):
@@ -78,11 +66,11 @@ class TwoStreamFusion(nn.Module):
         self.flow = tower(2 * flow_frames, width=width, pool5=False)
         c5 = [m for m in self.rgb.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
         pools = sum(isinstance(m, nn.MaxPool2d) for m in self.rgb.modules())
-        fc = _ch(4096, width) if fc_width is None else fc_width
+        fc = ch(4096, width) if fc_width is None else fc_width
         self.conv5_fusion = nn.Conv3d(2 * c5, c5, kernel_size=3, padding=1)
         self.relu5_fusion = nn.ReLU(inplace=True)
         self.pool5_fusion = nn.MaxPool3d((1, 2, 2), (1, 2, 2))
-        side = _pooled(input_size, pools + 1)
+        side = pooled(input_size, pools + 1)
         self.fc6 = nn.Linear(c5 * side * side, fc)
         self.relu6 = nn.ReLU(inplace=True)
         self.drop6 = nn.Dropout(0.5)
@@ -105,9 +93,6 @@ class TwoStreamFusion(nn.Module):
 
 
 #: (block, channels, pooled after) of the small demo towers.
-SMALL_BLOCKS = ((1, 16, True), (2, 32, True), (3, 64, True), (4, 64, False), (5, 64, False))
-
-
 def small_trunk(in_channels: int = 3, *, width: float = 1.0, pool5: bool = False) -> nn.Sequential:
     """A five-convolution tower (``conv1`` ... ``conv5``, pools after the first three).
 
@@ -116,11 +101,11 @@ def small_trunk(in_channels: int = 3, *, width: float = 1.0, pool5: bool = False
     """
     layers = OrderedDict()
     c_in = in_channels
-    for block, channels, pooled in SMALL_BLOCKS:
-        c_out = _ch(channels, width)
+    for block, channels, pool_after in SMALL_BLOCKS:
+        c_out = ch(channels, width)
         layers[f"conv{block}"] = nn.Conv2d(c_in, c_out, 3, padding=1)
         layers[f"relu{block}"] = nn.ReLU(inplace=True)
-        if pooled or (block == 5 and pool5):
+        if pool_after or (block == 5 and pool5):
             layers[f"pool{block}"] = nn.MaxPool2d(2, 2)
         c_in = c_out
     return nn.Sequential(layers)
@@ -157,7 +142,7 @@ class C3D(nn.Module):
         c_in = 3
         self.feature_names = []
         for name, channels, pool in spec:
-            c_out = _ch(channels, width)
+            c_out = ch(channels, width)
             self._add(f"conv{name}", nn.Conv3d(c_in, c_out, 3, padding=1))
             self._add(f"relu{name}", nn.ReLU(inplace=True))
             if pool is not None:
@@ -165,8 +150,8 @@ class C3D(nn.Module):
                 self._add(f"pool{name[0]}", nn.MaxPool3d(pool, pool, padding=pad))
             c_in = c_out
         t = max(1, frames // 16)
-        side = (_pooled(input_size, 4) + 2 - 2) // 2 + 1
-        fc = _ch(4096, width) if fc_width is None else fc_width
+        side = (pooled(input_size, 4) + 2 - 2) // 2 + 1
+        fc = ch(4096, width) if fc_width is None else fc_width
         self.fc6 = nn.Linear(c_in * t * side * side, fc)
         self.relu6 = nn.ReLU(inplace=True)
         self.fc7 = nn.Linear(fc, fc)

@@ -225,7 +225,7 @@ def make_split(split: str = "val", per_class: int = 25, *, size: int = SIZE, cac
     out = Split(np.stack(rgbs).astype(np.float16).astype(np.float32),
                 np.stack(flows).astype(np.float16).astype(np.float32), np.array(labels, np.int64))
     if cache:
-        from .files import atomic_path
+        from stviz_core.atomic import atomic_path
 
         with atomic_path(path) as tmp:
             np.savez(tmp, key=np.array(text), rgb=out.rgb.astype(np.float16),

@@ -13,7 +13,10 @@ Its input convention is Caffe's: BGR channel order, the BGR mean
 canonical appearance input is mean-subtracted RGB on the same scale, so the
 loader reverses the input channels of ``conv1_1`` once: the loaded tower takes
 mean-subtracted RGB directly. Keras ``padding='same'`` pooling is PyTorch
-``ceil_mode=True``; :func:`hed_vgg16` builds the trunk that way.
+``ceil_mode=True``; :func:`.hed_weights_torch.hed_vgg16` builds the trunk that way.
+
+This module reads the file (framework-free); :mod:`.hed_weights_torch` and
+:mod:`.hed_weights_keras` load it into models.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["hed_weights_path", "read_hed_vgg16", "load_hed_vgg16", "hed_vgg16",
-           "HED_MEAN_RGB", "HED_PARAMETERS"]
+__all__ = ["hed_weights_path", "read_hed_vgg16", "HED_MEAN_RGB", "HED_PARAMETERS"]
 
 #: The mean the network was trained with, in RGB order (Caffe's BGR mean reversed).
 HED_MEAN_RGB = (122.67892, 116.66877, 104.00699)
@@ -77,41 +79,3 @@ def read_hed_vgg16(path=None, *, rgb: bool = True) -> dict:
         kernel, bias = out["conv1_1"]
         out["conv1_1"] = (np.ascontiguousarray(kernel[:, :, ::-1, :]), bias)
     return out
-
-
-def load_hed_vgg16(tower, path=None):
-    """Copy the trained weights into a VGG-16 tower (``conv1_1`` ... ``conv5_3`` children).
-
-    The tower must be full width with 3 input channels: :func:`hed_vgg16`, or the
-    ``rgb`` tower of ``two_stream_vgg16(width=1)``. ``conv1_1``'s input channels
-    are reversed (by :func:`read_hed_vgg16`) so that the tower takes RGB. Returns
-    the tower.
-    """
-    import torch
-
-    weights = read_hed_vgg16(path)
-    with torch.no_grad():
-        for name, (kernel, bias) in weights.items():
-            conv = getattr(tower, name, None)
-            if conv is None:
-                raise ValueError(f"the tower has no layer {name!r} to load into")
-            w = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))  # HWIO -> OIHW
-            if tuple(conv.weight.shape) != tuple(w.shape):
-                raise ValueError(
-                    f"{name}: the tower's weight is {tuple(conv.weight.shape)}, the file's "
-                    f"{tuple(w.shape)}; load into a full-width (width=1) VGG-16 tower"
-                )
-            conv.weight.copy_(w.to(conv.weight))
-            conv.bias.copy_(torch.from_numpy(bias).to(conv.bias))
-    return tower
-
-
-def hed_vgg16(path=None, *, pool5: bool = True, input_size: int = 224):
-    """The trained VGG-16 trunk as a ready model: RGB input, Caffe/Keras pooling, stviz layout."""
-    from .layouts import Image2D
-    from .models_torch import vgg16_trunk
-
-    tower = load_hed_vgg16(vgg16_trunk(3, pool5=pool5, ceil_mode=True), path)
-    tower.stviz_layout = Image2D()
-    tower.stviz_inputs = {"rgb": (1, input_size, input_size, 3)}
-    return tower.eval()

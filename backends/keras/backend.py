@@ -1,7 +1,4 @@
-"""Keras 3 (TensorFlow) backend: a sub-model up to the target layer and a compiled VJP.
-
-Registered as the ``keras`` entry point of ``stviz.backends``; ``accepts`` looks
-in ``sys.modules`` first, so asking it never imports Keras.
+"""The Keras 3 (TensorFlow) backend: a sub-model up to the target layer and a compiled VJP.
 
 Where the kernel's arrays live: on the host, as numpy arrays. array-api-compat
 does not wrap TensorFlow tensors, and the alternative, a thin array-API
@@ -25,26 +22,17 @@ The model is called with ``training=False``, never fitted, and left as it was.
 
 from __future__ import annotations
 
-import sys
 import weakref
 
 import numpy as np
 
-__all__ = ["name", "accepts", "create", "KerasBackend"]
+from stviz_core.layouts import from_model, resolve, to_model
+from stviz_core.names import closest_names
 
-name = "keras"
+from .bn_folding import fold_batch_norm_keras, fold_pairs_keras
+from .receptive_field import receptive_field
 
-
-def accepts(model) -> bool:
-    """True for a Keras 3 ``keras.Model`` (checked without importing Keras)."""
-    keras = sys.modules.get("keras")
-    return keras is not None and isinstance(model, getattr(keras, "Model", ()))
-
-
-def create(model, *, layer, inputs=None, layout=None, **options):
-    """Open a :class:`KerasBackend` on ``model`` at ``layer``."""
-    return KerasBackend(model, layer, inputs=inputs, layout=layout, **options)
-
+__all__ = ["KerasBackend"]
 
 #: compiled steps of each model, so that repeated runs on a model trace once
 _COMPILED = weakref.WeakKeyDictionary()
@@ -75,7 +63,7 @@ class KerasBackend:
         Run the step as a ``tf.function`` (default). ``False`` runs eagerly.
     fold_batch_norm : bool
         Run a clone of a functional model with every conv -> BN pair folded
-        (:func:`stviz_adapters.bn_folding_keras.fold_batch_norm_keras`), as the
+        (:func:`stviz_backends.keras.bn_folding.fold_batch_norm_keras`), as the
         PyTorch backend does by default. Off by default: Keras' BN in inference
         mode is the same function, and the clone costs a second per run on a
         deep model.
@@ -103,13 +91,9 @@ class KerasBackend:
             )
         self.user_model, self.folded = model, []
         if fold_batch_norm:
-            from stviz_adapters.bn_folding_keras import fold_batch_norm_keras, fold_pairs_keras
-
             self.folded = fold_pairs_keras(model)
             if self.folded:
                 model = self.model = fold_batch_norm_keras(model)
-        from stviz_adapters.layouts import resolve
-
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=False)
         self.target = self._find_layer(model, layer)
         self.dtype = np.dtype(self._dtype_of(model))
@@ -127,8 +111,6 @@ class KerasBackend:
 
     def activations(self, inputs):
         """Forward to the target layer; also the VJP of the last cotangent, in the same call."""
-        from stviz_adapters.layouts import to_model
-
         args = [self.tf.convert_to_tensor(a, dtype=self.dtype)
                 for a in to_model(self.layout, inputs, np)]
         self._args = args
@@ -142,8 +124,6 @@ class KerasBackend:
 
     def vjp(self, cotangent):
         """Gradient of ``<A, cotangent>`` w.r.t. the canonical inputs of the last call."""
-        from stviz_adapters.layouts import from_model
-
         cot = np.asarray(cotangent, dtype=self.dtype)
         if self._grads is None or self._cached is None or not np.array_equal(cot, self._cached):
             self._cached, self._cached_tf = cot, self.tf.convert_to_tensor(cot)
@@ -156,8 +136,6 @@ class KerasBackend:
 
     def receptive_field(self):
         """``(rf, stride)`` from the functional graph of the model."""
-        from stviz_adapters.rf_keras import receptive_field
-
         size = max(max(s.shape[1:3]) for s in self.inputs.values())
         try:
             return receptive_field(self.model, self.layer, size)
@@ -195,8 +173,6 @@ class KerasBackend:
     def _find_layer(self, model, layer):
         names = {lay.name: lay for lay in model.layers}
         if layer not in names:
-            from stviz_backends.torch import closest_names
-
             close = closest_names(layer, list(names))
             raise ValueError(
                 f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "

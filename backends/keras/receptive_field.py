@@ -1,4 +1,4 @@
-"""Receptive fields of a Keras functional model's layers, by the rules of :mod:`stviz_adapters.rf`.
+"""Receptive fields of a Keras functional model's layers, by the rules of :mod:`stviz_backends.torch.receptive_field`.
 
 Walks the model's layers in graph order; each layer's inputs are the layers
 that produced its input tensors. Convolutions and poolings (1D-3D) grow the
@@ -65,7 +65,7 @@ def receptive_fields(model, input_size=None) -> dict:
 
 
 def receptive_field(model, layer: str, input_size=None):
-    """``(rf, stride)`` of ``layer`` (see :func:`stviz_adapters.rf.receptive_field`)."""
+    """``(rf, stride)`` of ``layer`` (see :func:`stviz_backends.torch.receptive_field.receptive_field`)."""
     fields = receptive_fields(model, input_size)
     if layer not in fields:
         raise ValueError(f"the model has no layer {layer!r}")

@@ -1,7 +1,4 @@
-"""PyTorch backend: a forward hook on the target layer, early exit, and one VJP per step.
-
-Registered as the ``torch`` entry point of ``stviz.backends``. ``accepts`` looks
-in ``sys.modules`` first, so asking it never imports torch.
+"""The PyTorch backend: a forward hook on the target layer, early exit, and one VJP per step.
 
 While a :class:`TorchBackend` is open the model is in eval mode, its parameters
 do not require gradients (nothing is accumulated in ``.grad``), and a forward
@@ -13,40 +10,21 @@ the hook and restores every module's mode and every parameter's
 
 from __future__ import annotations
 
-import difflib
-import sys
 import warnings
 
-__all__ = ["name", "accepts", "create", "TorchBackend", "closest_names"]
+from stviz_core.layouts import resolve, to_model
+from stviz_core.names import closest_names
 
-name = "torch"
+from .bn_folding import fold_batch_norm, fold_pairs
+from .receptive_field import receptive_field
 
-
-def accepts(model) -> bool:
-    """True for a ``torch.nn.Module`` (checked without importing torch)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(model, torch.nn.Module)
-
-
-def create(model, *, layer, inputs=None, layout=None, **options):
-    """Open a :class:`TorchBackend` on ``model`` at ``layer`` (see its parameters)."""
-    return TorchBackend(model, layer, inputs=inputs, layout=layout, **options)
-
+__all__ = ["TorchBackend"]
 
 class _Stop(BaseException):
     """Raised by the hook to end the forward pass at the target layer.
 
     A ``BaseException`` so that a model's own ``except Exception`` cannot swallow it.
     """
-
-
-def closest_names(wanted, names, n=5):
-    """Up to ``n`` names close to ``wanted`` (by spelling, then by shared suffix)."""
-    names = list(names)
-    close = difflib.get_close_matches(wanted, names, n=n, cutoff=0.5)
-    tail = wanted.rsplit(".", 1)[-1]
-    close += [m for m in names if m.rsplit(".", 1)[-1] == tail and m not in close]
-    return close[:n]
 
 
 class TorchBackend:
@@ -60,7 +38,7 @@ class TorchBackend:
         (e.g. ``"conv5_fusion"``, ``"rgb.conv3_3"``).
     inputs : mapping, optional
         ``{name: (T, H, W, C)}``; defaults to ``model.stviz_inputs``.
-    layout : stviz_adapters.layouts.Layout, optional
+    layout : stviz_core.layouts.Layout, optional
         How canonical inputs become the model's arguments; defaults to
         ``model.stviz_layout``.
     fold_batch_norm : bool
@@ -93,8 +71,6 @@ class TorchBackend:
         if fold_batch_norm and layer in dict(model.named_modules()):
             model, target = self._fold(model, layer)
         self.model, self.target = model, target
-        from stviz_adapters.layouts import resolve
-
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=True)
         modules = dict(model.named_modules())
         if layer not in modules:
@@ -163,8 +139,6 @@ class TorchBackend:
 
     def receptive_field(self):
         """``(rf, stride)`` of the target layer, from the model's structure."""
-        from stviz_adapters.rf import receptive_field
-
         size = max(max(s.shape[1:3]) for s in self.inputs.values())
         try:
             return receptive_field(self.model, self.target, size)
@@ -208,8 +182,6 @@ class TorchBackend:
     # -- internals ------------------------------------------------------------------
 
     def _fold(self, model, layer):
-        from stviz_adapters.bn_folding import fold_batch_norm, fold_pairs
-
         self.folded = fold_pairs(model)
         if not self.folded:
             return model, layer
@@ -228,8 +200,6 @@ class TorchBackend:
         raise _Stop
 
     def _forward(self, leaves):
-        from stviz_adapters.layouts import to_model
-
         # fresh contiguous copies (one per input): in-place ops in the model never touch the leaves
         args = [a.clone() if a.is_contiguous() else a.contiguous()
                 for a in to_model(self.layout, leaves, self.xp)]

@@ -1,0 +1,74 @@
+"""The PyTorch plugin of stviz (entry point ``torch`` of the ``stviz.backends`` group).
+
+The plugin functions below are what the kernel and the adapters ask of a
+framework (``docs/architecture.md``, "The plugin hooks"). None of them imports
+torch to answer for a model that is not a torch one: :func:`accepts` looks in
+``sys.modules`` first.
+
+Modules: :mod:`.backend` (:class:`TorchBackend`, the backend contract),
+:mod:`.receptive_field` (field and stride from the ``torch.fx`` graph),
+:mod:`.bn_folding` (conv -> BN pairs folded on a copy).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from stviz_core.names import closest_names
+
+from .backend import TorchBackend
+
+__all__ = ["name", "file_suffixes", "accepts", "create", "weights", "prepare", "load_file",
+           "receptive_fields", "set_threads", "TorchBackend", "closest_names"]
+
+name = "torch"
+
+#: model files this plugin opens (:func:`load_file`)
+file_suffixes = (".pt", ".pth")
+
+
+def accepts(model) -> bool:
+    """True for a ``torch.nn.Module`` (checked without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def create(model, *, layer, inputs=None, layout=None, **options):
+    """Open a :class:`TorchBackend` on ``model`` at ``layer`` (see its parameters)."""
+    return TorchBackend(model, layer, inputs=inputs, layout=layout, **options)
+
+
+def weights(model):
+    """``(name, numpy array)`` for every entry of the model's ``state_dict``, in order."""
+    return ((key, t.detach().cpu().numpy()) for key, t in model.state_dict().items())
+
+
+def prepare(model, *, dtype: str, device: str):
+    """The model moved to ``device`` and cast to ``dtype`` (a name such as ``"float64"``), eval mode."""
+    import torch
+
+    return model.to(device=device, dtype=getattr(torch, dtype)).eval()
+
+
+def load_file(path, *, trust_pickle: bool = True):
+    """The ``torch.nn.Module`` pickled in ``path`` (``torch.save(model, path)``).
+
+    Unpickling runs code from the file: only open files you trust.
+    """
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+
+
+def receptive_fields(model, input_size=None) -> dict:
+    """``{layer: (rf, stride)}`` (see :mod:`.receptive_field`)."""
+    from .receptive_field import receptive_fields as fields
+
+    return fields(model, input_size)
+
+
+def set_threads(n: int) -> None:
+    """Limit torch's intra-op threads (one Ray task per core)."""
+    import torch
+
+    torch.set_num_threads(n)
