@@ -1,6 +1,6 @@
 """Activity recording: what a layer's units do on real data.
 
-For a layer of a PyTorch model and a set of clips (canonical inputs and
+For a layer of a model (PyTorch or Keras) and a set of clips (canonical inputs and
 labels) :func:`record` gives, per channel, the maximum activation over all
 clips and locations (the ``a_hat`` of eq. 1, which ``visualize(..., a_hat=...)``
 uses to normalize the objective), the maximum per class (the bar charts of the
@@ -18,7 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from stviz_core._xp import from_numpy, to_numpy
 from stviz_core.atomic import atomic_path
+from stviz_core.backend import select_plugin
+
+from .model_loading import fingerprint
 
 __all__ = ["Activity", "record", "record_cached"]
 
@@ -80,24 +84,24 @@ def record(model, layer: str, inputs, labels, *, classes=None, top_k: int = 5, b
            layout=None) -> Activity:
     """Run ``inputs`` (``{name: (N, T, H, W, C)}``) through ``model`` and record ``layer``.
 
-    Uses the PyTorch backend (its hook and early exit); the model is left as it was.
+    Runs through the model's backend plugin (PyTorch or Keras: its early exit,
+    no gradients); the model is left as it was.
     """
-    import torch
-
-    from stviz_backends.torch.backend import TorchBackend
-
     labels = np.asarray(labels)
     n = len(labels)
     classes = list(classes) if classes is not None else [str(c) for c in range(labels.max() + 1)]
     shapes = {k: tuple(v.shape[1:]) for k, v in inputs.items()}
     maxima = []
-    with TorchBackend(model, layer, inputs=shapes, layout=layout) as be:
+    be = select_plugin(model).create(model, layer=layer, inputs=shapes, layout=layout)
+    try:
         for start in range(0, n, batch):
-            part = {k: torch.from_numpy(np.ascontiguousarray(v[start:start + batch]))
-                    .to(be.dtype) for k, v in inputs.items()}
-            acts = be.activations(part, for_vjp=False)
-            flat = acts.reshape(acts.shape[0], -1, acts.shape[-1])
-            maxima.append(flat.amax(dim=1).double().numpy())
+            part = {k: from_numpy(v[start:start + batch], be.xp, dtype=be.dtype, device=be.device)
+                    for k, v in inputs.items()}
+            acts = to_numpy(be.activations(part, for_vjp=False)).astype(np.float64)
+            maxima.append(acts.reshape(acts.shape[0], -1, acts.shape[-1]).max(axis=1))
+    finally:
+        if hasattr(be, "close"):
+            be.close()
     per_clip = np.concatenate(maxima)  # (N, K)
     per_class = np.stack([per_clip[labels == c].max(axis=0) if (labels == c).any()
                           else np.full(per_clip.shape[1], -np.inf) for c in range(len(classes))])
@@ -109,10 +113,7 @@ def record(model, layer: str, inputs, labels, *, classes=None, top_k: int = 5, b
 
 def record_cached(model, layer, inputs, labels, *, cache_dir, key_extra="", **options) -> Activity:
     """:func:`record`, kept in ``cache_dir`` under a hash of the weights, layer, data and options."""
-    h = hashlib.sha256()
-    for name, value in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().numpy().tobytes())
+    h = hashlib.sha256(fingerprint(model).encode())
     h.update(layer.encode())
     for name in sorted(inputs):
         h.update(np.ascontiguousarray(inputs[name][:, :1, :4, :4]).tobytes())

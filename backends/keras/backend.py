@@ -109,12 +109,15 @@ class KerasBackend:
 
     # -- contract -----------------------------------------------------------------
 
-    def activations(self, inputs):
-        """Forward to the target layer; also the VJP of the last cotangent, in the same call."""
+    def activations(self, inputs, *, for_vjp=True):
+        """Forward to the target layer; also the VJP of the last cotangent, in the same call.
+
+        ``for_vjp=False``: the forward pass alone (recording activity); no VJP follows.
+        """
         args = [self.tf.convert_to_tensor(a, dtype=self.dtype)
                 for a in to_model(self.layout, inputs, np)]
         self._args = args
-        if self._cached is None or self._cached.shape[0] != args[0].shape[0]:
+        if not for_vjp or self._cached is None or self._cached.shape[0] != args[0].shape[0]:
             acts = self._fwd(args)
             self._grads = None
         else:
