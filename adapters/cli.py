@@ -295,20 +295,10 @@ class _SweepBar:
 @click.option("--quiet", "-q", is_flag=True)
 def report(folder, by_layer, most, quiet):
     """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER."""
-    if by_layer:
-        from .media.figures import layer_grid
-        from .media.manuscript import collect_results
-
-        first = {}
-        for _, result in collect_results(folder):
-            first.setdefault(result.config.get("layer") or "layer", result)
-        if not first:
-            raise click.ClickException(f"no results in {folder}")
-        ordered = dict(sorted(first.items(), key=lambda kv: kv[1].config.get("rho") or 0))
-        path = layer_grid(ordered, folder / "layers.png", most=most)
-        if not quiet:
-            click.echo(f"figure {path}")
-    _report(folder, quiet)
+    try:
+        _report(folder, quiet, by_layer=by_layer, most=most)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"stviz report: {folder / 'index.html'}")
 
 
@@ -364,28 +354,13 @@ def _read_video(video, start, frames, size):
     return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in clip])
 
 
-def _report(folder, quiet):
-    from .media.figures import unit_grid
-    from .media.manuscript import collect_results, write_manuscript
+def _report(folder, quiet, **options):
+    from .media.manuscript import collect_results
+    from .media.report import grids_by_layer, write_report
 
     results = collect_results(folder)
-    by_layer = {}
-    for stem, result in results:
-        by_layer.setdefault(result.config.get("layer") or "layer", []).append((stem, result))
-    for layer, items in by_layer.items():
-        if len({len(r) for _, r in items}) != 1:
-            continue
-        columns = {}
-        for stem, r in items:
-            g = {v.get("gamma") for v in r.config.get("inputs", {}).values()}
-            columns[f"gamma = {max(g):g}" if g else stem] = r
-        path = unit_grid(columns, Path(folder) / f"grid_{layer}.png",
-                         unit_labels=items[0][1].config.get("objectives"), title=layer)
-        if not quiet:
-            click.echo(f"figure {path}")
-    page = write_manuscript(folder)
-    if not quiet:
-        click.echo(f"animated manuscript {page}")
+    write_report(folder, grids_by_layer(results), results=results,
+                 log=(lambda *a: None) if quiet else click.echo, **options)
 
 
 def _interrupted(out):

@@ -7,7 +7,8 @@ a deep layer and the class layer. Per-step time: the median interval between
 the step callbacks of one run of ``--steps`` steps, after a warm-up run (so
 Keras' traced step exists); "setup" is the time from the call to the first
 step's end minus one step (BN folding on a copy and the torch.fx
-receptive-field trace in PyTorch; the sub-model lookup in Keras). The PyTorch model runs with its BN folded (the backend's default),
+receptive-field trace in PyTorch; the sub-model lookup in Keras). The PyTorch model runs with its BN
+folded (the backend's default),
 the Keras twin unfolded.
 CUDA rows when a GPU is present (PyTorch only).
 

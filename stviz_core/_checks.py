@@ -55,10 +55,20 @@ def positive(value, name: str) -> float:
 
 
 def positive_int(value, name: str) -> int:
+    """``value`` as an int >= 1, or a ``TypeError``/``ValueError`` naming ``name``."""
+    return _integer(value, name, 1)
+
+
+def non_negative_int(value, name: str) -> int:
+    """``value`` as an int >= 0, or a ``TypeError``/``ValueError`` naming ``name``."""
+    return _integer(value, name, 0)
+
+
+def _integer(value, name, least):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+        raise TypeError(f"{name} must be an integer >= {least}, got {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value}")
     return int(value)
 
 

@@ -1,4 +1,4 @@
-"""The backend contract (DESIGN.md sec. 2) and plugin discovery.
+"""The backend contract and plugin discovery (``docs/architecture.md``, sec. 2).
 
 A *backend* wraps one model and one target layer. The kernel needs:
 
@@ -7,21 +7,26 @@ A *backend* wraps one model and one target layer. The kernel needs:
     and role (``"appearance"`` or ``"motion"``) of each model input.
 ``xp``, ``dtype``, ``device``
     Where the kernel's arrays live (an array-API namespace, its dtype, device).
-``activations(inputs) -> A``
+``activations(inputs, *, for_vjp=True) -> A``
     The target layer's output for ``{name: (N, T, H, W, C) array}``, batch first
-    and channels last.
+    and channels last (``for_vjp=False``: no VJP follows, e.g. recording).
 ``vjp(cotangent) -> {name: array}``
     Gradient of ``<A, cotangent>`` w.r.t. each input of the *last* call to
     ``activations``, in canonical layout.
 
-Optional: ``receptive_field() -> (rf, stride)``, ``describe() -> dict`` (recorded
+Optional: ``activation_shape`` (the shape of ``A``, known at construction),
+``used_inputs`` (the inputs the target layer depends on; all when absent),
+``receptive_field() -> (rf, stride)``, ``describe() -> dict`` (recorded
 in results), ``close()`` (release hooks; called by :func:`stviz_core.visualize`
 even when the run fails).
 
 A *plugin* makes backends for one framework. Plugins register under the
 entry-point group ``stviz.backends`` and provide ``accepts(model) -> bool``
 (checking ``sys.modules`` first, so no framework is imported just to say no)
-and ``create(model, *, layer, inputs, **options) -> backend``.
+and ``create(model, *, layer, inputs, **options) -> backend``, plus the optional
+hooks ``weights``, ``prepare``, ``file_suffixes``/``load_file``,
+``receptive_fields`` and ``set_threads`` that the adapters use instead of
+testing a framework's name (the table in ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 from ._checks import choice
 
-__all__ = ["InputSpec", "input_specs", "role_from_name", "Backend", "Plugin", "plugins", "select_plugin", "ENTRY_POINT_GROUP"]
+__all__ = ["InputSpec", "input_specs", "role_from_name", "Backend", "Plugin", "plugins", "select_plugin",
+           "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "stviz.backends"
 

@@ -1,6 +1,6 @@
 """Layouts: how the kernel's canonical inputs ``(N, T, H, W, C)`` become a model's arguments.
 
-DESIGN.md sec. 3:
+``docs/architecture.md`` sec. 3:
 
 ==========================  =====================================  ======================
 family                      PyTorch model input                    Keras model input

@@ -11,7 +11,7 @@ Choices the paper (sec. 3.2) leaves open, made here:
 
 * **Motion bound and exponent.** The paper states ``B`` and ``alpha`` for
   appearance only. Flow is scaled so that its usual range is about ``+-B/2``
-  with ``B = 160`` (DESIGN.md sec. 3), the same scale as mean-subtracted RGB,
+  with ``B = 160`` (``docs/architecture.md`` sec. 3), the same scale as mean-subtracted RGB,
   so the motion stream uses the same ``B = 160`` and ``alpha = 3``.
 * **Normalization by T.** The paper's ``lambda_B = 1/(H W B^alpha)`` and
   ``lambda_TV = 1/(H W V^2)`` have no ``T``; its regularizers sum over every

@@ -203,7 +203,7 @@ def test_bad_arguments():
         sv.ascend(be, sv.channel(0), preset="paper", steps=2)
     with pytest.raises(TypeError, match="learning_rate must be a number or a schedule"):
         sv.ascend(be, sv.channel(0), learning_rate="fast", steps=2)
-    with pytest.raises(ValueError, match="steps must be >= 1"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         sv.ascend(be, sv.channel(0), steps=0)
     with pytest.raises(TypeError, match="a seed is a non-negative integer"):
         sv.ascend(be, sv.channel(0), seed=-1, steps=2)

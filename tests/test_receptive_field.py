@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 from stviz_adapters.zoo import vgg_c3d_torch as M  # noqa: E402
 from stviz_backends.torch.receptive_field import receptive_field, receptive_fields  # noqa: E402
 
-# DESIGN.md sec. 5 (the paper's Table 1): VGG-16 at 224 x 224
+# docs/architecture.md sec. 5 (the paper's Table 1): VGG-16 at 224 x 224
 VGG16_TABLE = {
     "conv1_1": (3, 1), "conv1_2": (5, 1), "pool1": (6, 2), "conv2_1": (10, 2), "conv2_2": (14, 2),
     "pool2": (16, 4), "conv3_1": (24, 4), "conv3_2": (32, 4), "conv3_3": (40, 4), "pool3": (44, 8),

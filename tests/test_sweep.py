@@ -77,10 +77,10 @@ def test_an_unknown_key_is_named_with_a_hint_and_the_valid_keys(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"layers": []}, "has no 'layers'"),
-    ({"presets": ["lucid"]}, "unknown preset 'lucid'; valid choices: paper, nnpreimage"),
+    ({"presets": ["lucid"]}, "unknown preset 'lucid'; valid choices: 'paper', 'nnpreimage'"),
     ({"gamma": [-1]}, "'gamma' values must be >= 0"),
     ({"batch": 0}, "'batch' must be an integer >= 1"),
-    ({"dtype": "float16"}, "valid choices: float32, float64"),
+    ({"dtype": "float16"}, "valid choices: 'float32', 'float64'"),
     ({"units": {"fc8": "all"}}, "no entry for layer.*conv5_fusion"),
 ])
 def test_bad_grid_values_say_what_is_wrong(changes, message):

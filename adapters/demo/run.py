@@ -107,13 +107,8 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callb
 
 def write_demo_report(out, summary, activity, *, log=print, clips=None):
     """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript."""
-    try:
-        from ..media.figures import unit_grid
-        from ..media.manuscript import write_manuscript
-    except ImportError as exc:  # pragma: no cover - media extra missing
-        log(f"no figures or HTML ({exc}); install stviz[media]")
-        return
     from ..media.render import appearance_to_rgb
+    from ..media.report import Grid, write_report
 
     out = Path(out)
     units = summary["conv5_fusion_units"]
@@ -121,15 +116,13 @@ def write_demo_report(out, summary, activity, *, log=print, clips=None):
     if clips is not None:  # the middle frame of each unit's most exciting validation clip
         top = [appearance_to_rgb(clips.rgb[activity.top_clips[u, 0]], mean=data.MEAN_RGB)[0]
                for u in units]
-    for layer, labels, channels, act, tops in (
-        ("conv5_fusion", [f"unit {u} ({activity.strongest_class(u)})" for u in units], units,
-         activity, top),
-        ("fc8", list(data.CLASSES), None, None, None),
-    ):
-        columns = {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}") for g in summary["gammas"]}
-        path = unit_grid(columns, out / f"grid_{layer}.png", unit_labels=labels, activity=act,
-                         channels=channels, top_clips=tops,
-                         title=f"{layer}: appearance and motion (middle frame)")
-        log(f"figure {path}")
-    page = write_manuscript(out, title="stviz demo: two-stream units under temporal slowness gamma")
-    log(f"animated manuscript {page}")
+    grids = [Grid(layer, {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}")
+                          for g in summary["gammas"]},
+                  f"{layer}: appearance and motion (middle frame)", unit_labels=labels,
+                  activity=act, channels=channels, top_clips=tops)
+             for layer, labels, channels, act, tops in (
+                 ("conv5_fusion", [f"unit {u} ({activity.strongest_class(u)})" for u in units],
+                  units, activity, top),
+                 ("fc8", list(data.CLASSES), None, None, None))]
+    write_report(out, grids, log=log,
+                 title="stviz demo: two-stream units under temporal slowness gamma")

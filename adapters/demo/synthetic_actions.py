@@ -24,7 +24,7 @@ A sample is the two-stream input: the middle frame as mean-subtracted RGB
 (``(1, H, W, 3)``, 0..255 scale) and the stack of ``L = FRAMES - 1`` TV-L1 flow
 fields between consecutive frames (``(L, H, W, 2)``, ``(u, v)``, pixels per
 frame times :data:`FLOW_SCALE`, so that typical motion spans about +-B/2 with
-B = 160, DESIGN.md sec. 3). Flow comes from OpenCV's Dual TV-L1
+B = 160, ``docs/architecture.md`` sec. 3). Flow comes from OpenCV's Dual TV-L1
 (``opencv-contrib-python-headless``) with 3 scales, 3 warps and epsilon
 0.05 (about 10x faster than the defaults and within 0.04 px of them).
 Splits are cached on disk under a key that includes :data:`GENERATOR_VERSION`;

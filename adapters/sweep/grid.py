@@ -30,6 +30,7 @@ from pathlib import Path
 
 from stviz_core import presets as _presets
 from stviz_core.backend import plugins
+from stviz_core.checks import choice, non_negative_int, positive_int
 
 __all__ = ["KEYS", "Grid", "Cell", "load_grid", "parse_units", "make_cells", "batches"]
 
@@ -295,9 +296,10 @@ def _numbers(value, key, source):
 def _count(value, key, source, zero=False):
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (0 if zero else 1):
-        raise ValueError(f"{source}: {key!r} must be an integer >= {0 if zero else 1}, got {value!r}")
-    return int(value)
+    try:
+        return (non_negative_int if zero else positive_int)(value, f"{source}: {key!r}")
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _flag(value, key, source):
@@ -309,9 +311,7 @@ def _flag(value, key, source):
 
 
 def _choice(value, key, choices, source):
-    if value not in choices:
-        raise ValueError(f"{source}: unknown {key} {value!r}; valid choices: {', '.join(choices)}")
-    return value
+    return choice(value, f"{source}: {key}", tuple(choices))
 
 
 def _preset(value, source):

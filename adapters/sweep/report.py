@@ -19,12 +19,8 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
     complete result are left out. Returns ``None`` (with a message) when the
     ``media`` extra is not installed.
     """
-    try:
-        from ..media.figures import unit_grid
-        from ..media.manuscript import write_manuscript
-    except ImportError as exc:  # pragma: no cover - media extra missing
-        log(f"no report ({exc}); install stviz[media]")
-        return None
+    from ..media.report import Grid, write_report
+
     pages = {}
     for cell in cells:
         result = folder.load_complete(cell)  # each cell's files are read once
@@ -33,7 +29,7 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
             key = (cell.layer, cell.preset, cell.kappa, cell.seed, cell.steps, cell.normalize,
                    cell.jitter)
             pages.setdefault(key, {}).setdefault(cell.gamma, {})[cell.unit] = result
-    results = []
+    grids, results = [], []
     for (layer, preset, kappa, seed, *_), by_gamma in pages.items():
         gammas = sorted(by_gamma)
         units = sorted(set.intersection(*(set(by_gamma[g]) for g in gammas)))
@@ -44,13 +40,8 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
         for start in range(0, len(units), units_per_figure):
             rows = list(range(start, min(start + units_per_figure, len(units))))
             suffix = f"_units{units[rows[0]]}-{units[rows[-1]]}" if len(units) > units_per_figure else ""
-            path = unit_grid({f"gamma = {g:g}": r for g, r in columns.items()},
-                             folder.path / f"grid_{name}{suffix}.png", units=rows,
-                             unit_labels=[f"unit {units[i]}" for i in rows],
-                             title=f"{layer}: {preset}, kappa {kappa:g}, seed {seed}")
-            log(f"figure {path}")
+            grids.append(Grid(f"{name}{suffix}", {f"gamma = {g:g}": r for g, r in columns.items()},
+                              f"{layer}: {preset}, kappa {kappa:g}, seed {seed}", units=rows,
+                              unit_labels=[f"unit {units[i]}" for i in rows]))
         results.extend((f"{name}_gamma{g:g}", r) for g, r in columns.items())
-    page = write_manuscript(folder.path, results, title=title)
-    log(f"animated manuscript {page}")
-    return page
-
+    return write_report(folder.path, grids, results=results, title=title, log=log)
