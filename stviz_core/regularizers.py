@@ -3,8 +3,9 @@
 Every function works on the canonical layout ``(N, T, H, W, C)`` of any
 array-API namespace and reduces over everything but the batch axis, so each of
 the N visualizations gets its own value. The functions validate their input;
-the ascent loop calls the unchecked ``_``-prefixed versions once its arrays are
-known to be good.
+the ascent loop calls the ``*_unchecked`` versions, which trust their
+arguments (no shape, finiteness or range checks, so no device sync), and the
+``*_value_grad_unchecked`` ones that give a value and its gradient in one pass.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ __all__ = [
     "project_to_bound",
     "total_variation",
     "total_variation_grad",
+    "norm_bound_unchecked",
+    "norm_bound_value_grad_unchecked",
+    "project_to_bound_unchecked",
+    "total_variation_unchecked",
+    "total_variation_value_grad_unchecked",
 ]
 
 _T, _H, _W = 1, 2, 3
@@ -48,7 +54,7 @@ def norm_bound(x, /, *, alpha, xp=None):
         Shape ``(N,)``: one value per visualization.
     """
     xp = _checked(x, xp)
-    return _norm_bound(x, positive(alpha, "alpha"), xp)
+    return norm_bound_unchecked(x, positive(alpha, "alpha"), xp)
 
 
 def norm_bound_grad(x, /, *, alpha, xp=None):
@@ -63,7 +69,7 @@ def norm_bound_grad(x, /, *, alpha, xp=None):
         Same shape as ``x``.
     """
     xp = _checked(x, xp)
-    return _norm_bound_grad(x, positive(alpha, "alpha"), xp)
+    return norm_bound_value_grad_unchecked(x, positive(alpha, "alpha"), xp)[1]
 
 
 def project_to_bound(x, /, *, bound, xp=None):
@@ -78,7 +84,7 @@ def project_to_bound(x, /, *, bound, xp=None):
         Same shape as ``x``.
     """
     xp = _checked(x, xp)
-    return _project_to_bound(x, positive(bound, "bound"), xp)
+    return project_to_bound_unchecked(x, positive(bound, "bound"), xp)
 
 
 def total_variation(x, /, *, kappa, gamma, xp=None):
@@ -105,7 +111,7 @@ def total_variation(x, /, *, kappa, gamma, xp=None):
         Shape ``(N,)``.
     """
     xp = _checked(x, xp)
-    return _total_variation(
+    return total_variation_unchecked(
         x, non_negative(kappa, "kappa"), non_negative(gamma, "gamma"), xp
     )
 
@@ -113,32 +119,101 @@ def total_variation(x, /, *, kappa, gamma, xp=None):
 def total_variation_grad(x, /, *, kappa, gamma, xp=None):
     """Exact gradient of :func:`total_variation`, same shape as ``x``."""
     xp = _checked(x, xp)
-    return _total_variation_grad(
+    return total_variation_value_grad_unchecked(
         x, non_negative(kappa, "kappa"), non_negative(gamma, "gamma"), xp
-    )
+    )[1]
 
 
 # -- unchecked kernels used by the ascent loop ------------------------------
 
 
-def _squared_norms(x, xp):
-    return xp.sum(x * x, axis=-1)
+def norm_bound_unchecked(x, alpha, xp):
+    """:func:`norm_bound` without checks: ``x`` canonical and ``alpha > 0`` are trusted.
 
-
-def _norm_bound(x, alpha, xp):
+    Returns
+    -------
+    array
+        Shape ``(N,)``.
+    """
     return per_item_sum(_squared_norms(x, xp) ** (alpha / 2), xp)
 
 
-def _norm_bound_grad(x, alpha, xp):
-    return _norm_bound_value_grad(x, alpha, xp)[1]
+def norm_bound_value_grad_unchecked(x, alpha, xp):
+    """:func:`norm_bound` and :func:`norm_bound_grad` from one pass over ``x``, without checks.
+
+    Returns
+    -------
+    value : array
+        Shape ``(N,)``.
+    grad : array
+        Same shape as ``x``.
+    """
+    sq = _squared_norms(x, xp)
+    nonzero = sq > 0
+    safe = xp.where(nonzero, sq, xp.ones_like(sq))
+    power = xp.where(nonzero, safe ** (alpha / 2 - 1), xp.zeros_like(sq))  # |x|^(alpha-2)
+    return per_item_sum(sq * power, xp), (alpha * power)[..., None] * x
 
 
-def _project_to_bound(x, bound, xp):
+def project_to_bound_unchecked(x, bound, xp):
+    """:func:`project_to_bound` without checks: ``x`` canonical and ``bound > 0`` are trusted.
+
+    Returns
+    -------
+    array
+        Same shape as ``x``.
+    """
     norms = xp.sqrt(_squared_norms(x, xp))
     outside = norms > bound
     scale = xp.where(outside, bound / xp.where(outside, norms, xp.ones_like(norms)),
                      xp.ones_like(norms))
     return x * scale[..., None]
+
+
+def total_variation_unchecked(x, kappa, gamma, xp):
+    """:func:`total_variation` without checks: ``x`` canonical, ``kappa, gamma >= 0`` trusted.
+
+    Returns
+    -------
+    array
+        Shape ``(N,)``.
+    """
+    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
+    for axis, weight in _axes(kappa, gamma):
+        if x.shape[axis] > 1:
+            d = _difference(x, axis)
+            total = total + weight * per_item_sum(d * d, xp)
+    return total
+
+
+def total_variation_value_grad_unchecked(x, kappa, gamma, xp):
+    """:func:`total_variation` and its gradient, each difference computed once, without checks.
+
+    ``d/dx_k`` of ``sum_k (x_{k+1} - x_k)^2`` is ``2 (d_{k-1} - d_k)``, with ``d = 0``
+    outside the volume.
+
+    Returns
+    -------
+    value : array
+        Shape ``(N,)``.
+    grad : array
+        Same shape as ``x``.
+    """
+    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
+    grad = xp.zeros_like(x)
+    for axis, weight in _axes(kappa, gamma):
+        if x.shape[axis] > 1:
+            d = _difference(x, axis)
+            total = total + weight * per_item_sum(d * d, xp)
+            edge = xp.zeros_like(x[_slice(axis, slice(0, 1))])
+            grad = grad + (2 * weight) * (
+                xp.concat([edge, d], axis=axis) - xp.concat([d, edge], axis=axis)
+            )
+    return total, grad
+
+
+def _squared_norms(x, xp):
+    return xp.sum(x * x, axis=-1)
 
 
 def _slice(axis, sl):
@@ -159,44 +234,3 @@ def _axes(kappa, gamma):
     if gamma != 0:
         pairs.append((_T, gamma))
     return pairs
-
-
-def _total_variation(x, kappa, gamma, xp):
-    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
-    for axis, weight in _axes(kappa, gamma):
-        if x.shape[axis] > 1:
-            d = _difference(x, axis)
-            total = total + weight * per_item_sum(d * d, xp)
-    return total
-
-
-def _total_variation_grad(x, kappa, gamma, xp):
-    return _total_variation_value_grad(x, kappa, gamma, xp)[1]
-
-
-def _norm_bound_value_grad(x, alpha, xp):
-    """:func:`norm_bound` and its gradient from one pass over ``x`` (the ascent loop's step)."""
-    sq = _squared_norms(x, xp)
-    nonzero = sq > 0
-    safe = xp.where(nonzero, sq, xp.ones_like(sq))
-    power = xp.where(nonzero, safe ** (alpha / 2 - 1), xp.zeros_like(sq))  # |x|^(alpha-2)
-    return per_item_sum(sq * power, xp), (alpha * power)[..., None] * x
-
-
-def _total_variation_value_grad(x, kappa, gamma, xp):
-    """:func:`total_variation` and its gradient, each difference computed once.
-
-    ``d/dx_k`` of ``sum_k (x_{k+1} - x_k)^2`` is ``2 (d_{k-1} - d_k)``, with ``d = 0``
-    outside the volume.
-    """
-    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
-    grad = xp.zeros_like(x)
-    for axis, weight in _axes(kappa, gamma):
-        if x.shape[axis] > 1:
-            d = _difference(x, axis)
-            total = total + weight * per_item_sum(d * d, xp)
-            edge = xp.zeros_like(x[_slice(axis, slice(0, 1))])
-            grad = grad + (2 * weight) * (
-                xp.concat([edge, d], axis=axis) - xp.concat([d, edge], axis=axis)
-            )
-    return total, grad

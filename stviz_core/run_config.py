@@ -1,0 +1,270 @@
+"""The plan of one ascent run: its validated settings, and the config that records them."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from . import presets as _presets
+from ._checks import non_negative, positive, positive_int
+from .backend import input_specs
+from .objectives import Context, Objective, per_item
+from .optim import Constant
+
+__all__ = ["RunSettings", "plan_run", "run_config"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything an ascent run is planned with, validated.
+
+    Attributes
+    ----------
+    objective : Objective
+        The batch's objective (a per-item one when each visualization has its own).
+    seeds : tuple of int
+        One seed per visualization; their number is the batch size N.
+    preset : Preset
+    steps : int
+    schedule : schedule
+        Learning rate as a function ``(step, steps) -> float``.
+    jitter : bool
+    stride : int
+        Largest jitter offset in pixels.
+    rho : float
+        Receptive-field size of the target layer.
+    context : Context
+        ``rho`` and ``a_hat`` for the objective's normalization.
+    moment : str
+        Adam's second moment, ``"pixel"`` or ``"coordinate"``.
+    check_every : int
+        Steps between checks of the trace for non-finite values.
+    specs : mapping of str to InputSpec
+        The backend's inputs.
+    streams : mapping of str to StreamRegularization
+        Each input's regularization, from the preset and the input's role.
+    weights : mapping of str to (float, float)
+        Each input's ``(lambda_norm, lambda_tv)``.
+    used : tuple of str
+        Inputs the target layer depends on, sorted: the ones the ascent optimizes.
+    """
+
+    objective: Objective
+    seeds: tuple
+    preset: _presets.Preset
+    steps: int
+    schedule: object
+    jitter: bool
+    stride: int
+    rho: float
+    context: Context
+    moment: str
+    check_every: int
+    specs: Mapping
+    streams: Mapping
+    weights: Mapping
+    used: tuple
+
+    @property
+    def batch(self) -> int:
+        """Number of visualizations N."""
+        return len(self.seeds)
+
+    @property
+    def frozen(self) -> tuple:
+        """Inputs the target layer does not depend on, sorted: they stay as initialized."""
+        return tuple(sorted(set(self.specs) - set(self.used)))
+
+    def learning_rate(self, step: int) -> float:
+        """The schedule's learning rate at the 0-based ``step`` of this run."""
+        return self.schedule(step, self.steps)
+
+    def is_check_step(self, step: int) -> bool:
+        """Whether the trace is checked for non-finite values after ``step``."""
+        return (step + 1) % self.check_every == 0 or step == self.steps - 1
+
+
+def plan_run(
+    backend,
+    objective,
+    *,
+    preset=None,
+    steps: Optional[int] = None,
+    learning_rate=None,
+    seed=0,
+    jitter: bool = True,
+    stride: Optional[int] = None,
+    rho: Optional[float] = None,
+    a_hat=None,
+    moment: str = "pixel",
+    check_every: int = 10,
+) -> RunSettings:
+    """Validate the arguments of :func:`stviz_core.ascend` against ``backend``; fill in defaults.
+
+    Parameters are those of :func:`stviz_core.ascend` (``moment`` is checked
+    when the optimizer is built).
+
+    Returns
+    -------
+    RunSettings
+    """
+    preset = _presets.paper() if preset is None else preset
+    if not isinstance(preset, _presets.Preset):
+        raise TypeError(f"preset must be a Preset (see stviz_core.presets), got {preset!r}")
+    steps = positive_int(preset.steps if steps is None else steps, "steps")
+    check_every = positive_int(check_every, "check_every")
+    schedule = _schedule(preset.learning_rate if learning_rate is None else learning_rate)
+    objective, n_obj = _batch_objective(objective)
+    seeds = _seeds(seed, n_obj)
+    specs = _specs(backend)
+    rho, stride = _receptive_field(backend, rho, stride)
+    streams = {k: preset.for_role(s.role) for k, s in specs.items()}
+    return RunSettings(
+        objective=objective, seeds=tuple(seeds), preset=preset, steps=steps,
+        schedule=schedule, jitter=bool(jitter), stride=stride, rho=rho,
+        context=Context(rho=rho, a_hat=None if a_hat is None else [float(a) for a in a_hat]),
+        moment=moment, check_every=check_every, specs=specs, streams=streams,
+        weights={k: streams[k].weights(specs[k].shape) for k in specs},
+        used=_used_inputs(backend, specs),
+    )
+
+
+def run_config(backend, run: RunSettings, optimizer) -> dict:
+    """The run's config, as :attr:`Result.config` records it: enough to rerun it.
+
+    Parameters
+    ----------
+    backend : Backend
+    run : RunSettings
+    optimizer : Optimizer
+        The run's Adam, for its settings.
+
+    Returns
+    -------
+    dict
+    """
+    details = dict(backend.describe()) if hasattr(backend, "describe") else {}
+    objective = run.objective
+    per = getattr(objective, "objectives", None)
+    return {
+        "stviz_version": __version__,
+        "backend": backend.name,
+        "model": details.get("model"),
+        "layer": details.get("layer"),
+        "backend_details": details,
+        "objective": objective.describe(),
+        "objectives": [o.describe() for o in per] if per else [objective.describe()] * run.batch,
+        "batch": run.batch,
+        "seeds": list(run.seeds),
+        "preset": run.preset.to_dict(),
+        "steps": run.steps,
+        "learning_rate": run.schedule.to_dict(),
+        "optimizer": optimizer.config,
+        "jitter": {"enabled": run.jitter, "stride": run.stride, "mode": "roll (wraps around)"},
+        "rho": run.rho,
+        "a_hat": run.context.a_hat,
+        "optimized_inputs": sorted(run.used),
+        "inputs": {k: _input_config(run, k) for k in sorted(run.specs)},
+        "dtype": _name(backend.dtype),
+        "device": str(backend.device),
+    }
+
+
+# -- validation ----------------------------------------------------------------
+
+
+def _schedule(lr):
+    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        return Constant(float(lr))
+    if not callable(lr) or not hasattr(lr, "to_dict"):
+        raise TypeError(
+            "learning_rate must be a number or a schedule from stviz_core.optim "
+            f"(Constant, Exponential, Piecewise), got {lr!r}"
+        )
+    return lr
+
+
+def _batch_objective(objective):
+    if isinstance(objective, Objective):
+        return objective, None
+    if isinstance(objective, Sequence) and not isinstance(objective, str):
+        if len(objective) == 1 and isinstance(objective[0], Objective):
+            return objective[0], 1  # one visualization: no per-item slicing
+        return per_item(objective), len(objective)
+    raise TypeError(
+        f"objective must be an Objective or a sequence of them, got {type(objective).__name__}"
+    )
+
+
+def _seeds(seed, n_obj):
+    if isinstance(seed, Sequence) and not isinstance(seed, str):
+        seeds = [_seed(s) for s in seed]
+        if not seeds:
+            raise ValueError("seed is an empty sequence")
+        if n_obj is not None and len(seeds) != n_obj:
+            raise ValueError(f"{len(seeds)} seeds for {n_obj} objectives; give one seed or one each")
+        return seeds
+    return [_seed(seed)] * (n_obj or 1)
+
+
+def _seed(s):
+    if isinstance(s, bool) or not isinstance(s, (numbers.Integral, np.integer)) or s < 0:
+        raise TypeError(f"a seed is a non-negative integer, got {s!r}")
+    return int(s)
+
+
+def _specs(backend) -> dict:
+    missing = [a for a in ("inputs", "xp", "dtype", "device", "activations", "vjp")
+               if not hasattr(backend, a)]
+    if missing:
+        raise TypeError(
+            f"{type(backend).__name__} is not a stviz backend: it lacks {', '.join(missing)} "
+            "(see stviz_core.backend)"
+        )
+    specs = dict(backend.inputs)
+    if not specs:
+        raise ValueError("the backend declares no inputs")
+    return input_specs(specs)
+
+
+def _receptive_field(backend, rho, stride):
+    """``(rho, stride)``: the given ones, else the backend's receptive field, else 1 and 0."""
+    rf = None
+    if (rho is None or stride is None) and hasattr(backend, "receptive_field"):
+        rf = backend.receptive_field()
+    rho = positive(rho if rho is not None else (rf[0] if rf else 1.0), "rho")
+    stride = int(non_negative(stride if stride is not None else (rf[1] if rf else 0), "stride"))
+    return rho, stride
+
+
+def _used_inputs(backend, specs):
+    """Inputs the target layer depends on (``backend.used_inputs`` when it says; else all)."""
+    used = getattr(backend, "used_inputs", None)
+    used = set(specs) if not used else set(used) & set(specs)
+    return tuple(sorted(used or specs))  # a fixed order: the float sums over inputs must not vary
+
+
+# -- the config ----------------------------------------------------------------
+
+
+def _input_config(run, k):
+    spec, stream = run.specs[k], run.streams[k]
+    return {
+        "shape": list(spec.shape),
+        "role": spec.role,
+        "bound": stream.bound,
+        "alpha": stream.alpha,
+        "kappa": stream.kappa,
+        "gamma": stream.gamma,
+        "lambda_norm": run.weights[k][0],
+        "lambda_tv": run.weights[k][1],
+    }
+
+
+def _name(obj):
+    text = str(obj)
+    return text.rsplit(".", 1)[-1].strip("'>")

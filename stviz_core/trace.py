@@ -1,0 +1,62 @@
+"""The trace of an ascent run: objective, penalties and total per step and visualization.
+
+A trace is a dict ``key -> list`` with one ``(N,)`` array per step, kept on the
+device while the run goes; :func:`host_trace` brings rows to the host as
+float64 ``(rows, N)`` arrays. Keys: ``"objective"``, ``"<input>/norm"`` and
+``"<input>/tv"`` per input (sorted), ``"total"`` (objective minus penalties).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._xp import to_numpy
+
+__all__ = ["new_trace", "record", "host_trace", "first_non_finite"]
+
+
+def new_trace(specs) -> dict:
+    """An empty trace with the keys of a run over the inputs named in ``specs``."""
+    keys = ["objective"]
+    for k in sorted(specs):
+        keys += [f"{k}/norm", f"{k}/tv"]
+    return {key: [] for key in keys + ["total"]}
+
+
+def record(trace, value, penalties) -> None:
+    """Append one step: the objective ``value``, each penalty, and their total."""
+    trace["objective"].append(value)
+    total = value
+    for key in sorted(penalties):  # one summation order in every process (no set order)
+        trace[key].append(penalties[key])
+        total = total - penalties[key]
+    trace["total"].append(total)
+
+
+def host_trace(trace, rows=None) -> dict:
+    """Trace rows ``[0, rows)`` on the host as ``(rows, N)`` float64 arrays."""
+    out = {}
+    for k, vals in trace.items():
+        kept = [to_numpy(v) for v in vals[:rows]]
+        n = to_numpy(vals[0]).shape[0]
+        out[k] = np.stack(kept).astype(np.float64) if kept else np.zeros((0, n))
+    return out
+
+
+def first_non_finite(trace, start, stop):
+    """The first non-finite entry among rows ``[start, stop)``, or ``None``.
+
+    Keys are searched in trace order, rows and visualizations in order within a key.
+
+    Returns
+    -------
+    tuple or None
+        ``(key, row, item, value)``, ``row`` counted from the start of the run.
+    """
+    rows = host_trace({k: v[start:stop] for k, v in trace.items()})
+    for key, values in rows.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row, item = map(int, np.argwhere(bad)[0])
+            return key, start + row, item, values[row, item]
+    return None
