@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Mapping, NamedTuple
 
-from ._checks import choice, non_negative, positive, positive_int
+from ._checks import choice, non_negative, positive
 from ._xp import namespace
 
 __all__ = [
@@ -201,7 +201,3 @@ def schedule_from_dict(data: Mapping):
     data = dict(data)
     kind = choice(data.pop("kind", None), "schedule kind", tuple(_SCHEDULES))
     return _SCHEDULES[kind](**data)
-
-
-def steps_checked(steps) -> int:
-    return positive_int(steps, "steps")
