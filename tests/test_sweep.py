@@ -9,6 +9,7 @@ import stviz_core as sv
 from stviz_adapters.sweep import run as sweep_module
 from stviz_adapters.cli import main
 from stviz_adapters.demo.model import load_demo_model
+from stviz_adapters.model_loading import fingerprint
 from stviz_adapters.sweep.run import SweepFolder, run_sweep
 from stviz_adapters.sweep.grid import Grid, load_grid, make_cells, parse_units
 
@@ -29,7 +30,7 @@ def small_grid(**changes):
 
 def demo_cells(grid, channels):
     """The cells the driver plans for ``grid`` on the demo model (its real weights' fingerprint)."""
-    model_id = {"spec": DEMO, "fingerprint": sweep_module.fingerprint(load_demo_model())}
+    model_id = {"spec": DEMO, "fingerprint": fingerprint(load_demo_model())}
     return make_cells(grid, channels, model_id, "torch")
 
 

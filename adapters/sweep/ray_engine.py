@@ -21,7 +21,7 @@ _MODELS = {}  # per worker process: (model, dtype, device, backend) -> opened mo
 
 def _run_task(grid, cells, fail_attempt, threads):
     """Body of one Ray task (runs in a worker process)."""
-    from .run import open_model, run_cells
+    from .worker import open_model, run_cells
 
     if fail_attempt:  # test hook: the worker dies as a killed or crashed one would
         os._exit(1)

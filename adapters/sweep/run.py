@@ -1,4 +1,4 @@
-"""Whole-layer sweeps: every cell of a grid (:mod:`.sweep_grid`), resumable, locally or on Ray.
+"""Whole-layer sweeps: every cell of a grid (:mod:`.grid`), resumable, locally or on Ray.
 
     from stviz_adapters.sweep.run import run_sweep
     from stviz_adapters.sweep.grid import load_grid
@@ -19,7 +19,7 @@ only the missing ones). A batch that fails (NaN, a crashed worker) is retried
 up to ``grid.retries`` times, then each of its cells alone as often; cells
 that still fail are reported in ``failures.json`` and the sweep goes on.
 
-The output folder::
+The output folder (:mod:`.folder`)::
 
     sweep.json            the grid, the model's identity and every cell id
     cells/<id>.npz/.json  one result per cell (config["sweep"] names the cell)
@@ -30,22 +30,19 @@ The output folder::
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import stviz_core as sv
-from stviz_core.backend import select_plugin
 
-from stviz_core.atomic import atomic_path
-from ..model_loading import fingerprint, load_model
+from .folder import SweepFolder
 from .grid import Grid, batches, make_cells
+from .worker import open_model, run_cells
 
 __all__ = ["run_sweep", "SweepProgress", "SweepSummary", "SweepFolder", "run_cells", "open_model"]
 
-FORMAT = "stviz-sweep"
-VERSION = 1
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -92,42 +89,6 @@ class SweepSummary:
                 f"{len(self.failed)} failed, in {self.seconds:.1f} s")
 
 
-# -- the model, as driver and workers open it ---------------------------------------
-
-
-def open_model(grid: Grid, *, identify=False):
-    """Load the grid's model in the grid's dtype and device; returns ``(model, backend name)``.
-
-    With ``identify``, also the model's identity ``{"spec", "fingerprint"}``, the
-    fingerprint taken from the weights as loaded (before the dtype change, so a
-    float32 and a float64 sweep of one model share a folder).
-    """
-    model = load_model(grid.model)
-    identity = {"spec": grid.model, "fingerprint": fingerprint(model)} if identify else None
-    plugin = select_plugin(model)
-    backend = grid.backend or plugin.name
-    if backend != plugin.name:
-        raise ValueError(f"the grid asks for backend {backend!r} but {grid.model} is a "
-                         f"{plugin.name} model")
-    model = plugin.prepare(model, dtype=grid.dtype, device=grid.device)
-    return (model, backend, identity) if identify else (model, backend)
-
-
-def run_cells(model, cells, *, fail_attempt=False):
-    """Optimize ``cells`` (one batch: same group, different units) together; one Result per cell.
-
-    ``fail_attempt`` is a test hook: raise before any work, as a crashed cell would.
-    """
-    if fail_attempt:
-        raise RuntimeError(f"test hook: {cells[0].label()} fails on its first attempt")
-    first = cells[0]
-    objectives = [sv.channel(c.unit, normalize=first.normalize) for c in cells]
-    result = sv.visualize(model, first.layer, objective=objectives, backend=first.backend,
-                          preset=sv.presets.get(first.preset, kappa=first.kappa, gamma=first.gamma),
-                          steps=first.steps, seed=[first.seed] * len(cells), jitter=first.jitter)
-    return [result.select([i]) for i in range(len(cells))]
-
-
 def channel_counts(model, backend, layers) -> dict:
     """Channels of each layer, from the backend's activation shape (errors name unknown layers)."""
     plugin = sv.select_plugin(model, backend=backend)
@@ -140,91 +101,6 @@ def channel_counts(model, backend, layers) -> dict:
             if hasattr(be, "close"):
                 be.close()
     return counts
-
-
-# -- the output folder ----------------------------------------------------------------
-
-
-class SweepFolder:
-    """The output folder of one model's sweeps: manifest, cell results, log, failures."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.cells_dir = self.path / "cells"
-
-    @property
-    def manifest_path(self):
-        return self.path / "sweep.json"
-
-    def claim(self, grid: Grid, model_id: dict, cells) -> None:
-        """Check the folder may hold this sweep (empty, or a sweep of the same model); write the manifest."""
-        if self.manifest_path.exists():
-            try:
-                old = json.loads(self.manifest_path.read_text())
-            except ValueError:
-                raise ValueError(f"{self.manifest_path} is not readable JSON; move it away or use "
-                                 "another folder") from None
-            if old.get("format") != FORMAT:
-                raise ValueError(f"{self.manifest_path} is not a stviz sweep manifest")
-            theirs = old.get("model", {})
-            if theirs.get("fingerprint") != model_id["fingerprint"]:
-                raise ValueError(
-                    f"{self.path} holds a sweep of another model ({theirs.get('spec')}, weights "
-                    f"{str(theirs.get('fingerprint'))[:12]}); this grid's model is "
-                    f"{model_id['spec']} (weights {model_id['fingerprint'][:12]}). Use another "
-                    "output folder")
-        elif self.path.exists() and any(self.path.iterdir()):
-            raise ValueError(f"{self.path} is not empty and holds no sweep (no sweep.json); use an "
-                             "empty or new folder")
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.cells_dir.mkdir(exist_ok=True)
-        for stray in self.cells_dir.glob(".*.tmp"):  # a write cut short by a killed driver
-            stray.unlink()
-        manifest = {"format": FORMAT, "version": VERSION, "model": model_id,
-                    "grid": grid.to_dict(), "cells": [c.id for c in cells]}
-        self._write_json(self.manifest_path, manifest)
-
-    def stem(self, cell):
-        return self.cells_dir / cell.id
-
-    def load_complete(self, cell):
-        """The cell's result if its pair exists, matches its checksum and names this cell; else ``None``."""
-        try:
-            result = sv.load(self.stem(cell))
-        except (FileNotFoundError, ValueError, KeyError, OSError):
-            return None
-        return result if result.config.get("sweep", {}).get("cell") == cell.id else None
-
-    def is_complete(self, cell) -> bool:
-        return self.load_complete(cell) is not None
-
-    def discard(self, cell) -> None:
-        """Remove a partial result so the cell is redone."""
-        for suffix in (".json", ".npz"):
-            self.cells_dir.joinpath(cell.id + suffix).unlink(missing_ok=True)
-
-    def save(self, cell, result) -> Path:
-        result.config["sweep"] = {"cell": cell.id, **cell.config()}
-        return result.save(self.stem(cell))
-
-    def log(self, event: str, cells, **extra) -> None:
-        with open(self.path / "log.jsonl", "a") as fh:
-            for cell in cells:
-                fh.write(json.dumps({"event": event, "cell": cell.id, "label": cell.label(),
-                                     "time": round(time.time(), 3), **extra}) + "\n")
-            fh.flush()
-
-    def write_failures(self, failed: dict) -> None:
-        path = self.path / "failures.json"
-        if failed:
-            self._write_json(path, failed)
-        else:
-            path.unlink(missing_ok=True)
-
-    @staticmethod
-    def _write_json(path, data):
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 # -- the driver ---------------------------------------------------------------------
@@ -289,14 +165,36 @@ def run_sweep(grid: Grid, out, *, engine="local", address=None, workers=2, cpus_
     -------
     SweepSummary
     """
-    if engine not in ("local", "ray"):
-        raise ValueError(f"unknown engine {engine!r}; valid choices: local, ray")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; valid choices: {', '.join(ENGINES)}")
     log = log or (lambda *a: None)
     t0 = time.perf_counter()
     model, backend, model_id = open_model(grid, identify=True)
     cells = make_cells(grid, channel_counts(model, backend, grid.layers), model_id, backend)
     folder = SweepFolder(out)
     folder.claim(grid, model_id, cells)
+    todo, skipped = _sort_out(folder, cells)
+    log(f"sweep of {len(cells)} cells: {len(skipped)} complete from before, {len(todo)} to run "
+        f"on the {engine} engine")
+    runner = _engine(engine, grid, model, address=address, workers=workers,
+                     cpus_per_task=cpus_per_task)
+    driver = _Driver(grid, cells, todo, skipped, folder, runner, progress=progress, log=log, t0=t0)
+    try:
+        driver.run(fail=set(_fail_first_attempt))
+    finally:
+        runner.close()
+    folder.write_failures(driver.failed)
+    summary = SweepSummary(folder.path, len(cells), [c.id for c in driver.ran],
+                           [c.id for c in skipped], driver.failed, time.perf_counter() - t0)
+    if report:
+        from .report import write_sweep_report
+
+        summary.report = write_sweep_report(folder, cells, title=grid.title, log=log)
+    return summary
+
+
+def _sort_out(folder, cells):
+    """``(todo, skipped)``: the cells to run (their partial results discarded) and the complete ones."""
     todo, skipped = [], []
     for cell in cells:
         if folder.is_complete(cell):
@@ -304,72 +202,80 @@ def run_sweep(grid: Grid, out, *, engine="local", address=None, workers=2, cpus_
         else:
             folder.discard(cell)
             todo.append(cell)
-    log(f"sweep of {len(cells)} cells: {len(skipped)} complete from before, {len(todo)} to run "
-        f"on the {engine} engine")
-    if engine == "ray":
+    return todo, skipped
+
+
+def _engine(name, grid, model, *, address, workers, cpus_per_task):
+    if name == "ray":
         from .ray_engine import RayEngine
 
-        runner = RayEngine(grid, address=address, workers=workers, cpus_per_task=cpus_per_task)
-    else:
-        runner = LocalEngine(model)
-    fail = set(_fail_first_attempt)
-    missing = {c.id for c in todo}
-    runs = dict.fromkeys(missing, 0)  # how many runs that included each cell have failed
-    ran, failed = [], {}
-    state = {"done": len(skipped)}
+        return RayEngine(grid, address=address, workers=workers, cpus_per_task=cpus_per_task)
+    return LocalEngine(model)
 
-    def tell():
-        if progress is not None:
-            progress(SweepProgress(len(cells), state["done"], len(failed),
-                                   len(cells) - state["done"] - len(failed), len(skipped),
-                                   time.perf_counter() - t0))
 
-    try:
+class _Driver:
+    """Submits the batches, saves what finishes, retries what fails, tells the progress."""
+
+    def __init__(self, grid, cells, todo, skipped, folder, runner, *, progress, log, t0):
+        self.grid, self.cells, self.folder, self.runner = grid, cells, folder, runner
+        self.progress, self.log, self.t0 = progress, log, t0
+        self.skipped = skipped
+        self.missing = {c.id for c in todo}
+        self.runs = dict.fromkeys(self.missing, 0)  # how many runs that included each cell have failed
+        self.ran, self.failed = [], {}
+        self.done = len(skipped)
+
+    def run(self, fail):
+        """Run every batch that holds a missing cell; ``fail``: cell ids whose first attempt fails."""
         # batches are cut from the whole grid, so that a cell runs beside the same partners
         # (and gives the same bytes) however often the sweep was interrupted
-        for batch in batches(cells, grid.batch):
-            if any(c.id in missing for c in batch):
-                runner.submit(batch, 0, any(c.id in fail for c in batch))
-        tell()
-        while runner.pending():
-            batch, attempt, outcome = runner.next_finished()
-            wanted = [c for c in batch if c.id in missing]
+        for batch in batches(self.cells, self.grid.batch):
+            if any(c.id in self.missing for c in batch):
+                self.runner.submit(batch, 0, any(c.id in fail for c in batch))
+        self.tell()
+        while self.runner.pending():
+            batch, attempt, outcome = self.runner.next_finished()
+            wanted = [c for c in batch if c.id in self.missing]
             if isinstance(outcome, BaseException):
-                text = str(outcome).strip()
-                error = f"{type(outcome).__name__}: {text.splitlines()[0] if text else ''}"
-                for cell in wanted:
-                    runs[cell.id] += 1
-                if attempt < grid.retries:
-                    folder.log("retry", wanted, attempt=attempt, error=error)
-                    runner.submit(batch, attempt + 1, False)
-                elif len(wanted) > 1:  # alone, so that one bad cell cannot sink the others
-                    folder.log("retry", wanted, attempt=attempt, error=error, alone=True)
-                    for cell in wanted:
-                        runner.submit([cell], 0, False)
-                else:
-                    folder.log("failed", wanted, attempt=attempt, error=error)
-                    for cell in wanted:
-                        failed[cell.id] = {**cell.config(), "attempts": runs[cell.id],
-                                           "error": error}
-                    folder.write_failures(failed)
-                    log(f"failed after {runs[wanted[0].id]} attempts: {wanted[0].label()} "
-                        f"({error})")
+                self.retry_or_fail(batch, wanted, attempt, outcome)
             else:
-                for cell, result in zip(batch, outcome, strict=True):
-                    if cell.id in missing:
-                        folder.save(cell, result)
-                folder.log("done", wanted, attempt=attempt)
-                missing.difference_update(c.id for c in wanted)
-                ran.extend(wanted)
-                state["done"] += len(wanted)
-            tell()
-    finally:
-        runner.close()
-    folder.write_failures(failed)
-    summary = SweepSummary(folder.path, len(cells), [c.id for c in ran], [c.id for c in skipped],
-                           failed, time.perf_counter() - t0)
-    if report:
-        from .report import write_sweep_report
+                self.save(batch, wanted, attempt, outcome)
+            self.tell()
 
-        summary.report = write_sweep_report(folder, cells, title=grid.title, log=log)
-    return summary
+    def save(self, batch, wanted, attempt, results):
+        """Save the results of the batch's missing cells."""
+        for cell, result in zip(batch, results, strict=True):
+            if cell.id in self.missing:
+                self.folder.save(cell, result)
+        self.folder.log("done", wanted, attempt=attempt)
+        self.missing.difference_update(c.id for c in wanted)
+        self.ran.extend(wanted)
+        self.done += len(wanted)
+
+    def retry_or_fail(self, batch, wanted, attempt, exc):
+        """Retry a failed batch whole, then each missing cell alone; past that, report the cell failed."""
+        text = str(exc).strip()
+        error = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        for cell in wanted:
+            self.runs[cell.id] += 1
+        if attempt < self.grid.retries:
+            self.folder.log("retry", wanted, attempt=attempt, error=error)
+            self.runner.submit(batch, attempt + 1, False)
+        elif len(wanted) > 1:  # alone, so that one bad cell cannot sink the others
+            self.folder.log("retry", wanted, attempt=attempt, error=error, alone=True)
+            for cell in wanted:
+                self.runner.submit([cell], 0, False)
+        else:
+            self.folder.log("failed", wanted, attempt=attempt, error=error)
+            for cell in wanted:
+                self.failed[cell.id] = {**cell.config(), "attempts": self.runs[cell.id],
+                                        "error": error}
+            self.folder.write_failures(self.failed)
+            self.log(f"failed after {self.runs[wanted[0].id]} attempts: {wanted[0].label()} "
+                     f"({error})")
+
+    def tell(self):
+        if self.progress is not None:
+            total, failed = len(self.cells), len(self.failed)
+            self.progress(SweepProgress(total, self.done, failed, total - self.done - failed,
+                                        len(self.skipped), time.perf_counter() - self.t0))
