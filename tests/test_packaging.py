@@ -56,3 +56,13 @@ def test_the_sweep_driver_needs_ray_only_for_the_ray_engine():
     code = ("import sys, stviz_adapters.sweep.run, stviz_adapters.sweep.grid, stviz_adapters.cli\n"
             "print(','.join(m for m in ('ray', 'yaml', 'torch', 'tensorflow') if m in sys.modules))")
     assert run_python(code) == ""
+
+
+def test_the_installed_version_is_the_kernels():
+    """pyproject.toml reads the version from stviz_core.__version__: it is written in one place."""
+    import importlib.metadata
+
+    import stviz_core
+
+    assert importlib.metadata.version("stviz") == stviz_core.__version__
+    assert 'version = "' not in (ROOT / "pyproject.toml").read_text().split("[project]")[1].split("\n[")[0]
