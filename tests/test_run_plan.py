@@ -1,0 +1,54 @@
+"""The ascent's parts on their own: the run plan, the trace and its non-finite check."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import stviz_core as sv
+from stviz_core.run_config import plan_run, run_config
+from stviz_core.optim import adam
+from stviz_core.testing import LinearBackend
+from stviz_core.trace import first_non_finite, host_trace, new_trace, record
+
+
+def backend(used=None):
+    be = LinearBackend({"rgb": np.ones((1, 3, 3, 3, 2)), "flow": np.ones((2, 3, 3, 2, 2))},
+                       {"rgb": ((1, 5, 5, 3), "appearance"), "flow": ((2, 5, 5, 2), "motion")},
+                       xp=np)
+    if used is not None:
+        be.used_inputs = used
+    return be
+
+
+def test_the_plan_fills_in_the_receptive_field_seeds_and_inputs():
+    run = plan_run(backend(used=("rgb",)), [sv.channel(0), sv.channel(1)], steps=25, seed=3,
+                   check_every=10)
+    assert (run.rho, run.stride) == (3.0, 1)  # LinearBackend.receptive_field()
+    assert run.seeds == (3, 3) and run.batch == 2
+    assert run.used == ("rgb",) and run.frozen == ("flow",)
+    assert [s for s in range(25) if run.is_check_step(s)] == [9, 19, 24]
+    assert run.learning_rate(0) == run.schedule(0, 25)
+    config = run_config(backend(), run, adam(moment=run.moment))
+    assert config["optimized_inputs"] == ["rgb"] and config["seeds"] == [3, 3]
+
+
+def test_given_stride_and_rho_win_and_the_plan_is_frozen():
+    run = plan_run(backend(), sv.channel(0), stride=0, rho=7.5)
+    assert (run.rho, run.stride, run.used) == (7.5, 0, ("flow", "rgb"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.steps = 1
+
+
+def test_the_trace_totals_and_finds_the_first_non_finite_entry():
+    trace = new_trace({"rgb": None})
+    assert list(trace) == ["objective", "rgb/norm", "rgb/tv", "total"]
+    for step in range(4):
+        tv = np.array([1.0, np.inf if step == 2 else 1.0])
+        record(trace, np.array([5.0, 6.0]), {"rgb/tv": tv, "rgb/norm": np.array([0.5, 0.5])})
+    rows = host_trace(trace)
+    np.testing.assert_array_equal(rows["total"][0], [3.5, 4.5])
+    assert host_trace(trace, rows=2)["objective"].shape == (2, 2)
+    assert first_non_finite(trace, 0, 2) is None
+    key, row, item, value = first_non_finite(trace, 1, 4)
+    assert (key, row, item, value) == ("rgb/tv", 2, 1, np.inf)
