@@ -311,7 +311,10 @@ def _flag(value, key, source):
 
 
 def _choice(value, key, choices, source):
-    return choice(value, f"{source}: {key}", tuple(choices))
+    try:
+        return choice(value, key, tuple(choices))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
 
 
 def _preset(value, source):
