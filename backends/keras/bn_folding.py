@@ -72,7 +72,7 @@ def fold_batch_norm_keras(model):
                                     strict=True)])
         elif layer.weights:
             target.set_weights(layer.get_weights())
-    for attr in ("stviz_layout", "stviz_inputs"):
+    for attr in ("stviz_layout", "stviz_inputs", "stviz_labels"):
         if hasattr(model, attr):
             setattr(copy, attr, getattr(model, attr))
     return copy

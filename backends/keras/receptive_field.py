@@ -6,6 +6,11 @@ field by ``(k - 1) * dilation * jump`` and multiply the jump by the stride; a
 Flatten, Dense or global pooling sees the whole input; everything else
 (activations, padding, concatenation, addition, reshapes that keep the
 spatial grid) keeps the largest field of its inputs.
+
+Custom layers: one with ``pool_size`` and ``strides`` attributes grows the
+field like a pooling (``BlockMaxPooling3D``, the "SAME" max pooling of
+Kinetics I3D in float64); one whose ``sees_whole_input`` attribute is ``True``
+sees the whole input (a head that averages over every position).
 """
 
 from __future__ import annotations
@@ -49,9 +54,9 @@ def receptive_fields(model, input_size=None) -> dict:
         if isinstance(op, convs):
             k, s, d = _hw(op.kernel_size), _hw(op.strides), _hw(op.dilation_rate)
             info[op.name] = _grow(rf, jump, k, s, d)
-        elif isinstance(op, pools) or type(op).__name__ == "BlockMaxPooling3D":
+        elif isinstance(op, pools) or _custom_pooling(op):
             info[op.name] = _grow(rf, jump, _hw(op.pool_size), _hw(op.strides), (1, 1))
-        elif isinstance(op, globals_):
+        elif isinstance(op, globals_) or getattr(op, "sees_whole_input", False) is True:
             info[op.name] = (_GLOBAL, jump)
         else:
             info[op.name] = (rf, jump)
@@ -87,6 +92,10 @@ def parent_layers(op) -> list:
 
 def _parents(op):
     return [parent.name for parent in parent_layers(op)]
+
+
+def _custom_pooling(op):
+    return hasattr(op, "pool_size") and hasattr(op, "strides")
 
 
 def _hw(value):
