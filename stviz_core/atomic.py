@@ -11,7 +11,10 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write"]
+__all__ = ["atomic_path", "atomic_write", "stale_temporaries", "TEMP_MARK"]
+
+#: every temporary name contains it (``.NAME.<random>.tmp.SUFFIX``), so strays can be found
+TEMP_MARK = ".tmp"
 
 
 @contextmanager
@@ -20,20 +23,39 @@ def atomic_path(path):
 
     The temporary name keeps the suffix, so writers that pick a format from it
     (imageio, matplotlib, numpy) still do. The file is flushed to disk before
-    the rename.
+    the rename and gets the permissions a plain ``open`` would give (the
+    user's umask), not ``mkstemp``'s 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMP_MARK}{path.suffix}",
+                               dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would honour the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def stale_temporaries(path) -> list:
+    """Temporary files that writes of ``path`` left behind when their process was killed."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{_glob_escape(path.name)}.*{TEMP_MARK}{path.suffix}"))
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path, data: bytes) -> Path:

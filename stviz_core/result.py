@@ -1,11 +1,16 @@
 """Results: optimized inputs, full config and per-step trace; save, load, compare.
 
-A result saves to two files that share a stem: ``STEM.npz`` (every array) and
-``STEM.json`` (the config and a SHA-256 of the ``.npz``). Each file is written
-to a temporary name and renamed into place, so an existing result is never left
-half-written, and ``load`` refuses a pair whose checksum disagrees. The
-``.npz`` is written with fixed zip timestamps: the same result gives the same
-bytes.
+A result saves to two files that share a stem: ``STEM.npz`` (every array, and
+its own copy of the config) and ``STEM.json`` (the config and a SHA-256 of the
+``.npz``). Each file is written to a temporary name and renamed into place, and
+an overwrite goes in three renames: a sidecar that names both the new and the
+old ``.npz`` checksum, the new ``.npz``, the final sidecar. Killed at any point,
+the stem loads as the old result or the new one, never a mix: ``load`` refuses
+a pair whose checksums disagree, except the old ``.npz`` beside the
+transitional sidecar, which it reads with the config stored inside it.
+Temporary files left by a killed save are removed by the next save of that
+stem. The ``.npz`` is written with fixed zip timestamps: the same result gives
+the same bytes.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_path, atomic_write, stale_temporaries
 
 __all__ = ["Result", "Comparison", "compare", "load", "stack"]
 
@@ -27,6 +32,8 @@ __all__ = ["Result", "Comparison", "compare", "load", "stack"]
 PER_ITEM_KEYS = ("objectives", "seeds")
 
 FORMAT = "stviz-result"
+#: the member of the ``.npz`` that holds its own copy of the config
+SIDECAR_MEMBER = "sidecar.json"
 VERSION = 1
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -58,20 +65,26 @@ class Result:
         return int(next(iter(self.inputs.values())).shape[0])
 
     def save(self, path) -> Path:
-        """Write ``STEM.npz`` and ``STEM.json``; returns the stem path."""
+        """Write ``STEM.npz`` and ``STEM.json``; returns the stem path.
+
+        Overwriting an existing result is safe against a kill at any point
+        (see the module notes): afterwards :meth:`load` gives the old or the new
+        result, whole.
+        """
         stem = _stem(path)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        blob = _npz_bytes(self._arrays())
-        sidecar = {
-            "format": FORMAT,
-            "version": VERSION,
-            "npz_sha256": hashlib.sha256(blob).hexdigest(),
-            "config": self.config,
-        }
-        text = json.dumps(_jsonable(sidecar), indent=2, sort_keys=True) + "\n"
         npz_path, json_path = _files(stem)
-        atomic_write(npz_path, blob)
-        atomic_write(json_path, text.encode())
+        for stray in stale_temporaries(npz_path) + stale_temporaries(json_path):
+            stray.unlink(missing_ok=True)
+        own = {"format": FORMAT, "version": VERSION, "config": self.config}
+        blob = _npz_bytes(self._arrays(), _dumps(own))
+        sidecar = {**own, "npz_sha256": hashlib.sha256(blob).hexdigest()}
+        old = hashlib.sha256(npz_path.read_bytes()).hexdigest() if npz_path.exists() else None
+        with atomic_path(npz_path) as tmp:
+            tmp.write_bytes(blob)
+            if old is not None:  # the sidecar first, naming the npz it may still sit beside
+                atomic_write(json_path, _dumps({**sidecar, "previous_npz_sha256": old}))
+        atomic_write(json_path, _dumps(sidecar))
         return stem
 
     @classmethod
@@ -82,21 +95,22 @@ class Result:
         for p in (npz_path, json_path):
             if not p.exists():
                 raise FileNotFoundError(f"no result at {stem}: {p.name} is missing")
-        sidecar = json.loads(json_path.read_text())
-        if sidecar.get("format") != FORMAT:
-            raise ValueError(f"{json_path} is not a stviz result (format {sidecar.get('format')!r})")
+        sidecar = _read_sidecar(json_path.read_bytes(), json_path.name)
         blob = npz_path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != sidecar.get("npz_sha256"):
-            raise ValueError(
-                f"{npz_path.name} does not match its sidecar {json_path.name} "
-                "(checksum differs: an interrupted save or a file from another run)"
-            )
-        groups = {"inputs": {}, "trace": {}, "final": {}}
-        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            for key in data.files:
-                group, name = key.split("/", 1)
-                groups[group][name] = data[key]
-        return cls(groups["inputs"], sidecar["config"], groups["trace"], groups["final"])
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != sidecar.get("npz_sha256"):
+            if digest != sidecar.get("previous_npz_sha256"):
+                raise ValueError(
+                    f"{npz_path.name} does not match its sidecar {json_path.name} "
+                    "(checksum differs: a file from another run)"
+                )
+            sidecar = None  # an overwrite was cut short: the old npz still holds the result
+        arrays, own = _read_npz(blob, npz_path.name)
+        if sidecar is None:
+            if own is None:
+                raise ValueError(f"{npz_path.name}: an interrupted save left a file without its config")
+            sidecar = _read_sidecar(own, npz_path.name)
+        return cls(arrays["inputs"], sidecar["config"], arrays["trace"], arrays["final"])
 
     def compare(self, other: "Result") -> "Comparison":
         """Shorthand for :func:`compare`."""
@@ -271,17 +285,65 @@ def _files(stem: Path):
     return stem.parent / f"{stem.name}.npz", stem.parent / f"{stem.name}.json"
 
 
-def _npz_bytes(arrays) -> bytes:
+def _npz_bytes(arrays, sidecar: bytes) -> bytes:
+    """The ``.npz``: every array, plus the config as the member ``sidecar.json`` (fixed timestamps)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, value in arrays.items():
             member = io.BytesIO()
             np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(name + ".npy", date_time=_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue())
+            _write_member(zf, name + ".npy", member.getvalue())
+        _write_member(zf, SIDECAR_MEMBER, sidecar)
     return buffer.getvalue()
+
+
+def _write_member(zf, name, data):
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, data)
+
+
+def _read_npz(blob, name):
+    """``({group: {name: array}}, embedded sidecar bytes or None)``."""
+    groups = {"inputs": {}, "trace": {}, "final": {}}
+    own = None
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            for member in zf.namelist():
+                if member == SIDECAR_MEMBER:
+                    own = zf.read(member)
+                    continue
+                group, _, key = member.removesuffix(".npy").partition("/")
+                if group not in groups or not key:
+                    raise ValueError(f"{name}: unknown entry {member!r} (groups: {', '.join(groups)})")
+                groups[group][key] = np.lib.format.read_array(io.BytesIO(zf.read(member)),
+                                                              allow_pickle=False)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{name} is not a readable .npz ({exc})") from None
+    return groups, own
+
+
+def _read_sidecar(data: bytes, name: str) -> dict:
+    """The parsed sidecar; refuses what is not a stviz result of a version this stviz reads."""
+    try:
+        sidecar = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{name} is not JSON ({exc})") from None
+    if not isinstance(sidecar, dict) or sidecar.get("format") != FORMAT:
+        found = sidecar.get("format") if isinstance(sidecar, dict) else type(sidecar).__name__
+        raise ValueError(f"{name} is not a stviz result (format {found!r})")
+    version = sidecar.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(f"{name} is a stviz result of format version {version!r}; this stviz reads "
+                         f"versions up to {VERSION}: upgrade stviz")
+    if not isinstance(sidecar.get("config"), dict):
+        raise ValueError(f"{name} has no config")
+    return sidecar
+
+
+def _dumps(value) -> bytes:
+    return (json.dumps(_jsonable(value), indent=2, sort_keys=True) + "\n").encode()
 
 
 def _jsonable(value):

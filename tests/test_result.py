@@ -186,3 +186,99 @@ def test_dotted_layer_names_keep_their_own_files(tmp_path):
     np.testing.assert_array_equal(sv.load(sb).inputs["rgb"], b.inputs["rgb"])
     np.testing.assert_array_equal(sv.load(tmp_path / "rgb.conv4_3_gamma1.npz").inputs["rgb"],
                                   b.inputs["rgb"])
+
+
+_SAVE_AND_DIE = """
+import os, sys
+import numpy as np
+import stviz_core as sv
+from stviz_core import atomic
+from stviz_core.testing import LinearBackend
+
+stem, seed, die_at = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+kernels = {"rgb": np.random.default_rng(0).standard_normal((1, 3, 3, 3, 2))}
+be = LinearBackend(kernels, {"rgb": (1, 8, 8, 3)}, xp=np)
+result = sv.ascend(be, [sv.channel(0)], steps=3, seed=seed)
+real_replace, calls = os.replace, [0]
+
+def replace(src, dst):  # die before the die_at-th rename (die_at = 2k) or just after it (2k + 1)
+    if calls[0] * 2 == die_at:
+        os._exit(7)
+    real_replace(src, dst)
+    if calls[0] * 2 + 1 == die_at:
+        os._exit(7)
+    calls[0] += 1
+
+if die_at >= 0:
+    atomic.os.replace = replace
+result.save(stem)
+print(calls[0])
+"""
+
+
+def test_a_kill_at_any_point_of_an_overwrite_leaves_the_old_or_the_new_result(tmp_path):
+    import subprocess
+    import sys
+
+    def run(stem, seed, die_at):
+        return subprocess.run([sys.executable, "-c", _SAVE_AND_DIE, str(stem), str(seed), str(die_at)],
+                              capture_output=True, text=True)
+
+    fresh = {}
+    for seed in (0, 1):  # the old (seed 0) and the new (seed 1) result, saved undisturbed
+        assert run(tmp_path / f"fresh{seed}", seed, -1).returncode == 0
+        fresh[seed] = sv.load(tmp_path / f"fresh{seed}")
+    renames = int(run(tmp_path / "count", 0, -1).stdout)  # a fresh save: 2 renames
+    seen = set()
+    for die_at in range(2 * (renames + 1) + 2):
+        stem = tmp_path / f"kill{die_at}"
+        assert run(stem, 0, -1).returncode == 0
+        killed = run(stem, 1, die_at)
+        loaded = sv.load(stem)
+        which = [s for s, r in fresh.items()
+                 if np.array_equal(loaded.inputs["rgb"], r.inputs["rgb"]) and loaded.config == r.config]
+        assert len(which) == 1, (die_at, killed.returncode)
+        seen.add(which[0])
+        assert run(stem, 1, -1).returncode == 0  # the next save clears what the killed one left
+        assert not [p.name for p in tmp_path.glob(f".kill{die_at}.*")]
+    assert seen == {0, 1}  # some kills keep the old result, later ones the new
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        stem = small_result().save(tmp_path / "r")
+    finally:
+        os.umask(old)
+    for suffix in (".npz", ".json"):
+        assert (stem.with_suffix(suffix).stat().st_mode & 0o777) == 0o644
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[1, 2]", "is not a stviz result"),
+    ("null", "is not a stviz result"),
+    ('{"format": "stviz-result", "version": 1}', "has no config"),
+    ('{"format": "stviz-result", "version": 99, "config": {}}', "format version 99; this stviz reads versions up to 1"),
+    ("not json", "is not JSON"),
+])
+def test_load_refuses_sidecars_it_cannot_read(tmp_path, text, message):
+    stem = small_result().save(tmp_path / "r")
+    stem.with_suffix(".json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        sv.load(stem)
+
+
+def test_load_refuses_an_unknown_group(tmp_path):
+    import zipfile
+
+    stem = small_result().save(tmp_path / "r")
+    npz = stem.with_suffix(".npz")
+    with zipfile.ZipFile(npz, "a") as zf:
+        zf.writestr("weights/x.npy", b"")
+    sidecar = json.loads(stem.with_suffix(".json").read_text())
+    import hashlib
+
+    sidecar["npz_sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    stem.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match="unknown entry 'weights/x.npy'"):
+        sv.load(stem)

@@ -58,7 +58,7 @@ class SweepFolder:
                              "empty or new folder")
         self.path.mkdir(parents=True, exist_ok=True)
         self.cells_dir.mkdir(exist_ok=True)
-        for stray in self.cells_dir.glob(".*.tmp"):  # a write cut short by a killed driver
+        for stray in self.cells_dir.glob(".*.tmp.*"):  # a write cut short by a killed driver
             stray.unlink()
         manifest = {"format": FORMAT, "version": VERSION, "model": model_id,
                     "grid": grid.to_dict(), "cells": [c.id for c in cells]}
