@@ -18,7 +18,8 @@ Optional: ``activation_shape`` (the shape of ``A``, known at construction),
 ``used_inputs`` (the inputs the target layer depends on; all when absent),
 ``receptive_field() -> (rf, stride)``, ``describe() -> dict`` (recorded
 in results), ``close()`` (release hooks; called by :func:`stviz_core.visualize`
-even when the run fails).
+even when the run fails), ``labels`` (the model's class names in logit order,
+against which :func:`stviz_core.visualize` resolves ``class_logit("name")``).
 
 A *plugin* makes backends for one framework. Plugins register under the
 entry-point group ``stviz.backends`` and provide ``accepts(model) -> bool``

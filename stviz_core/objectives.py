@@ -26,8 +26,10 @@ import numpy as np
 
 from ._checks import real
 from ._xp import array_device, namespace
+from .names import closest_names
 
-__all__ = ["Context", "Objective", "channel", "neuron", "class_logit", "per_item"]
+__all__ = ["Context", "Objective", "channel", "neuron", "class_logit", "per_item",
+           "resolve_classes"]
 
 
 @dataclass(frozen=True)
@@ -184,8 +186,9 @@ class _Channel(Objective):
 
 
 class _Neuron(Objective):
-    def __init__(self, c, location, normalize, name="neuron"):
+    def __init__(self, c, location, normalize, name="neuron", label=None):
         self.c, self.normalize, self.name = _index(c, "channel"), bool(normalize), name
+        self.label = label
         self.location = None if location is None else tuple(
             _index(i, "location index") for i in location
         )
@@ -227,7 +230,35 @@ class _Neuron(Objective):
         where = "" if self.location is None else f", location={self.location}"
         norm = ", normalize=True" if (self.normalize and self.name == "class_logit") else (
             ", normalize=False" if (not self.normalize and self.name == "neuron") else "")
-        return f"{self.name}({self.c}{where}{norm})"
+        unit = self.c if self.label is None else repr(self.label)
+        return f"{self.name}({unit}{where}{norm})"
+
+
+class _NamedClass(Objective):
+    """``class_logit("name")`` before :func:`resolve_classes` turns the name into an index."""
+
+    def __init__(self, label: str, normalize: bool):
+        self.label, self.normalize = label, bool(normalize)
+
+    def _unresolved(self, *_):
+        raise ValueError(
+            f"{self.describe()} names a class: resolve it against the model's class names "
+            "first, with stviz_core.visualize (which does) or "
+            "stviz_core.objectives.resolve_classes(objective, backend.labels)")
+
+    value = cotangent = _unresolved
+
+    def resolve(self, labels):
+        labels = list(labels)
+        if self.label not in labels:
+            close = closest_names(self.label, labels)
+            raise ValueError(f"no class {self.label!r}; closest names: {', '.join(close) or 'none'} "
+                             f"({len(labels)} classes)")
+        return _Neuron(labels.index(self.label), (), self.normalize, name="class_logit",
+                       label=self.label)
+
+    def describe(self):
+        return f"class_logit({self.label!r}{', normalize=True' if self.normalize else ''})"
 
 
 class _PerItem(Objective):
@@ -279,9 +310,46 @@ def neuron(c: int, location=None, *, normalize: bool = True) -> Objective:
     return _Neuron(c, location, normalize)
 
 
-def class_logit(c: int, *, normalize: bool = False) -> Objective:
-    """Logit ``c`` of a class layer with activations ``(N, K)``; unnormalized by default."""
+def class_logit(c, *, normalize: bool = False) -> Objective:
+    """Logit ``c`` of a class layer with activations ``(N, K)``; unnormalized by default.
+
+    ``c`` is the class index or its name (``class_logit("playing cricket")``);
+    a name is looked up in the model's class names (``model.stviz_labels``, a
+    backend's ``labels``) when :func:`stviz_core.visualize` runs, or by
+    :func:`resolve_classes`.
+    """
+    if isinstance(c, str):
+        return _NamedClass(c, normalize)
     return _Neuron(c, (), normalize, name="class_logit")
+
+
+def resolve_classes(objective, labels):
+    """``objective`` (or a sequence of them) with every class named by a string turned into its index.
+
+    Parameters
+    ----------
+    objective : Objective or sequence of Objective
+    labels : sequence of str or None
+        The model's class names in logit order.
+
+    Raises
+    ------
+    ValueError
+        A name that is not a class (the message lists the closest names), or
+        a named class when the model has no class names.
+    """
+    if isinstance(objective, Sequence) and not isinstance(objective, str):
+        return [resolve_classes(o, labels) for o in objective]
+    if isinstance(objective, _NamedClass):
+        if not labels:
+            raise ValueError(f"{objective.describe()} names a class, but the model has no class "
+                             "names (set model.stviz_labels, or give the class index)")
+        return objective.resolve(labels)
+    if isinstance(objective, Linear):
+        return Linear([(w, resolve_classes(o, labels)) for w, o in objective.terms])
+    if isinstance(objective, _PerItem):
+        return _PerItem([resolve_classes(o, labels) for o in objective.objectives])
+    return objective
 
 
 def per_item(objectives) -> Objective:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .backend import select_plugin
 from .loop import ascend
 from .objectives import channel as _channel
+from .objectives import resolve_classes
 
 __all__ = ["visualize"]
 
@@ -42,6 +43,8 @@ def visualize(
         (``stviz_core.layouts.TwoStream2D()``, ``Clip3D()``, ...); models
         built by ``stviz_adapters`` carry their own (``model.stviz_layout``).
     objective : Objective or sequence of Objective, optional
+        Classes named by a string (``class_logit("playing cricket")``) are
+        looked up in the model's class names (``model.stviz_labels``).
     backend : str, optional
         Plugin name (``"torch"``, ``"keras"``); found from the model otherwise.
     backend_options : dict, optional
@@ -66,7 +69,8 @@ def visualize(
         extra["layout"] = layout
     be = plugin.create(model, layer=layer, inputs=inputs, **extra)
     try:
-        return ascend(be, objective, **options)
+        labels = getattr(be, "labels", None) or getattr(model, "stviz_labels", None)
+        return ascend(be, resolve_classes(objective, labels), **options)
     finally:
         if hasattr(be, "close"):
             be.close()

@@ -75,6 +75,26 @@ def test_class_logit(xp):
     assert_cotangent_is_gradient(xp, class_logit(7), a, Context())
 
 
+def test_class_logit_by_name_resolves_against_the_labels(xp):
+    from stviz_core.objectives import resolve_classes
+
+    labels = ["abseiling", "juggling balls", "playing cricket", "yoga"]
+    a = np.random.default_rng(4).standard_normal((2, 4))
+    named = class_logit("playing cricket")
+    assert named.describe() == "class_logit('playing cricket')"
+    with pytest.raises(ValueError, match="names a class: resolve it"):
+        named.value(asarray(xp, a))
+    combo = resolve_classes([named, 2 * class_logit("yoga") - class_logit(0)], labels)
+    np.testing.assert_array_equal(host(combo[0].value(asarray(xp, a))), a[:, 2])
+    np.testing.assert_allclose(host(combo[1].value(asarray(xp, a))), 2 * a[:, 3] - a[:, 0])
+    assert combo[0].describe().startswith("class_logit('playing cricket'")
+    with pytest.raises(ValueError, match="no class 'juggling bals'; closest names: juggling balls"):
+        resolve_classes(class_logit("juggling bals"), labels)
+    with pytest.raises(ValueError, match="the model has no class names"):
+        resolve_classes(class_logit("yoga"), None)
+    assert resolve_classes(class_logit(3), None).describe() == class_logit(3).describe()
+
+
 def test_algebra(xp):
     a = asarray(xp, np.random.default_rng(3).standard_normal((2, 3, 3, 4)))
     ch, ne = channel(1, normalize=False), neuron(2, normalize=False)

@@ -95,6 +95,9 @@ class KerasBackend:
             if self.folded:
                 model = self.model = fold_batch_norm_keras(model)
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=False)
+        labels = getattr(self.user_model, "stviz_labels", None)
+        #: the model's class names in logit order (``model.stviz_labels``), or None
+        self.labels = None if labels is None else tuple(str(label) for label in labels)
         self.target = self._find_layer(model, layer)
         self.dtype = np.dtype(self._dtype_of(model))
         key = (layer, bool(compiled))
@@ -156,6 +159,7 @@ class KerasBackend:
             "folded_batch_norm": [list(p) for p in self.folded],
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
+            "classes": None if self.labels is None else len(self.labels),
             "keras": self.keras.__version__,
             "tensorflow": self.tf.__version__,
         }

@@ -72,6 +72,8 @@ class TorchBackend:
             model, target = self._fold(model, layer)
         self.model, self.target = model, target
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=True)
+        #: the model's class names in logit order (``model.stviz_labels``), or None
+        self.labels = _labels(self.user_model)
         modules = dict(model.named_modules())
         if layer not in modules:
             close = closest_names(layer, [m for m in modules if m])
@@ -156,6 +158,7 @@ class TorchBackend:
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "autocast": self.autocast,
+            "classes": None if self.labels is None else len(self.labels),
             "used_inputs": sorted(self.used_inputs),
             "torch": self.torch.__version__,
         }
@@ -250,6 +253,11 @@ class TorchBackend:
         except RuntimeError as exc:
             raise self._explained(exc) from None
         return shape, {k for k, g in zip(leaves, grads, strict=True) if g is not None}
+
+
+def _labels(model):
+    labels = getattr(model, "stviz_labels", None)
+    return None if labels is None else tuple(str(label) for label in labels)
 
 
 def _channels_last(out, torch):
