@@ -103,7 +103,11 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @cli.command()
 @click.argument("model")
 @click.option("--layer", required=True, help="Target layer (PyTorch module name or Keras layer name).")
-@click.option("--channels", required=True, help="Comma-separated channels, e.g. 0,5,9.")
+@click.option("--channels", default=None, help="Comma-separated channels, e.g. 0,5,9.")
+@click.option("--classes", default=None,
+              help="Instead of --channels, on a class layer: comma-separated class names or "
+                   "indices, e.g. 'playing cricket,juggling balls' (names: the model's "
+                   "stviz_labels).")
 @click.option("--gamma", default="1", show_default=True,
               help="Comma-separated temporal slowness values; one run each.")
 @click.option("--kappa", type=float, default=1.0, show_default=True, help="Spatial smoothness weight.")
@@ -117,9 +121,9 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
-def visualize(model, layer, channels, gamma, kappa, preset, steps, seed, backend, device, out,
-              overwrite, quiet):
-    """Visualize CHANNELS of LAYER of MODEL ('module:function' or a .pt/.keras file).
+def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed, backend, device,
+              out, overwrite, quiet):
+    """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function' or a .pt/.keras file).
 
     The model must carry its layout (models from stviz_adapters do) or be one
     of the layouts' standard forms; one run per gamma value.
@@ -127,7 +131,16 @@ def visualize(model, layer, channels, gamma, kappa, preset, steps, seed, backend
     import stviz_core as sv
 
     gammas = _numbers(gamma, float, "gamma values")
-    units = _numbers(channels, int, "channel numbers")
+    if (channels is None) == (classes is None):
+        raise click.UsageError("give --channels or --classes (one of them)")
+    units = objective = None
+    if channels is not None:
+        units = _numbers(channels, int, "channel numbers")
+    else:
+        objective = [sv.class_logit(int(c) if c.strip().isdigit() else c.strip())
+                     for c in classes.split(",") if c.strip()]
+        if not objective:
+            raise click.BadParameter(f"no class in --classes {classes!r}")
     out = _out_dir(out, overwrite)
     net = load_model(model)
     if device is not None:
@@ -140,11 +153,12 @@ def visualize(model, layer, channels, gamma, kappa, preset, steps, seed, backend
             reg = (sv.presets.paper(kappa=kappa, gamma=g) if preset == "paper"
                    else sv.presets.nnpreimage(kappa=kappa, gamma=g))
             t = time.perf_counter()
-            result = sv.visualize(net, layer, channels=units, preset=reg, steps=steps, seed=seed,
-                                  backend=backend, callback=_Progress(quiet, f"gamma {g:g}"))
+            result = sv.visualize(net, layer, channels=units, objective=objective, preset=reg,
+                                  steps=steps, seed=seed, backend=backend,
+                                  callback=_Progress(quiet, f"gamma {g:g}"))
             done.append(result.save(out / f"{layer}_gamma{g:g}"))
             if not quiet:
-                click.echo(f"gamma {g:g}: {len(units)} units in {time.perf_counter() - t:.1f} s "
+                click.echo(f"gamma {g:g}: {len(result)} units in {time.perf_counter() - t:.1f} s "
                            f"-> {done[-1]}.npz")
     except KeyboardInterrupt:
         _interrupted(out)

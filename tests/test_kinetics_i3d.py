@@ -372,3 +372,18 @@ def test_class_objectives_by_name_in_both_frameworks(keras_module):
         with pytest.raises(ValueError, match="no class 'juggling bals'; closest names: "
                                              "juggling balls"):
             sv.visualize(model, "Logits", objective=sv.class_logit("juggling bals"), steps=1)
+
+
+@needs_weights
+def test_stviz_visualize_takes_class_names(tmp_path, capsys):
+    from stviz_adapters.cli import main
+
+    spec = "stviz_adapters.zoo.kinetics_i3d_torch:kinetics_i3d(frames=8, input_size=64)"
+    args = ["visualize", spec, "--layer", "Logits", "--steps", "1", "--quiet"]
+    assert main([*args, "--classes", "playing cricket,juggling balls,3",
+                 "--out", str(tmp_path / "ok")]) == 0
+    result = sv.load(tmp_path / "ok" / "Logits_gamma1")
+    assert [o.split(",")[0] for o in result.config["objectives"]] == \
+        ["class_logit('playing cricket'", "class_logit('juggling balls'", "class_logit(3"]
+    assert main([*args, "--classes", "playing criket", "--out", str(tmp_path / "bad")]) == 1
+    assert "closest names: playing cricket" in capsys.readouterr().err
