@@ -2,11 +2,21 @@
 
 A model spec is ``module:function`` (imported and called with no arguments;
 a non-callable attribute is used as it is), ``module:function(key=value, ...)``
-(called with those keyword arguments, Python literals only, e.g.
-``stviz_adapters.zoo.declared_torch:i3d(width=0.25, frames=16)``) or a saved model file: ``.keras``
-(Keras 3) or ``.pt``/``.pth`` (a pickled ``torch.nn.Module``, loaded with
-``weights_only=False``: only open files you trust); which backend plugin opens
-a file is decided by its ``file_suffixes``.
+(called with those keyword arguments: Python literals and arithmetic on
+numbers, e.g. ``stviz_adapters.zoo.declared_torch:i3d(width=1/4, frames=16)``)
+or a saved model file: ``.keras`` (Keras 3) or ``.pt``/``.pth`` (a pickled
+``torch.nn.Module``); which backend plugin opens a file is decided by its
+``file_suffixes``.
+
+What runs code, and the guards:
+
+* a pickled ``.pt`` model runs code from the file when it is unpickled; it is
+  opened with ``weights_only=True`` unless the caller passes
+  ``trust_pickle=True`` (``--trust-pickle`` on the command line);
+* a spec calls a function: functions of the standard library and of known
+  process, shell and network modules are refused (``REFUSED_MODULES``), and a
+  spec that comes from a file someone else may have written (a sweep grid)
+  needs ``trust_pickle=True`` too, unless it names a function of stviz itself.
 """
 
 from __future__ import annotations
@@ -14,17 +24,35 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import operator
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from stviz_core.backend import plugins, select_plugin
 
-__all__ = ["load_model", "fingerprint", "framework_of"]
+__all__ = ["load_model", "check_spec", "fingerprint", "framework_of", "REFUSED_MODULES"]
 
 
-def load_model(spec: str):
-    """The model that ``spec`` names; a ``ValueError`` says what is wrong with a bad one."""
+#: top-level modules whose functions a model spec may not call (besides the standard library)
+REFUSED_MODULES = frozenset({"sh", "pexpect", "plumbum", "invoke", "fabric", "paramiko", "requests",
+                             "urllib3", "httpx", "aiohttp", "psutil", "docker", "IPython"})
+
+
+def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False):
+    """The model that ``spec`` names; a ``ValueError`` says what is wrong with a bad one.
+
+    Parameters
+    ----------
+    spec : str
+        ``module:function``, ``module:function(key=value, ...)`` or a model file.
+    trust_pickle : bool
+        Let a pickled model file run its code when it is loaded, and let a spec
+        from a file (``from_file``) call a function outside stviz.
+    from_file : bool
+        The spec was read from a file (a sweep grid), not typed by the user.
+    """
     spec = str(spec)
     path = Path(spec)
     suffixes = _file_suffixes()
@@ -35,9 +63,13 @@ def load_model(spec: str):
             raise ValueError(f"{spec}: unknown model file type {path.suffix!r}; the installed "
                              f"backends open {', '.join(sorted(suffixes))}")
         try:
-            model = suffixes[path.suffix].load_file(path)
+            model = suffixes[path.suffix].load_file(path, trust_pickle=trust_pickle)
         except Exception as exc:
-            raise ValueError(f"cannot read model file {spec}: {exc}") from None
+            if not trust_pickle and "weights_only" in str(exc):
+                raise ValueError(
+                    f"{spec} is a pickled model: loading it runs code stored in the file. If you "
+                    "trust the file, pass --trust-pickle (trust_pickle=True in Python)") from None
+            raise ValueError(f"cannot read model file {spec}: {str(exc).splitlines()[0]}") from None
         try:
             select_plugin(model)
         except ValueError:
@@ -48,6 +80,7 @@ def load_model(spec: str):
     if not attr:
         raise ValueError(f"a model is 'module:function', 'module:function(key=value, ...)' or a "
                          f"model file, got {spec!r}")
+    _check_callable_module(module_name, spec, trusted=trust_pickle or not from_file)
     attr, kwargs = _call(attr, spec)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
@@ -63,18 +96,54 @@ def load_model(spec: str):
         raise ValueError(f"cannot call {spec}: {exc}") from None
 
 
+def check_spec(spec: str, *, trust_pickle: bool = False, from_file: bool = False) -> None:
+    """Refuse a ``module:function`` spec that :func:`load_model` would refuse to call (see module notes)."""
+    spec = str(spec)
+    if Path(spec).suffix in _file_suffixes() or Path(spec).exists() or ":" not in spec:
+        return
+    _check_callable_module(spec.partition(":")[0], spec, trusted=trust_pickle or not from_file)
+
+
+def _check_callable_module(module_name, spec, *, trusted):
+    root = module_name.split(".")[0]
+    if root in sys.stdlib_module_names or root in REFUSED_MODULES:
+        raise ValueError(f"{spec!r}: a model spec may not call functions of {root!r} (the standard "
+                         "library and process, shell or network modules are refused)")
+    if not trusted and root not in ("stviz_adapters", "stviz_core", "stviz_backends"):
+        raise ValueError(f"{spec!r} comes from a file and calls code outside stviz; if you trust "
+                         "the file, pass --trust-pickle (trust_pickle=True in Python)")
+
+
 def _call(text, spec):
-    """``("name", {kwargs})`` from ``name`` or ``name(key=literal, ...)``."""
+    """``("name", {kwargs})`` from ``name`` or ``name(key=value, ...)``."""
     if "(" not in text:
         return text, {}
     try:
         call = ast.parse(text, mode="eval").body
-        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.args:
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.args \
+                or any(kw.arg is None for kw in call.keywords):
             raise ValueError
-        return call.func.id, {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-    except (SyntaxError, ValueError):
-        raise ValueError(f"{spec!r}: arguments must be keyword=literal pairs, e.g. "
-                         "module:function(width=0.25, input_size=112)") from None
+        return call.func.id, {kw.arg: _literal(kw.value) for kw in call.keywords}
+    except (SyntaxError, ValueError, TypeError, ZeroDivisionError):
+        raise ValueError(f"{spec!r}: arguments must be keyword=literal pairs (numbers may use "
+                         "+ - * /), e.g. module:function(width=1/4, input_size=112)") from None
+
+
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+               ast.Div: operator.truediv}
+
+
+def _literal(node):
+    """A Python literal, or arithmetic (+ - * /) on numbers; anything else is a ValueError."""
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _literal(node.left), _literal(node.right)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+            raise ValueError("arithmetic on non-numbers")
+        return _ARITHMETIC[type(node.op)](left, right)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        values = [_literal(e) for e in node.elts]
+        return tuple(values) if isinstance(node, ast.Tuple) else values
+    return ast.literal_eval(node)
 
 
 def _file_suffixes() -> dict:

@@ -25,12 +25,14 @@ import difflib
 import hashlib
 import json
 import numbers
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from stviz_core import presets as _presets
 from stviz_core.backend import plugins
 from stviz_core.checks import choice, non_negative_int, positive_int
+
+from ..model_loading import check_spec
 
 __all__ = ["KEYS", "Grid", "Cell", "load_grid", "parse_units", "make_cells", "batches"]
 
@@ -76,6 +78,9 @@ class Grid:
     batch: int = 8
     retries: int = 2
     title: str = "stviz sweep"
+    #: let the model spec run code (a pickled model file, or a function outside stviz named in
+    #: a grid file); not part of the grid's identity
+    trust_pickle: bool = field(default=False, compare=False)
 
     @classmethod
     def from_dict(cls, data, *, source="the grid"):
@@ -123,8 +128,10 @@ class Grid:
         return cls(**out)
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready values (tuples as lists)."""
-        return json.loads(json.dumps(asdict(self)))
+        """Plain JSON-ready values (tuples as lists); how far the model is trusted is left out."""
+        data = asdict(self)
+        data.pop("trust_pickle")
+        return json.loads(json.dumps(data))
 
     def units_for(self, layer):
         """The unit spec of ``layer`` (the table entry, or the one spec for all layers)."""
@@ -168,11 +175,13 @@ class Cell:
                 f"gamma {self.gamma:g} seed {self.seed}")
 
 
-def load_grid(path=None, overrides=None) -> Grid:
+def load_grid(path=None, overrides=None, *, trust_pickle=False) -> Grid:
     """Read a grid from a ``.toml``, ``.yaml`` or ``.yml`` file, with ``overrides`` on top.
 
     Either may be omitted (a grid from CLI options alone); ``None`` values in
-    ``overrides`` are ignored.
+    ``overrides`` are ignored. A model named by the file (not by ``overrides``)
+    may call only stviz's own functions unless ``trust_pickle`` (a grid file
+    can come from someone else; see :mod:`stviz_adapters.model_loading`).
     """
     data, source = {}, "the grid options"
     if path is not None:
@@ -197,9 +206,14 @@ def load_grid(path=None, overrides=None) -> Grid:
         except Exception as exc:  # the parsers' own error types
             raise ValueError(f"cannot parse {path}: {exc}") from None
     data = dict(data) if isinstance(data, dict) else data
+    from_file = isinstance(data, dict) and "model" in data
     if isinstance(data, dict):
-        data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return Grid.from_dict(data, source=source)
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        from_file = from_file and "model" not in given
+        data.update(given)
+    grid = Grid.from_dict(data, source=source)
+    check_spec(grid.model, trust_pickle=trust_pickle, from_file=from_file)
+    return replace(grid, trust_pickle=trust_pickle)
 
 
 def parse_units(spec, n_channels: int, layer: str = "the layer") -> list:

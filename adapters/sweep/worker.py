@@ -18,7 +18,7 @@ def open_model(grid: Grid, *, identify=False):
     fingerprint taken from the weights as loaded (before the dtype change, so a
     float32 and a float64 sweep of one model share a folder).
     """
-    model = load_model(grid.model)
+    model = load_model(grid.model, trust_pickle=grid.trust_pickle)
     identity = {"spec": grid.model, "fingerprint": fingerprint(model)} if identify else None
     plugin = select_plugin(model)
     backend = grid.backend or plugin.name
