@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+from stviz_core import presets
+from stviz_core.atomic import safe_name
 from stviz_core.backend import plugins
 
 __all__ = ["main", "cli", "load_model"]
@@ -55,12 +57,17 @@ def _numbers(text, kind=float, what="values"):
         raise click.BadParameter(f"expected comma-separated {what}, got {text!r}") from None
 
 
-def load_model(spec: str):
+_TRUST = click.option("--trust-pickle", is_flag=True,
+                      help="Let the model run code: unpickle a .pt model file (its code runs), or "
+                           "call a function outside stviz named in a grid file.")
+
+
+def load_model(spec: str, trust_pickle: bool = False):
     """A model from ``module:function`` or a saved model file (see :mod:`.model_loading`)."""
     from .model_loading import load_model as load
 
     try:
-        return load(spec)
+        return load(spec, trust_pickle=trust_pickle)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -111,7 +118,7 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--gamma", default="1", show_default=True,
               help="Comma-separated temporal slowness values; one run each.")
 @click.option("--kappa", type=float, default=1.0, show_default=True, help="Spatial smoothness weight.")
-@click.option("--preset", type=click.Choice(["paper", "nnpreimage"]), default="paper",
+@click.option("--preset", type=click.Choice(presets.names()), default="paper",
               show_default=True, help="Regularization preset.")
 @click.option("--steps", type=int, default=None, help="Ascent steps (default: the preset's, 300).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of noise and jitter.")
@@ -121,8 +128,9 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
+@_TRUST
 def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed, backend, device,
-              out, overwrite, quiet):
+              out, overwrite, quiet, trust_pickle):
     """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function' or a .pt/.keras file).
 
     The model must carry its layout (models from stviz_adapters do) or be one
@@ -142,7 +150,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed
         if not objective:
             raise click.BadParameter(f"no class in --classes {classes!r}")
     out = _out_dir(out, overwrite)
-    net = load_model(model)
+    net = load_model(model, trust_pickle)
     if device is not None:
         if not hasattr(net, "to"):
             raise click.BadParameter("--device applies to PyTorch models only")
@@ -150,13 +158,12 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed
     done = []
     try:
         for g in gammas:
-            reg = (sv.presets.paper(kappa=kappa, gamma=g) if preset == "paper"
-                   else sv.presets.nnpreimage(kappa=kappa, gamma=g))
+            reg = sv.presets.get(preset, kappa=kappa, gamma=g)
             t = time.perf_counter()
             result = sv.visualize(net, layer, channels=units, objective=objective, preset=reg,
                                   steps=steps, seed=seed, backend=backend,
                                   callback=_Progress(quiet, f"gamma {g:g}"))
-            done.append(result.save(out / f"{layer}_gamma{g:g}"))
+            done.append(result.save(out / safe_name(f"{layer}_gamma{g:g}")))
             if not quiet:
                 click.echo(f"gamma {g:g}: {len(result)} units in {time.perf_counter() - t:.1f} s "
                            f"-> {done[-1]}.npz")
@@ -179,7 +186,9 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed
               show_default=True, help="For the demo twins (no models given).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Save both results here.")
 @click.option("--overwrite", is_flag=True)
-def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, overwrite):
+@_TRUST
+def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, overwrite,
+            trust_pickle):
     """Run one visualization on a PyTorch model and its Keras twin and report how they differ.
 
     Without models, the demo model and its Keras twin (same weights) are compared.
@@ -194,7 +203,7 @@ def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, 
         a = load_demo_model(dtype=dtype)
         b = load_demo_model(framework="keras", dtype=dtype)
     else:
-        a, b = load_model(torch_model), load_model(keras_model)
+        a, b = load_model(torch_model, trust_pickle), load_model(keras_model, trust_pickle)
     units = _numbers(channels, int, "channel numbers")
     try:
         both = stviz_adapters.compare(a, b, layer, channels=units, steps=steps,
@@ -237,7 +246,9 @@ def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, 
 @click.option("--retries", type=int, default=None, help="Overrides the grid.")
 @click.option("--no-report", is_flag=True, help="Skip the figure grids and index.html.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages.")
-def sweep(grid, out, engine, address, workers, cpus_per_task, no_report, quiet, **overrides):
+@_TRUST
+def sweep(grid, out, engine, address, workers, cpus_per_task, no_report, quiet, trust_pickle,
+          **overrides):
     """Run a grid of units x regularization settings, resumably (GRID: a .toml or .yaml file).
 
     Every cell (layer, unit, preset, kappa, gamma, seed) is saved as it
@@ -248,7 +259,7 @@ def sweep(grid, out, engine, address, workers, cpus_per_task, no_report, quiet, 
     from .sweep.grid import load_grid
 
     try:
-        spec = load_grid(grid, overrides)
+        spec = load_grid(grid, overrides, trust_pickle=trust_pickle)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     bar = _SweepBar(quiet)

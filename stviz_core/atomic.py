@@ -7,11 +7,12 @@ through :func:`atomic_path` (or :func:`atomic_write` for bytes in memory).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write", "stale_temporaries", "TEMP_MARK"]
+__all__ = ["atomic_path", "atomic_write", "safe_name", "stale_temporaries", "TEMP_MARK"]
 
 #: every temporary name contains it (``.NAME.<random>.tmp.SUFFIX``), so strays can be found
 TEMP_MARK = ".tmp"
@@ -40,6 +41,17 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def safe_name(name: str) -> str:
+    """A file name made from any string (a layer, a result stem): letters, digits, ``.``, ``-``, ``_``
+    kept, everything else ``_``, no leading dot; so it stays inside the folder it is joined to.
+
+    >>> safe_name("/rgb.conv5_3 x'y")
+    'rgb.conv5_3_x_y'
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip("._")
+    return cleaned or "_"
 
 
 def stale_temporaries(path) -> list:

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,53 @@ def test_manuscript_in_headless_chromium(tmp_path):
     assert img.shape[:2] == (900, 1200) and img[..., :3].std() > 20  # not blank
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["results"]) == 8
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (.ci/run installs Debian's chromium)")
+def test_hostile_names_reach_the_page_escaped_and_files_stay_inside(tmp_path):
+    import numpy as np
+
+    import stviz_core as sv
+    from stviz_adapters.media.manuscript import write_manuscript
+    from stviz_core.testing import LinearBackend
+
+    be = LinearBackend({"rgb": np.ones((1, 3, 3, 3, 2))}, {"rgb": (1, 8, 8, 3)}, xp=np)
+    result = sv.ascend(be, [sv.channel(0)], steps=2, seed=0)
+    pwn = "document.body.dataset.pwned=1"
+    result.config["layer"] = f"<img src=x onerror={pwn}>"
+    folder = tmp_path / "page"
+    for stem in (f"x' onerror='{pwn}", f"y' onload='{pwn}"):
+        result.save(folder / stem)
+    page = write_manuscript(folder)
+    assert {p.parent for p in folder.rglob("*")} <= {folder, folder / "media", folder / "configs"}
+    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p'}",
+                          "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    status = re.search(r'id="status" data-ok="(\w+)">([^<]*)<', dom.stdout)
+    assert status and status.group(1) == "true", dom.stdout[:800]
+    assert "data-pwned" not in dom.stdout and "<img src=x" not in dom.stdout
+
+
+def test_a_layer_named_like_an_absolute_path_is_saved_inside_out(tmp_path):
+    pytest.importorskip("torch")
+    (tmp_path / "slashnet.py").write_text(
+        "import torch\n"
+        "from stviz_core.layouts import Image2D\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.add_module('/abs', torch.nn.Conv2d(3, 2, 3))\n"
+        "    def forward(self, x):\n"
+        "        return self.get_submodule('/abs')(x)\n"
+        "def build():\n"
+        "    net = Net()\n"
+        "    net.stviz_layout = Image2D()\n"
+        "    net.stviz_inputs = {'rgb': (1, 8, 8, 3)}\n"
+        "    return net\n")
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); from stviz_adapters.cli import main; "
+            f"sys.exit(main(['visualize', 'slashnet:build', '--layer', '/abs', '--channels', '0', "
+            f"'--steps', '2', '--out', {str(tmp_path / 'out')!r}, '--quiet']))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "out" / "abs_gamma1.npz").is_file() and not Path("/abs_gamma1.npz").exists()
+    assert all(tmp_path / "out" in p.parents for p in (tmp_path / "out").rglob("*"))

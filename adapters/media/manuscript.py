@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import html
 import json
+import urllib.parse
 from pathlib import Path
 
 import stviz_core as sv
 
-from stviz_core.atomic import atomic_path
-from .render import appearance_to_rgb, flow_to_rgb, input_roles, write_gif
+from stviz_core.atomic import atomic_path, safe_name
+from .render import appearance_to_rgb, flow_to_rgb, input_roles, max_gamma, write_gif
 
-__all__ = ["write_manuscript", "collect_results"]
+__all__ = ["write_manuscript", "collect_results", "text", "attr"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
@@ -80,64 +81,88 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
         Default: every result saved in ``folder`` (:func:`collect_results`).
     unit_names : dict, optional
         ``{(layer, objective description): label}`` shown under a unit.
+
+    Every string from a result, a file name or a model reaches the page through
+    :func:`text` or :func:`attr` (escaped), and every file the page writes has a
+    name made by :func:`safe_name`, inside ``folder``.
     """
     folder = Path(folder)
     results = collect_results(folder) if results is None else list(results)
-    media, configs = folder / "media", folder / "configs"
     groups = {}
-    for stem, result in results:
-        layer = result.config.get("layer") or "layer"
-        groups.setdefault(layer, []).append((stem, result))
-    figures = sorted(p.name for p in folder.glob("*.png"))
+    for stem, result in sorted(results, key=lambda item: (max_gamma(item[1]), item[0])):
+        groups.setdefault(result.config.get("layer") or "layer", []).append((stem, result))
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
-             f"<script>{_CHECK}</script></head><body><h1>{html.escape(title)}</h1>"
+             f"<title>{text(title)}</title><style>{_STYLE}</style>"
+             f"<script>{_CHECK}</script></head><body><h1>{text(title)}</h1>"
              "<p>Motion inputs play as loops: red = rightward, green = downward, blue = speed "
              "(each min-max scaled over the clip). Appearance is min-max scaled.</p>"
              "<p id='status'>loading</p>"]
-    for name in figures:
-        parts.append(f"<div class='figure'><h2>{html.escape(name)}</h2>"
-                     f"<img src='{html.escape(name)}' alt='{html.escape(name)}'></div>")
+    for name in sorted(p.name for p in folder.glob("*.png")):
+        parts.append(f"<div class='figure'><h2>{text(name)}</h2>"
+                     f"<img src='{attr(_url(name))}' alt='{attr(name)}'></div>")
     for layer, items in groups.items():
-        parts.append(f"<h2>layer {html.escape(layer)}</h2><div class='grid'>")
+        parts.append(f"<h2>layer {text(layer)}</h2><div class='grid'>")
         for stem, result in items:
-            config_file = configs / f"{stem}.json"
-            config_text = json.dumps(result.config, indent=1, sort_keys=True)
-            with atomic_path(config_file) as tmp:
-                tmp.write_text(config_text + "\n")
-            roles = input_roles(result)
-            objectives = result.config.get("objectives") or [""] * len(result)
-            gamma = {k: v.get("gamma") for k, v in result.config.get("inputs", {}).items()}
-            for n in range(len(result)):
-                cells = []
-                ordered = sorted(result.inputs.items(), key=lambda kv: roles[kv[0]] == "motion")
-                for name, x in ordered:
-                    base = f"{stem}_{n}_{name}"
-                    if roles[name] == "motion":
-                        frames = flow_to_rgb(x[n])
-                        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
-                        write_gif(frames, media / f"{base}.gif", fps=fps)
-                        src = f"media/{base}.gif"
-                    else:
-                        img = appearance_to_rgb(x[n])[0]
-                        _write_png(img.repeat(scale, axis=0).repeat(scale, axis=1),
-                                   media / f"{base}.png")
-                        src = f"media/{base}.png"
-                    cells.append(f"<figure style='margin:0'><img src='{src}' alt='{html.escape(name)}'>"
-                                 f"<div class='cap'>{html.escape(name)} ({roles[name]})</div></figure>")
-                label = objectives[n] if n < len(objectives) else ""
-                extra = (unit_names or {}).get((layer, label))
-                settings = ", ".join(f"{k}: gamma {v:g}" for k, v in gamma.items() if v is not None)
-                parts.append(
-                    f"<div class='unit'><div class='cap'><b>{html.escape(label)}</b>"
-                    f"{' &middot; ' + html.escape(extra) if extra else ''}<br>"
-                    f"{html.escape(stem)} #{n} &middot; {html.escape(settings)}</div>"
-                    f"<div class='pair'>{''.join(cells)}</div>"
-                    f"<details><summary>config</summary><p><a href='configs/{stem}.json'>"
-                    f"{stem}.json</a></p><pre>{html.escape(config_text)}</pre></details></div>")
+            parts.extend(_cards(folder, layer, stem, result, unit_names or {}, fps, scale))
         parts.append("</div>")
     parts.append("</body></html>")
     page = folder / "index.html"
     with atomic_path(page) as tmp:
         tmp.write_text("\n".join(parts))
     return page
+
+
+def text(value) -> str:
+    """``value`` as HTML text (``&``, ``<``, ``>`` and both quotes escaped)."""
+    return html.escape(str(value), quote=True)
+
+
+#: ``value`` inside a quoted attribute: the escaping of :func:`text` covers both quotes
+attr = text
+
+
+def _url(relative: str) -> str:
+    return urllib.parse.quote(relative)
+
+
+def _cards(folder, layer, stem, result, unit_names, fps, scale):
+    """One card per visualization of ``result``: its inputs, caption and config."""
+    file_stem = safe_name(stem)
+    config_text = json.dumps(result.config, indent=1, sort_keys=True)
+    with atomic_path(folder / "configs" / f"{file_stem}.json") as tmp:
+        tmp.write_text(config_text + "\n")
+    roles = input_roles(result)
+    objectives = result.config.get("objectives") or [""] * len(result)
+    gamma = {k: v.get("gamma") for k, v in result.config.get("inputs", {}).items()
+             if isinstance(v, dict)}
+    settings = ", ".join(f"{k}: gamma {v:g}" for k, v in gamma.items() if v is not None)
+    config_url = _url(f"configs/{file_stem}.json")
+    cards = []
+    for n in range(len(result)):
+        cells = [_input_cell(folder, f"{file_stem}_{n}_{safe_name(name)}", name, x[n], roles[name],
+                             fps, scale)
+                 for name, x in sorted(result.inputs.items(), key=lambda kv: roles[kv[0]] == "motion")]
+        label = objectives[n] if n < len(objectives) else ""
+        extra = unit_names.get((layer, label))
+        cards.append(
+            f"<div class='unit'><div class='cap'><b>{text(label)}</b>"
+            f"{' &middot; ' + text(extra) if extra else ''}<br>"
+            f"{text(stem)} #{n} &middot; {text(settings)}</div>"
+            f"<div class='pair'>{''.join(cells)}</div>"
+            f"<details><summary>config</summary><p><a href='{attr(config_url)}'>"
+            f"{text(file_stem)}.json</a></p><pre>{text(config_text)}</pre></details></div>")
+    return cards
+
+
+def _input_cell(folder, base, name, x, role, fps, scale):
+    """Write one input's media (a looping GIF for motion, a PNG for appearance); its figure."""
+    if role == "motion":
+        frames = flow_to_rgb(x).repeat(scale, axis=1).repeat(scale, axis=2)
+        write_gif(frames, folder / "media" / f"{base}.gif", fps=fps)
+        src = f"media/{base}.gif"
+    else:
+        img = appearance_to_rgb(x)[0]
+        _write_png(img.repeat(scale, axis=0).repeat(scale, axis=1), folder / "media" / f"{base}.png")
+        src = f"media/{base}.png"
+    return (f"<figure style='margin:0'><img src='{attr(_url(src))}' alt='{attr(name)}'>"
+            f"<div class='cap'>{text(name)} ({text(role)})</div></figure>")

@@ -136,6 +136,13 @@ def write_mp4(frames, path, *, fps: float = 8.0, scale: int = 4):
                                                  codec="libx264", macro_block_size=1))
 
 
+def max_gamma(result) -> float:
+    """The largest temporal slowness of a result's inputs (sorts runs numerically: 0, 1, 5, 10)."""
+    gammas = [v.get("gamma") for v in result.config.get("inputs", {}).values()
+              if isinstance(v, dict) and isinstance(v.get("gamma"), (int, float))]
+    return max(gammas) if gammas else -1.0
+
+
 def input_roles(result) -> dict:
     """``{input name: "appearance" | "motion"}``: the role the result's config records,
     else motion for two-channel (u, v) inputs."""

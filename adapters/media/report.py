@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from stviz_core.atomic import safe_name
+
+from .render import max_gamma
+
 __all__ = ["Grid", "write_report", "grids_by_layer"]
 
 
@@ -62,7 +66,7 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
         return None
     folder = Path(folder)
     for grid in grids:
-        path = unit_grid(grid.columns, folder / f"grid_{grid.name}.png", units=grid.units,
+        path = unit_grid(grid.columns, folder / f"grid_{safe_name(grid.name)}.png", units=grid.units,
                          unit_labels=grid.unit_labels, activity=grid.activity,
                          channels=grid.channels, top_clips=grid.top_clips, title=grid.title)
         log(f"figure {path}")
@@ -93,8 +97,9 @@ def grids_by_layer(results) -> list:
         if len({len(r) for _, r in items}) != 1:
             continue
         columns = {}
-        for stem, r in items:
+        for stem, r in sorted(items, key=lambda item: (max_gamma(item[1]), item[0])):
             g = {v.get("gamma") for v in r.config.get("inputs", {}).values()}
             columns[f"gamma = {max(g):g}" if g else stem] = r
         grids.append(Grid(layer, columns, layer, unit_labels=items[0][1].config.get("objectives")))
     return grids
+
