@@ -26,7 +26,7 @@ __all__ = [
     "schedule_from_dict",
 ]
 
-MOMENTS = ("pixel", "coordinate")
+MOMENTS = ("pixel", "coordinate", "item")
 
 
 class AdamState(NamedTuple):
@@ -56,7 +56,7 @@ def adam(*, learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, moment="pixel") -> Op
         Decay rates of the first and second moment, in ``[0, 1)``.
     eps : float
         Added to the root of the second moment.
-    moment : {"pixel", "coordinate"}
+    moment : {"pixel", "coordinate", "item"}
         ``"coordinate"`` is textbook Adam: one second moment per array entry.
         ``"pixel"`` (default) shares the second moment over the channel axis
         (the last axis) of each pixel: :math:`v \leftarrow b_2 v + (1-b_2)\,
@@ -67,6 +67,11 @@ def adam(*, learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, moment="pixel") -> Op
         (for a linear unit: every pixel at ``B * w / |w|``), which textbook Adam
         does not (it converges to ``B * sign(w) / |sign(w)|``). Both variants
         have the same unconstrained fixed points. With one channel they agree.
+        ``"item"`` shares it over everything but the batch axis: one second
+        moment per visualization and input, so the step keeps the gradient's
+        direction across the whole array (normalized ascent with momentum).
+        Spectral parameterizations need that: a moment per coefficient gives
+        every frequency the same step and undoes their 1/f^alpha scaling.
 
     Returns
     -------
@@ -83,8 +88,8 @@ def adam(*, learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, moment="pixel") -> Op
 
     def init(params):
         zeros = {k: v * 0 for k, v in params.items()}
-        if moment == "pixel":
-            nu = {k: v[..., :1] * 0 for k, v in params.items()}
+        if moment != "coordinate":
+            nu = {k: _shared(v, moment) * 0 for k, v in params.items()}
         else:
             nu = dict(zeros)
         return AdamState(0, zeros, nu)
@@ -98,6 +103,8 @@ def adam(*, learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, moment="pixel") -> Op
             sq = g * g
             if moment == "pixel":
                 sq = xp.mean(sq, axis=-1, keepdims=True)
+            elif moment == "item":
+                sq = xp.mean(sq, axis=tuple(range(1, sq.ndim)), keepdims=True)
             mu[key] = b1 * state.mu[key] + (1 - b1) * g
             nu[key] = b2 * state.nu[key] + (1 - b2) * sq
             m_hat = mu[key] / (1 - b1**count)
@@ -107,6 +114,11 @@ def adam(*, learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, moment="pixel") -> Op
 
     config = {"name": "adam", "b1": b1, "b2": b2, "eps": eps, "moment": moment}
     return Optimizer(init, update, config)
+
+
+def _shared(v, moment):
+    """The slice of ``v`` shaped like a shared second moment: one entry per pixel or per item."""
+    return v[..., :1] if moment == "pixel" else v[(slice(None),) + (slice(0, 1),) * (v.ndim - 1)]
 
 
 def apply_updates(params, updates):

@@ -69,6 +69,22 @@ def test_the_variants_agree_with_one_channel(xp):
     np.testing.assert_allclose(host(ua["x"]), host(ub["x"]), rtol=1e-15)
 
 
+@given(st.lists(grads_st, min_size=1, max_size=4), st.floats(1e-3, 10.0))
+def test_item_moment_is_adam_with_one_second_moment_per_visualization(xp, grads, lr):
+    """The textbook recursion with v the mean of g^2 over everything but the batch axis:
+    each step keeps the direction of the momentum over the whole array."""
+    opt = adam(learning_rate=lr, moment="item")
+    state = opt.init({"x": asarray(xp, np.zeros_like(grads[0]))})
+    m = v = 0.0
+    for step, g in enumerate(grads):
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * np.mean(g * g, axis=(1, 2, 3, 4), keepdims=True)
+        expected = -lr * (m / (1 - 0.9 ** (step + 1))) / (np.sqrt(v / (1 - 0.999 ** (step + 1))) + 1e-8)
+        updates, state = opt.update({"x": asarray(xp, g)}, state, step)
+        np.testing.assert_allclose(host(updates["x"]), expected, rtol=1e-10, atol=1e-300)
+    assert tuple(state.nu["x"].shape) == (2, 1, 1, 1, 1)
+
+
 def test_state_is_functional(xp):
     """update never mutates the state it was given: replaying it gives the same step."""
     g = asarray(xp, np.ones((1, 1, 2, 2, 2)))
