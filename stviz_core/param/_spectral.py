@@ -1,0 +1,150 @@
+"""The linear map shared by the spectral parameterizations: half spectrum -> clip, and its adjoint.
+
+A clip ``x`` of shape ``(N, T, H, W, C)`` is made from a complex half spectrum
+``Z`` of shape ``(N, T, H, W // 2 + 1, C)`` (a real FFT over ``(t, y, x)``,
+unitary: ``norm="ortho"``) scaled per frequency and mixed across channels::
+
+    x = irfftn(hermitian(scale * Z)) @ colour.T
+
+``hermitian`` makes the planes ``k_x = 0`` and ``k_x = W/2`` (for even W)
+Hermitian-symmetric in ``(k_t, k_y)``. A real FFT stores those planes in full,
+so an arbitrary ``Z`` over-specifies them; projecting first makes ``x`` the
+same in every array library (libraries differ in what they do with the
+redundant half) and the map exactly linear with a known adjoint::
+
+    adjoint(g) = scale * weights * rfftn(g @ colour)
+
+with ``weights`` 1 on those planes and 2 elsewhere (each other bin stands for
+the pair ``k, -k`` of the full spectrum).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._xp import from_numpy
+
+__all__ = ["AXES", "LUCID_COLOUR_SQRT", "frequencies", "amplitude", "colour_matrix",
+           "half_width", "Basis"]
+
+AXES = (1, 2, 3)  # t, y, x of (N, T, H, W, C)
+
+#: Square root (by SVD) of the colour covariance of ImageNet RGB, rows R, G, B
+#: (Lucid, ``lucid/optvis/param/color.py``): its first column is luminance,
+#: the other two the opponent colour axes.
+LUCID_COLOUR_SQRT = np.array([[0.26, 0.09, 0.02],
+                              [0.27, 0.00, -0.05],
+                              [0.27, -0.09, 0.03]])
+
+
+def half_width(width: int) -> int:
+    """Bins of a real FFT over an axis of ``width`` samples."""
+    return width // 2 + 1
+
+
+def frequencies(shape) -> np.ndarray:
+    """Radial frequency ``sqrt(f_t^2 + f_y^2 + f_x^2)`` of each half-spectrum bin, ``(T, H, W//2+1)``.
+
+    Each axis in its own unit: cycles per frame for ``f_t``, cycles per pixel
+    for ``f_y`` and ``f_x``; one frame counts as one pixel, so a pattern
+    moving one pixel per frame lies on the diagonal ``|f_t| = |f_x|``.
+    """
+    t, h, w = shape[:3]
+    return np.sqrt(np.fft.fftfreq(t)[:, None, None] ** 2 + np.fft.fftfreq(h)[None, :, None] ** 2
+                   + np.fft.rfftfreq(w)[None, None, :] ** 2)
+
+
+def bin_weights(width: int) -> np.ndarray:
+    """Full-spectrum bins each half-spectrum column stands for: 1 on ``k_x = 0`` and ``W/2``, else 2."""
+    weights = np.full(half_width(width), 2.0)
+    weights[0] = 1.0
+    if width % 2 == 0:
+        weights[-1] = 1.0
+    return weights
+
+
+def amplitude(shape, alpha: float) -> np.ndarray:
+    r"""``1 / max(f, f_0)^alpha`` per bin, ``(T, H, W//2+1)``, with a mean square of 1 over the full spectrum.
+
+    ``f_0 = 1 / max(T, H, W)``, the lowest frequency the clip resolves, keeps
+    the zero frequency finite. With unit mean square, white unit-variance
+    coefficients give a clip of unit variance per channel, so a coefficient
+    and a pixel value are on one scale.
+    """
+    t, h, w = shape[:3]
+    scale = np.maximum(frequencies(shape), 1.0 / max(t, h, w)) ** -float(alpha)
+    mean_square = np.sum(bin_weights(w) * scale**2) / (t * h * w)
+    return scale / np.sqrt(mean_square)
+
+
+def colour_matrix(channels: int, role: str, decorrelate: bool = True) -> np.ndarray:
+    """The ``(C, C)`` channel mixing: Lucid's ImageNet matrix for RGB appearance, else the identity.
+
+    The matrix is divided by its largest column norm, so a unit step along
+    luminance is a unit step in RGB. Flow gets none: under the reflections
+    ``u -> -u`` and ``v -> -v`` and the 90 degree rotations, which natural
+    motion is symmetric under on average, ``u`` and ``v`` are uncorrelated with
+    equal variance, so their covariance is already a multiple of the identity.
+    """
+    if decorrelate and role == "appearance" and channels == 3:
+        return LUCID_COLOUR_SQRT / np.linalg.norm(LUCID_COLOUR_SQRT, axis=0).max()
+    return np.eye(channels)
+
+
+class Basis:
+    """The map ``Z -> x`` of the module notes for one input, its adjoint and its inverse.
+
+    Parameters
+    ----------
+    shape : tuple
+        ``(T, H, W, C)`` of one visualization.
+    scale : ndarray
+        ``(T, H, W//2+1)`` per-frequency amplitude (e.g. :func:`amplitude`).
+    colour : ndarray
+        ``(C, C)`` channel mixing (e.g. :func:`colour_matrix`), invertible.
+    xp, dtype, device
+        Where the arrays live.
+    """
+
+    def __init__(self, shape, scale, colour, *, xp, dtype, device=None):
+        self.shape, self.xp, self.dtype = tuple(shape), xp, dtype
+        t, h, w, _ = self.shape
+        put = lambda a: from_numpy(a, xp, dtype=dtype, device=device)  # noqa: E731
+        self.scale = put(np.asarray(scale)[..., None])
+        self.colour_t = put(np.asarray(colour).T)
+        self.colour = put(np.asarray(colour))
+        self.inverse_t = put(np.linalg.inv(colour).T)
+        self.weights = put(bin_weights(w)[:, None])
+        planes = bin_weights(w) == 1.0
+        self.planes = xp.asarray(planes[:, None], device=device)
+        self.complex = xp.complex128 if dtype == xp.float64 else xp.complex64
+
+    def as_complex(self, re, im):
+        """``re + i im`` from two real arrays."""
+        xp = self.xp
+        return xp.astype(re, self.complex) + 1j * xp.astype(im, self.complex)
+
+    def hermitian(self, z):
+        """Project the planes ``k_x = 0`` and ``k_x = W/2`` onto Hermitian symmetry in ``(k_t, k_y)``."""
+        xp = self.xp
+        mirror = xp.roll(xp.flip(z, axis=(1, 2)), shift=(1, 1), axis=(1, 2))  # k -> -k
+        return xp.where(self.planes, (z + xp.conj(mirror)) / 2, z)
+
+    def to_input(self, z):
+        """``x = irfftn(hermitian(scale * z)) @ colour.T`` for a complex half spectrum ``z``."""
+        xp = self.xp
+        raw = xp.fft.irfftn(self.hermitian(self.scale * z), s=self.shape[:3], axes=AXES,
+                            norm="ortho")
+        return xp.matmul(raw, self.colour_t)
+
+    def adjoint(self, g):
+        """The adjoint of :meth:`to_input` (real inner products): a complex half spectrum."""
+        xp = self.xp
+        spectrum = xp.fft.rfftn(xp.matmul(g, self.colour), axes=AXES, norm="ortho")
+        return (self.scale * self.weights) * spectrum
+
+    def from_input(self, x):
+        """The ``z`` whose :meth:`to_input` is ``x`` (every scale must be non-zero)."""
+        xp = self.xp
+        spectrum = xp.fft.rfftn(xp.matmul(x, self.inverse_t), axes=AXES, norm="ortho")
+        return spectrum / self.scale
