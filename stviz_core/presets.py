@@ -26,6 +26,22 @@ Choices the paper (sec. 3.2) leaves open, made here:
 * **Learning rate.** "An adaptively decreasing learning rate" is not given as
   numbers; ``paper`` uses Adam with a geometric decay from 8 to 0.8 (on the
   0..255 input scale, i.e. 5 % to 0.5 % of ``B`` per step) over 300 steps.
+
+Beyond the paper (issue 16), presets named for what they add:
+
+* ``robust``: the paper's, plus transformation robustness (:data:`TRANSFORMS`).
+* ``fourier``: a colour-decorrelated space-time Fourier parameterization with
+  1/f amplitudes (:mod:`stviz_core.param.fourier`), :data:`TRANSFORMS`, and the
+  paper's regularizers at a tenth of their weight: the spectrum already favours
+  the smooth inputs TV and ``N_B`` ask for, so at full weight they would count
+  twice (the hard bound is unchanged). It starts from low-contrast noise
+  (``init_scale = 0.1``; Lucid starts near grey): structure comes from the unit.
+* ``maco``: phases only, under a fixed natural 1/f amplitude spectrum
+  (:mod:`stviz_core.param.maco`), otherwise as ``fourier``; Adam's rate is in
+  radians per step.
+
+All take ``kappa``, ``gamma``, ``steps`` as ``paper`` does (the sweep and the CLI
+build every preset so) and ``diversity``, a weight (:mod:`stviz_core.diversity`).
 """
 
 from __future__ import annotations
@@ -33,8 +49,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
+from . import param as _param
 from ._checks import choice, non_negative, positive, positive_int
+from .diversity import check_weight
 from .optim import Exponential, Piecewise, schedule_from_dict
+from .transforms import Transforms
 
 __all__ = [
     "StreamRegularization",
@@ -45,6 +64,10 @@ __all__ = [
     "isotropic",
     "anisotropic",
     "nnpreimage",
+    "robust",
+    "fourier",
+    "maco",
+    "TRANSFORMS",
     "get",
     "names",
     "from_dict",
@@ -85,6 +108,9 @@ class StreamRegularization:
         Divide both lambdas by ``T`` as well.
     lambda_norm, lambda_tv : float, optional
         Absolute weights that replace the formulas (0 switches a term off).
+    weight : float
+        Multiplies both lambdas (formula or given); presets that regularize
+        through their parameterization use less than 1.
     """
 
     bound: float = PAPER_BOUND
@@ -97,11 +123,12 @@ class StreamRegularization:
     normalize_time: bool = False
     lambda_norm: Optional[float] = None
     lambda_tv: Optional[float] = None
+    weight: float = 1.0
 
     def __post_init__(self):
         for name in ("bound", "alpha", "norm_scale", "tv_scale"):
             positive(getattr(self, name), name)
-        for name in ("tv_factor", "kappa", "gamma"):
+        for name in ("tv_factor", "kappa", "gamma", "weight"):
             non_negative(getattr(self, name), name)
         for name in ("lambda_norm", "lambda_tv"):
             if getattr(self, name) is not None:
@@ -117,7 +144,7 @@ class StreamRegularization:
         lam_tv = self.lambda_tv
         if lam_tv is None:
             lam_tv = self.tv_factor / (area * self.tv_scale**2)
-        return float(lam_n), float(lam_tv)
+        return float(lam_n * self.weight), float(lam_tv * self.weight)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -137,7 +164,14 @@ class Preset:
         ``Exponential``, ``Piecewise`` or ``Constant`` from :mod:`stviz_core.optim`.
     init_scale : float
         Initial noise: each channel uniform in ``+-init_scale * bound / sqrt(C)``,
-        so every pixel vector starts inside ``init_scale * bound``.
+        so every pixel vector starts inside ``init_scale * bound`` (the Fourier
+        parameterization matches that noise's root-mean-square; maco ignores it).
+    parameterization : Parameterization or str
+        What is optimized (:mod:`stviz_core.param`); ``"pixel"`` by default.
+    transforms : Transforms
+        Random transforms each step besides the jitter (none by default).
+    diversity : float
+        Weight ``>= 0`` of the Gram diversity term (:mod:`stviz_core.diversity`).
     """
 
     name: str
@@ -146,10 +180,17 @@ class Preset:
     steps: int = 300
     learning_rate: object = field(default_factory=lambda: Exponential(8.0, 0.8))
     init_scale: float = 1.0
+    parameterization: object = field(default_factory=_param.Pixel)
+    transforms: Transforms = field(default_factory=Transforms)
+    diversity: float = 0.0
 
     def __post_init__(self):
         positive_int(self.steps, "steps")
         positive(self.init_scale, "init_scale")
+        object.__setattr__(self, "parameterization", _param.resolve(self.parameterization))
+        if not isinstance(self.transforms, Transforms):
+            object.__setattr__(self, "transforms", Transforms.from_dict(self.transforms))
+        object.__setattr__(self, "diversity", check_weight(self.diversity))
 
     def for_role(self, role: str) -> StreamRegularization:
         """The regularization of ``role`` (``"appearance"`` or ``"motion"``)."""
@@ -167,6 +208,9 @@ class Preset:
             "steps": self.steps,
             "learning_rate": self.learning_rate.to_dict(),
             "init_scale": self.init_scale,
+            "parameterization": self.parameterization.to_dict(),
+            "transforms": self.transforms.to_dict(),
+            "diversity": self.diversity,
         }
 
 
@@ -179,6 +223,9 @@ def from_dict(data: Mapping) -> Preset:
         steps=data["steps"],
         learning_rate=schedule_from_dict(data["learning_rate"]),
         init_scale=data["init_scale"],
+        parameterization=data.get("parameterization", "pixel"),
+        transforms=data.get("transforms"),
+        diversity=data.get("diversity", 0.0),
     )
 
 
@@ -266,7 +313,64 @@ def nnpreimage(kappa: float = 1.0, gamma: float = 0.0, *, steps: int = 300) -> P
     )
 
 
-_PRESETS = {"paper": paper, "nnpreimage": nnpreimage}
+#: The transforms of ``robust``, ``fourier`` and ``maco``: Lucid's standard scales
+#: (0.9..1.1) and rotations (+-10 degrees), frame shifts of up to one frame, and
+#: speeds 0.9..1.1 (mild, so a unit's preferred speed stays sharp).
+TRANSFORMS = Transforms(scale=(0.9, 1.1), rotate=10.0, time_shift=1, speed=(0.9, 1.1))
+#: Regularizer weight of the spectral presets, relative to the paper's.
+SPECTRAL_WEIGHT = 0.1
+#: Adam's rates: ``fourier`` on the pixel scale (its coefficients have unit gain),
+#: ``maco`` in radians per step.
+FOURIER_RATE, MACO_RATE = Exponential(8.0, 0.8), Exponential(0.2, 0.02)
+
+
+def robust(kappa: float = 1.0, gamma: float = 1.0, *, diversity: float = 0.0,
+           **options) -> Preset:
+    """:func:`paper` plus :data:`TRANSFORMS`; options as :func:`fourier`'s."""
+    return paper(kappa, gamma, **options).replace(name="robust", transforms=TRANSFORMS,
+                                                  diversity=diversity)
+
+
+def fourier(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0,
+            diversity: float = 0.0, **options) -> Preset:
+    """Fourier parameterization, :data:`TRANSFORMS`, the paper's regularizers at a tenth.
+
+    Parameters
+    ----------
+    kappa, gamma : float
+        As in :func:`paper`.
+    alpha : float
+        Amplitude exponent of the spectrum, in ``[0, 4]``.
+    diversity : float
+        Weight ``>= 0`` of the diversity term.
+    **options
+        ``appearance_gamma``, ``normalize_time``, ``steps`` as in :func:`paper`.
+    """
+    return _spectral("fourier", paper(kappa, gamma, **options), _param.Fourier(alpha=alpha),
+                     diversity, FOURIER_RATE, init_scale=0.1)
+
+
+def maco(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0, rms: float = 0.35,
+         diversity: float = 0.0, **options) -> Preset:
+    """Phases only under a fixed 1/f^alpha spectrum, :data:`TRANSFORMS`, regularizers at a tenth.
+
+    ``rms``: the spectrum's root-mean-square pixel norm as a fraction of the
+    bound, in ``(0, 1]``; the other options as :func:`fourier`'s.
+    """
+    return _spectral("maco", paper(kappa, gamma, **options), _param.Maco(alpha=alpha, rms=rms),
+                     diversity, MACO_RATE)
+
+
+def _spectral(name, base, parameterization, diversity, rate, **changes):
+    return base.replace(
+        name=name, parameterization=parameterization, transforms=TRANSFORMS,
+        diversity=diversity, learning_rate=rate,
+        appearance=replace(base.appearance, weight=SPECTRAL_WEIGHT),
+        motion=replace(base.motion, weight=SPECTRAL_WEIGHT), **changes)
+
+
+_PRESETS = {"paper": paper, "nnpreimage": nnpreimage, "robust": robust, "fourier": fourier,
+            "maco": maco}
 
 
 def names() -> tuple:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stviz_core import presets
+from stviz_core import param, presets
 
 
 def test_paper_weights_are_the_papers_formulas():
@@ -83,3 +83,54 @@ def test_bad_preset_arguments():
         presets.paper().for_role("depth")
     with pytest.raises(TypeError, match="steps must be an integer"):
         presets.paper(steps=2.5)
+
+
+def test_the_issue_16_presets():
+    assert presets.names() == ("paper", "nnpreimage", "robust", "fourier", "maco")
+    paper = presets.paper()
+    assert paper.parameterization == param.Pixel() and not paper.transforms.active
+    assert paper.diversity == 0.0 and paper.appearance.weight == paper.motion.weight == 1.0
+    robust = presets.robust(gamma=5)
+    assert robust.transforms == presets.TRANSFORMS and robust.motion == presets.paper(gamma=5).motion
+    for p in (presets.fourier(), presets.maco()):
+        assert p.transforms == presets.TRANSFORMS
+        for role in ("appearance", "motion"):
+            lit = paper.for_role(role).weights((4, 16, 16, 3))
+            ours = p.for_role(role).weights((4, 16, 16, 3))
+            assert ours == pytest.approx(tuple(0.1 * w for w in lit), rel=1e-15)
+            assert p.for_role(role).bound == 160.0
+    assert presets.fourier(alpha=1.5).parameterization == param.Fourier(alpha=1.5)
+    assert presets.fourier().init_scale == 0.1
+    assert presets.maco(rms=0.2).parameterization == param.Maco(rms=0.2)
+
+
+@pytest.mark.parametrize("name", presets.names())
+def test_every_preset_takes_kappa_gamma_and_steps_and_round_trips(name):
+    """The CLI and the sweep build every preset as get(name, kappa=..., gamma=...)."""
+    p = presets.get(name, kappa=2.0, gamma=3.0, steps=40)
+    assert (p.motion.kappa, p.motion.gamma, p.steps, p.name) == (2.0, 3.0, 40, name)
+    assert presets.from_dict(p.to_dict()) == p
+
+
+def test_old_preset_dicts_still_load():
+    data = presets.paper().to_dict()
+    for key in ("parameterization", "transforms", "diversity"):
+        del data[key]
+    del data["appearance"]["weight"], data["motion"]["weight"]
+    assert presets.from_dict(data) == presets.paper()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: presets.get("lucid"), "valid choices: 'paper', 'nnpreimage', 'robust', 'fourier', 'maco'"),
+    (lambda: presets.fourier(alpha=5), r"alpha must be in \[0, 4\]"),
+    (lambda: presets.maco(rms=2), r"rms must be in \(0, 1\]"),
+    (lambda: presets.paper().replace(parameterization="wavelet"),
+     "unknown parameterization 'wavelet'; valid choices: 'pixel', 'fourier', 'maco'"),
+    (lambda: presets.paper().replace(transforms={"rotate": [-190, 0]}),
+     r"rotate must be a range \(lo, hi\) with -180 <= lo <= hi <= 180"),
+    (lambda: presets.robust(diversity=-1), "diversity weight must be >= 0"),
+    (lambda: presets.StreamRegularization(weight=-0.5), "weight must be >= 0"),
+])
+def test_bad_new_settings_name_their_domain(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
