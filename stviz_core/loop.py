@@ -1,9 +1,10 @@
 """The ascent loop: regularized activation maximization for N visualizations at once.
 
-:func:`ascend` plans the run (:func:`stviz_core.run_config.plan_run`), draws the
-initial noise and the jitter offsets, then steps (:mod:`stviz_core.step`),
-recording the trace (:mod:`stviz_core.trace`) and checking it for non-finite
-values every ``check_every`` steps.
+:func:`ascend` plans the run (:func:`stviz_core.run_config.plan_run`), binds the
+parameterization to each input, draws the initial parameters, the jitter
+offsets and the transforms, then steps (:mod:`stviz_core.step`), recording the
+trace (:mod:`stviz_core.trace`) and checking it for non-finite values every
+``check_every`` steps.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Optional
 import numpy as np
 
 from . import jitter as _jitter
-from ._xp import from_numpy, to_numpy
-from .initialization import uniform_noise
+from ._xp import to_numpy
+from .diversity import gram_similarity
 from .optim import adam
 from .result import Result
 from .run_config import RunSettings, plan_run, run_config
@@ -45,7 +46,8 @@ class NonFiniteError(FloatingPointError):
 
 def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, learning_rate=None,
            seed=0, jitter: bool = True, stride: Optional[int] = None, rho: Optional[float] = None,
-           a_hat=None, moment: str = "pixel", check_every: int = 10, callback=None) -> Result:
+           a_hat=None, moment: Optional[str] = None, check_every: int = 10, callback=None,
+           parameterization=None, transforms=None, diversity=None) -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
     Each step: shift the inputs by the step's jitter offsets, read the target
@@ -80,8 +82,9 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
         ``backend.receptive_field()`` when it has one, else stride 0 and rho 1.
     a_hat : sequence of float, optional
         Per-channel maximum activation on a validation set (eq. 1); 1 if omitted.
-    moment : {"pixel", "coordinate"}
-        Adam's second moment, see :func:`stviz_core.optim.adam`.
+    moment : {"pixel", "coordinate", "item"}, optional
+        Adam's second moment, see :func:`stviz_core.optim.adam`; by default the
+        parameterization's (``"item"`` for the Fourier one, else ``"pixel"``).
     callback : callable, optional
         Called as ``callback(step, steps)`` after every step (progress bars).
     check_every : int
@@ -89,6 +92,15 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
         waits for the device). On a non-finite value the run stops with a
         :class:`NonFiniteError` that names the step and visualization and
         carries the result up to the last good check.
+    parameterization : str or Parameterization, optional
+        What is optimized: ``"pixel"``, ``"fourier"``, ``"maco"`` or a
+        :mod:`stviz_core.param` object; the preset's if omitted.
+    transforms : Transforms, optional
+        Random scale, rotation, frame shift and speed each step
+        (:mod:`stviz_core.transforms`); the preset's if omitted.
+    diversity : float, optional
+        Weight ``>= 0`` of the Gram diversity term between the visualizations
+        (:mod:`stviz_core.diversity`); the preset's if omitted.
 
     Returns
     -------
@@ -96,61 +108,72 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
     """
     run = plan_run(backend, objective, preset=preset, steps=steps, learning_rate=learning_rate,
                    seed=seed, jitter=jitter, stride=stride, rho=rho, a_hat=a_hat, moment=moment,
-                   check_every=check_every)
+                   check_every=check_every, parameterization=parameterization,
+                   transforms=transforms, diversity=diversity)
     return _run(backend, run, callback)
 
 
-def initial_inputs(backend, run: RunSettings):
-    """Uniform noise inside each input's bound, and the jitter offsets of every step.
+def bind_fields(backend, run: RunSettings) -> dict:
+    """Each input's parameterization, bound to its shape, role, bound and the backend's arrays."""
+    return {k: run.parameterization.bind(spec.shape, spec.role, bound=run.streams[k].bound,
+                                         xp=backend.xp, dtype=backend.dtype, device=backend.device)
+            for k, spec in run.specs.items()}
 
-    Visualization ``n`` draws both from its own seed's generators (one for the
-    noise, one for the jitter, never sharing draws), so it starts and moves as
-    a single run with that seed would.
+
+def initial_inputs(backend, run: RunSettings, fields=None):
+    """Initial parameters and inputs, the jitter offsets and the transforms of every step.
+
+    Visualization ``n`` draws them from its own seed's generators (one for the
+    initial parameters, one for the jitter, one for the transforms, never
+    sharing draws), so it starts and moves as a single run with that seed would.
 
     Returns
     -------
-    x : dict of str to array
-        ``(N, T, H, W, C)`` per input, on the backend's namespace, dtype and device.
+    params, x : dict of str to array
+        Per input, the parameters and the ``(N, T, H, W, C)`` input, on the
+        backend's namespace, dtype and device (the same arrays for pixels).
     offsets : ndarray
         ``(steps, N, 2)`` integer offsets.
+    draws : Draws or None
+        The transforms' numbers, ``None`` when the run has none.
     """
-    init_rngs, jitter_rngs = zip(
-        *(map(np.random.default_rng, np.random.SeedSequence(s).spawn(2)) for s in run.seeds)
+    fields = bind_fields(backend, run) if fields is None else fields
+    init_rngs, jitter_rngs, warp_rngs = zip(
+        *(map(np.random.default_rng, np.random.SeedSequence(s).spawn(3)) for s in run.seeds)
     )
-    x = {}
+    params, x = {}, {}
     for name in sorted(run.specs):
-        noise = np.stack([
-            uniform_noise(run.specs[name].shape, bound=run.streams[name].bound,
-                          scale=run.preset.init_scale, rng=rng)
-            for rng in init_rngs
-        ])
-        x[name] = from_numpy(noise, backend.xp, dtype=backend.dtype, device=backend.device)
+        start = fields[name].init(init_rngs, scale=run.preset.init_scale)
+        params[name], x[name] = fields[name].initial(start)
     offsets = np.stack(
         [_jitter.offsets(rng, run.steps, run.stride if run.jitter else 0) for rng in jitter_rngs],
         axis=1,
     )
-    return x, offsets
+    draws = run.transforms.draw(warp_rngs, run.steps) if run.transforms.active else None
+    return params, x, offsets, draws
 
 
 def _run(backend, run: RunSettings, callback) -> Result:
     """Run the planned ascent: initialize, step ``run.steps`` times, evaluate the final inputs."""
     xp = backend.xp
-    x, offsets = initial_inputs(backend, run)
+    fields = bind_fields(backend, run)
+    params, x, offsets, draws = initial_inputs(backend, run, fields)
     optimizer = adam(learning_rate=run.learning_rate, moment=run.moment)
     # an input the layer does not depend on is left as initialized: no jitter, no ascent work
     frozen = penalties(run, x, run.frozen, xp)
-    state = optimizer.init({k: x[k] for k in run.used})
-    trace = new_trace(run.specs)
+    state = optimizer.init({k: params[k] for k in run.used})
+    trace = new_trace(run.specs, ["diversity"] if run.diverse else [])
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
-        value, objective_grads = objective_gradients(backend, run, x, offsets[step],
-                                                     first=step == 0)
+        value, objective_grads, terms = objective_gradients(
+            backend, run, x, offsets[step], draws=None if draws is None else draws.at(step),
+            first=step == 0)
         penalty, penalty_grads = regularizer_gradients(run, x, xp)
-        record(trace, value, {**frozen, **penalty})
+        record(trace, value, {**frozen, **penalty, **terms})
         if run.is_check_step(step):
             good = _checkpoint(backend, run, optimizer, trace, good, x, step)
         loss_grads = {k: penalty_grads[k] - objective_grads[k] for k in run.used}
-        x, state = adam_step(run, optimizer, state, loss_grads, x, step, xp)
+        params, x, state = adam_step(run, fields, optimizer, state, loss_grads, params, x, step)
         if callback is not None:
             callback(step + 1, run.steps)
     return _final_result(backend, run, optimizer, x, trace)
@@ -183,9 +206,10 @@ def _checkpoint(backend, run, optimizer, trace, good, x, step):
 def _final_result(backend, run, optimizer, x, trace) -> Result:
     """The Result: objective and penalties at the final (unjittered) inputs, checked finite."""
     xp = backend.xp
-    final = new_trace(run.specs)
-    value = run.objective.value(backend.activations(x), run.context)
-    record(final, value, penalties(run, x, x, xp))
+    final = new_trace(run.specs, ["diversity"] if run.diverse else [])
+    acts = backend.activations(x)
+    terms = {"diversity": run.diversity * gram_similarity(acts, xp=xp)} if run.diverse else {}
+    record(final, run.objective.value(acts, run.context), {**penalties(run, x, x, xp), **terms})
     final_np = {k: to_numpy(vals[0]).astype(np.float64) for k, vals in final.items()}
     result = Result(_host(x), run_config(backend, run, optimizer), host_trace(trace), final_np)
     for key, values in final_np.items():

@@ -9,11 +9,14 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from . import __version__
+from . import param as _param
 from . import presets as _presets
 from ._checks import non_negative, positive, positive_int
+from .diversity import check_weight
 from .backend import input_specs
 from .objectives import Context, Objective, per_item
 from .optim import Constant
+from .transforms import Transforms
 
 __all__ = ["RunSettings", "plan_run", "run_config"]
 
@@ -40,7 +43,7 @@ class RunSettings:
     context : Context
         ``rho`` and ``a_hat`` for the objective's normalization.
     moment : str
-        Adam's second moment, ``"pixel"`` or ``"coordinate"``.
+        Adam's second moment: ``"pixel"``, ``"coordinate"`` or ``"item"``.
     check_every : int
         Steps between checks of the trace for non-finite values.
     specs : mapping of str to InputSpec
@@ -51,6 +54,12 @@ class RunSettings:
         Each input's ``(lambda_norm, lambda_tv)``.
     used : tuple of str
         Inputs the target layer depends on, sorted: the ones the ascent optimizes.
+    parameterization : Parameterization
+        What the ascent optimizes (:mod:`stviz_core.param`).
+    transforms : Transforms
+        Random transforms each step besides the jitter.
+    diversity : float
+        Weight of the Gram diversity term.
     """
 
     objective: Objective
@@ -68,11 +77,19 @@ class RunSettings:
     streams: Mapping
     weights: Mapping
     used: tuple
+    parameterization: _param.Parameterization = _param.Pixel()
+    transforms: Transforms = Transforms()
+    diversity: float = 0.0
 
     @property
     def batch(self) -> int:
         """Number of visualizations N."""
         return len(self.seeds)
+
+    @property
+    def diverse(self) -> bool:
+        """Whether the diversity term is computed (a weight > 0 and at least one pair)."""
+        return self.diversity > 0 and self.batch > 1
 
     @property
     def frozen(self) -> tuple:
@@ -100,13 +117,17 @@ def plan_run(
     stride: Optional[int] = None,
     rho: Optional[float] = None,
     a_hat=None,
-    moment: str = "pixel",
+    moment: Optional[str] = None,
     check_every: int = 10,
+    parameterization=None,
+    transforms=None,
+    diversity=None,
 ) -> RunSettings:
     """Validate the arguments of :func:`stviz_core.ascend` against ``backend``; fill in defaults.
 
     Parameters are those of :func:`stviz_core.ascend` (``moment`` is checked
-    when the optimizer is built).
+    when the optimizer is built); ``parameterization``, ``transforms`` and
+    ``diversity`` default to the preset's.
 
     Returns
     -------
@@ -123,13 +144,19 @@ def plan_run(
     specs = _specs(backend)
     rho, stride = _receptive_field(backend, rho, stride)
     streams = {k: preset.for_role(s.role) for k, s in specs.items()}
+    parameterization = _param.resolve(
+        preset.parameterization if parameterization is None else parameterization)
     return RunSettings(
         objective=objective, seeds=tuple(seeds), preset=preset, steps=steps,
         schedule=schedule, jitter=bool(jitter), stride=stride, rho=rho,
         context=Context(rho=rho, a_hat=None if a_hat is None else [float(a) for a in a_hat]),
-        moment=moment, check_every=check_every, specs=specs, streams=streams,
+        moment=parameterization.moment if moment is None else moment,
+        check_every=check_every, specs=specs, streams=streams,
         weights={k: streams[k].weights(specs[k].shape) for k in specs},
         used=_used_inputs(backend, specs),
+        parameterization=parameterization,
+        transforms=_transforms(preset.transforms if transforms is None else transforms),
+        diversity=check_weight(preset.diversity if diversity is None else diversity),
     )
 
 
@@ -165,6 +192,10 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
         "learning_rate": run.schedule.to_dict(),
         "optimizer": optimizer.config,
         "jitter": {"enabled": run.jitter, "stride": run.stride, "mode": "roll (wraps around)"},
+        "parameterization": run.parameterization.to_dict(),
+        "transforms": dict(run.transforms.to_dict(), drawn_from=_TRANSFORM_SEEDS),
+        "diversity": {"weight": run.diversity, "of": "Gram matrices of the target layer's "
+                      "activations (mean cosine with the other visualizations)"},
         "rho": run.rho,
         "a_hat": run.context.a_hat,
         "optimized_inputs": sorted(run.used),
@@ -174,7 +205,20 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
     }
 
 
+_TRANSFORM_SEEDS = ("numpy: one uniform per kind and step from each visualization's seed's "
+                    "third SeedSequence child")
+
+
 # -- validation ----------------------------------------------------------------
+
+
+def _transforms(value):
+    if isinstance(value, Transforms):
+        return value
+    if isinstance(value, Mapping):
+        return Transforms.from_dict(value)
+    raise TypeError(f"transforms must be a stviz_core.transforms.Transforms or its to_dict(), "
+                    f"got {value!r}")
 
 
 def _schedule(lr):

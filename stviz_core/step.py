@@ -1,32 +1,35 @@
 """One step of the ascent, in its parts.
 
 The loop (:func:`stviz_core.ascend`) runs, for each step: :func:`objective_gradients`
-(jitter the inputs, read the target layer's activations, form the objective's
-cotangent, pull it back through the backend's vector-Jacobian product, undo the
-jitter on the gradient), :func:`regularizer_gradients` (eq. 2 and 3 with their
-closed-form gradients) and :func:`adam_step` (Adam's update on the negated
-objective plus penalties, then every pixel projected back inside the hard bound).
-All inputs are dicts of name -> array in the canonical ``(N, T, H, W, C)`` layout.
+(jitter and transform the inputs, read the target layer's activations, form the
+objective's cotangent and the diversity term's, pull them back through the
+backend's vector-Jacobian product, undo the transforms and the jitter on the
+gradient with their adjoints), :func:`regularizer_gradients` (eq. 2 and 3 with
+their closed-form gradients) and :func:`adam_step` (the gradient pulled back to
+the parameters, Adam's update, then the parameterization's constraint: every
+pixel of the next input inside the hard bound). Inputs are dicts of
+name -> array in the canonical ``(N, T, H, W, C)`` layout.
 """
 
 from __future__ import annotations
 
 from . import jitter as _jitter
+from .diversity import gram_similarity_value_grad
 from .optim import apply_updates
 from .regularizers import (
     norm_bound_unchecked,
     norm_bound_value_grad_unchecked,
-    project_to_bound_unchecked,
     total_variation_unchecked,
     total_variation_value_grad_unchecked,
 )
 from .run_config import RunSettings
+from .transforms import Warp
 
 __all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step"]
 
 
-def objective_gradients(backend, run: RunSettings, x, offsets, *, first=False):
-    """The objective at the jittered inputs and its gradient, shifted back, per optimized input.
+def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, first=False):
+    """The objective at the moved inputs and its gradient, moved back, per optimized input.
 
     Parameters
     ----------
@@ -36,6 +39,8 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, first=False):
         The inputs of this step (all of them; only ``run.used`` are jittered).
     offsets : ndarray
         This step's ``(N, 2)`` jitter offsets.
+    draws : Draws, optional
+        This step's transforms (:meth:`stviz_core.transforms.Draws.at`); none if omitted.
     first : bool
         Check the shapes of what the backend returns (done on the first step).
 
@@ -44,18 +49,38 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, first=False):
     value : array
         Shape ``(N,)``.
     grads : dict of str to array
-        The objective's gradient for each input in ``run.used``.
+        The gradient of the objective minus the diversity term for each input in ``run.used``.
+    terms : dict of str to array
+        ``{"diversity": (N,)}`` when ``run.diverse``, else empty.
     """
     xp = backend.xp
-    acts = backend.activations(
-        {k: _jitter.shift(v, offsets, xp=xp) if k in run.used else v for k, v in x.items()})
+    warps = {} if draws is None else {
+        k: Warp(run.transforms, draws, run.specs[k].shape, run.specs[k].role) for k in run.used}
+    acts = backend.activations({k: _move(v, offsets, warps.get(k), xp) if k in run.used else v
+                                for k, v in x.items()})
     if first:
         _check_activations(acts, run.batch, backend)
     value = run.objective.value(acts, run.context)
-    pulled = backend.vjp(run.objective.cotangent(acts, run.context))
+    cotangent = run.objective.cotangent(acts, run.context)
+    terms = {}
+    if run.diverse:
+        similarity, grad = gram_similarity_value_grad(acts, xp=xp)
+        cotangent = cotangent - run.diversity * grad
+        terms["diversity"] = run.diversity * similarity
+    pulled = backend.vjp(cotangent)
     if first:
         _check_grads(pulled, x, backend)
-    return value, {k: _jitter.unshift(pulled[k], offsets, xp=xp) for k in run.used}
+    return value, {k: _move_back(pulled[k], offsets, warps.get(k), xp) for k in run.used}, terms
+
+
+def _move(x, offsets, warp, xp):
+    x = _jitter.shift(x, offsets, xp=xp)
+    return x if warp is None else warp.apply(x, xp)
+
+
+def _move_back(g, offsets, warp, xp):
+    g = g if warp is None else warp.adjoint(g, xp)
+    return _jitter.unshift(g, offsets, xp=xp)
 
 
 def regularizer_gradients(run: RunSettings, x, xp):
@@ -97,32 +122,36 @@ def penalties(run: RunSettings, x, names, xp) -> dict:
     return out
 
 
-def adam_step(run: RunSettings, optimizer, state, grads, x, step, xp):
-    """Adam's update of the optimized inputs, then each pixel projected back inside the bound.
+def adam_step(run: RunSettings, fields, optimizer, state, grads, params, x, step):
+    """Adam's update of the optimized parameters, then the next inputs, inside the bound.
 
     Parameters
     ----------
     run : RunSettings
+    fields : dict of str to Field
+        Each input's parameterization (:mod:`stviz_core.param`).
     optimizer : Optimizer
     state : AdamState
     grads : dict of str to array
-        Gradient of the loss (penalties minus objective) per input in ``run.used``.
-    x : dict of str to array
-        All inputs of this step.
+        Gradient of the loss (penalties minus objective) w.r.t. each input in ``run.used``.
+    params, x : dict of str to array
+        All parameters and inputs of this step.
     step : int
-    xp : namespace
 
     Returns
     -------
-    x : dict of str to array
-        All inputs of the next step.
+    params, x : dict of str to array
+        All parameters and inputs of the next step; every pixel vector of ``x``
+        inside the bound (:meth:`Field.constrain`).
     state : AdamState
     """
-    updates, state = optimizer.update(grads, state, step)
-    stepped = apply_updates({k: x[k] for k in run.used}, updates)
-    bounded = {k: project_to_bound_unchecked(v, run.streams[k].bound, xp)
-               for k, v in stepped.items()}
-    return {**x, **bounded}, state
+    pulled = {k: fields[k].vjp(params[k], grads[k]) for k in run.used}
+    updates, state = optimizer.update(pulled, state, step)
+    stepped = apply_updates({k: params[k] for k in run.used}, updates)
+    params, x = dict(params), dict(x)
+    for k in run.used:
+        params[k], x[k] = fields[k].constrain(stepped[k])
+    return params, x, state
 
 
 def _check_activations(acts, n, backend):

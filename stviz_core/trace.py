@@ -3,7 +3,8 @@
 A trace is a dict ``key -> list`` with one ``(N,)`` array per step, kept on the
 device while the run goes; :func:`host_trace` brings rows to the host as
 float64 ``(rows, N)`` arrays. Keys: ``"objective"``, ``"<input>/norm"`` and
-``"<input>/tv"`` per input (sorted), ``"total"`` (objective minus penalties).
+``"<input>/tv"`` per input (sorted), ``"diversity"`` when the run has that term,
+``"total"`` (objective minus penalties).
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from ._xp import to_numpy
 __all__ = ["new_trace", "record", "host_trace", "first_non_finite"]
 
 
-def new_trace(specs) -> dict:
-    """An empty trace with the keys of a run over the inputs named in ``specs``."""
+def new_trace(specs, extra=()) -> dict:
+    """An empty trace with the keys of a run over the inputs named in ``specs``, plus ``extra`` terms."""
     keys = ["objective"]
     for k in sorted(specs):
         keys += [f"{k}/norm", f"{k}/tv"]
-    return {key: [] for key in keys + ["total"]}
+    return {key: [] for key in keys + list(extra) + ["total"]}
 
 
 def record(trace, value, penalties) -> None:
