@@ -41,20 +41,37 @@ class _Progress:
             self.bar = None
 
 
+#: folders a command created, removed again by :func:`main` when the command fails before writing
+_CREATED: list = []
+
+
 def _out_dir(out: Path, overwrite: bool) -> Path:
+    if not out.exists():
+        _CREATED.extend(p for p in (out, *out.parents) if not p.exists())
+    if out.exists() and not out.is_dir():
+        raise click.UsageError(f"--out {out} is a file, not a folder")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise click.UsageError(f"output folder {out} exists and is not empty; pass --overwrite "
                                    "to write into it")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".stviz-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise click.UsageError(f"cannot write into --out {out}: {exc.strerror or exc}") from None
     return out
 
 
 def _numbers(text, kind=float, what="values"):
     try:
-        return [kind(v) for v in str(text).split(",") if v.strip()]
+        values = [kind(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated {what}, got {text!r}") from None
+        values = []
+    if not values:
+        raise click.BadParameter(f"expected comma-separated {what}, got {text!r}")
+    return values
 
 
 _TRUST = click.option("--trust-pickle", is_flag=True,
@@ -74,7 +91,8 @@ def load_model(spec: str, trust_pickle: bool = False):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stviz")
-def cli():
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+def cli(debug):
     """stviz: what excites a unit of a video network, in appearance and motion.
 
     Each command writes results as .npz + .json pairs (load them with
@@ -89,7 +107,8 @@ def cli():
 @click.option("--steps", type=int, default=150, show_default=True, help="Ascent steps per run.")
 @click.option("--units", type=int, default=4, show_default=True,
               help="How many of the most active conv5_fusion units to show.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of noise and jitter.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of noise and jitter.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
 def demo(out, steps, units, seed, overwrite, quiet):
@@ -121,7 +140,8 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--preset", type=click.Choice(presets.names()), default="paper",
               show_default=True, help="Regularization preset.")
 @click.option("--steps", type=int, default=None, help="Ascent steps (default: the preset's, 300).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of noise and jitter.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of noise and jitter.")
 @click.option("--backend", type=click.Choice(sorted(plugins())), default=None,
               help="Framework plugin (found from the model when omitted).")
 @click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda.")
@@ -154,7 +174,11 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed
     if device is not None:
         if not hasattr(net, "to"):
             raise click.BadParameter("--device applies to PyTorch models only")
-        net = net.to(device)
+        try:
+            net = net.to(device)
+        except (RuntimeError, AssertionError) as exc:
+            raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
+                                     param_hint="--device") from None
     done = []
     try:
         for g in gammas:
@@ -181,7 +205,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed
 @click.option("--layer", default="conv5_fusion", show_default=True, help="Target layer in both.")
 @click.option("--channels", default="0,1", show_default=True, help="Comma-separated channels.")
 @click.option("--steps", type=int, default=50, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64",
               show_default=True, help="For the demo twins (no models given).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Save both results here.")
@@ -330,10 +354,10 @@ def report(folder, by_layer, most, quiet):
 @cli.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--frames", type=int, default=11, show_default=True,
+@click.option("--frames", type=click.IntRange(min=2), default=11, show_default=True,
               help="Frames to read (the flow stack has one fewer).")
-@click.option("--start", type=int, default=0, show_default=True, help="First frame.")
-@click.option("--size", type=int, default=112, show_default=True, help="Resize to size x size.")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame.")
+@click.option("--size", type=click.IntRange(min=16), default=112, show_default=True, help="Resize to size x size.")
 @click.option("--overwrite", is_flag=True)
 def flow(video, out, frames, start, size, overwrite):
     """TV-L1 optical flow of VIDEO, saved as the two-stream model input and as a flow video."""
@@ -396,7 +420,24 @@ def _interrupted(out):
 
 
 def main(argv=None):
-    """Entry point of the ``stviz`` console script."""
+    """Entry point of the ``stviz`` console script: every failure is one line and an exit status.
+
+    Usage errors exit with 2, failed runs with 1, Ctrl-C with 130; ``stviz
+    --debug COMMAND ...`` shows the traceback instead. A failed command leaves
+    no empty output folder behind.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _CREATED.clear()
+    status = 1
+    try:
+        status = _run(argv)
+        return status
+    finally:
+        if status != 0:
+            _remove_empty(_CREATED)
+
+
+def _run(argv) -> int:
     try:
         return cli.main(args=argv, prog_name="stviz", standalone_mode=False) or 0
     except click.exceptions.Abort:
@@ -405,4 +446,30 @@ def main(argv=None):
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a message
+        if "--debug" in argv[: argv.index("--") if "--" in argv else len(argv)]:
+            raise
+        click.echo(f"Error: {describe_failure(exc)} (stviz --debug ... shows the traceback)", err=True)
+        return 1
 
+
+def _remove_empty(folders) -> None:
+    """Remove the folders a failed command created and left empty (deepest first)."""
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty, or gone
+    folders.clear()
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line that says what went wrong, and what to do where stviz knows it."""
+    if isinstance(exc, ImportError) and exc.name in ("keras", "tensorflow", "tf_keras"):
+        return f"{exc.name} is not installed: pip install \"stviz[keras]\" tensorflow"
+    if isinstance(exc, ImportError) and exc.name == "torch":
+        return "PyTorch is not installed: pip install \"stviz[torch]\""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, (ValueError, FileNotFoundError)) or type(exc).__module__.startswith("stviz"):
+        return first or type(exc).__name__
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

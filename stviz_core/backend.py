@@ -145,7 +145,13 @@ def select_plugin(model, *, backend=None, available=None):
     available = plugins() if available is None else dict(available)
     names = tuple(sorted(available))
     if backend is not None:
-        return _load(available[choice(backend, "backend", names)])
+        plugin = _load(available[choice(backend, "backend", names)])
+        if model is not None and not plugin.accepts(model):
+            fits = [n for n in names if n != backend and _load(available[n]).accepts(model)]
+            raise ValueError(
+                f"backend {backend!r} does not take a model of type {type(model).__module__}."
+                f"{type(model).__qualname__}" + (f"; it is a {fits[0]!r} model" if fits else ""))
+        return plugin
     for name in names:
         plugin = _load(available[name])
         if plugin.accepts(model):

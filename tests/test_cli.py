@@ -62,12 +62,48 @@ def test_visualize_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
     (["flow", "missing.mp4"], "no video file"),
     (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "a,b"],
      "comma-separated channel numbers"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", ","],
+     "expected comma-separated channel numbers, got ','"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--seed", "-1"],
+     "-1 is not in the range x>=0"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--device",
+      "bogus"], "device 'bogus'"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--backend",
+      "keras"], "backend 'keras' does not take a model of type"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
+      "FILE"], "is a file, not a folder"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
+      "FILE/below"], "cannot write into --out"),
+    (["flow", "missing.mp4", "--frames", "1"], "1 is not in the range x>=2"),
+    (["flow", "missing.mp4", "--start", "-5"], "-5 is not in the range x>=0"),
+    (["flow", "missing.mp4", "--size", "0"], "0 is not in the range x>=16"),
 ])
 def test_bad_input(tmp_path, capsys, args, message):
+    (tmp_path / "FILE").write_text("")
+    args = [str(tmp_path / a) if a.startswith("FILE") else a for a in args]
     if "--out" not in args:
-        args = args + ["--out", str(tmp_path / "o")]
+        args = args + ["--out", str(tmp_path / "o" / "deeper")]
     assert main(args) != 0
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and message in errors[0], err  # one line says it (after click's usage)
+    assert not (tmp_path / "o").exists()  # a failed command leaves no empty folder
+
+
+def test_any_failure_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    import stviz_adapters.cli as cli_module
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("deep inside a framework")
+
+    monkeypatch.setattr(cli_module, "load_model", boom)
+    args = ["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+            "--out", str(tmp_path / "o")]
+    assert main(args) == 1
+    assert capsys.readouterr().err.startswith("Error: ZeroDivisionError: deep inside a framework")
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", *args])
 
 
 def test_flow_of_a_video(tmp_path, capsys):
