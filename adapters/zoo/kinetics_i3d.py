@@ -290,7 +290,7 @@ def pickle_path_to_name(path: str) -> str:
         if len(rest) == 3 and rest[2] in ("kernel", "bias"):
             return f"Logits.{rest[2]}"
     elif block in STEM and len(rest) == 2 and (collection, *rest) in _LEAVES:
-        return f"{block}.{_LEAVES[collection, *rest]}"
+        return f"{block}.{_LEAVES[(collection, *rest)]}"
     elif block in INCEPTION_CHANNELS and len(rest) == 4:
         branch, leaf = _BRANCHES.get("/".join(rest[:2])), _LEAVES.get((collection, *rest[2:]))
         if branch is not None and leaf is not None:
