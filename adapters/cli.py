@@ -1,6 +1,6 @@
 """The ``stviz`` command line (also ``python -m stviz``), built on click.
 
-Commands: ``demo``, ``visualize``, ``sweep``, ``compare``, ``report``, ``flow``. Every
+Commands: ``demo``, ``visualize``, ``sweep``, ``compare``, ``report``, ``flow``, ``record``. Every
 output file is written to a temporary name and renamed, results are saved as
 each run finishes, and Ctrl-C stops after saying what was saved.
 """
@@ -357,7 +357,8 @@ def report(folder, by_layer, most, quiet):
 @click.option("--frames", type=click.IntRange(min=2), default=11, show_default=True,
               help="Frames to read (the flow stack has one fewer).")
 @click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First frame.")
-@click.option("--size", type=click.IntRange(min=16), default=112, show_default=True, help="Resize to size x size.")
+@click.option("--size", type=click.IntRange(min=16), default=112, show_default=True,
+              help="Resize (aspect ratio kept) and centre-crop to size x size.")
 @click.option("--overwrite", is_flag=True)
 def flow(video, out, frames, start, size, overwrite):
     """TV-L1 optical flow of VIDEO, saved as the two-stream model input and as a flow video."""
@@ -384,23 +385,71 @@ def flow(video, out, frames, start, size, overwrite):
                f"{out / 'flow.gif'}")
 
 
-def _read_video(video, start, frames, size):
-    import cv2
+@cli.command()
+@click.argument("model")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--layer", required=True, help="Layer to record.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("activity.npz"),
+              show_default=True, help="The .npz file to write (Activity.load reads it).")
+@click.option("--windows", default="1", show_default=True,
+              help="Windows of the model's T frames per video: a number (1: the central one) or "
+                   "'all' (back to back).")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Top clips kept per channel.")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Windows per forward pass.")
+@click.option("--skip-bad", is_flag=True, help="Leave out unreadable or too small videos (listed) "
+                                               "instead of stopping at the first.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or messages.")
+@_TRUST
+def record(model, folder, layer, out, windows, top, batch, skip_bad, overwrite, quiet, trust_pickle):
+    """Record LAYER of MODEL on the videos in FOLDER: a_hat, per-class maxima, top clips.
+
+    FOLDER holds class folders (FOLDER/<class>/<clip>.mp4; mp4, avi, gif, ...)
+    or videos (one class). Each video is fitted to the model's input with its
+    aspect ratio kept (centre crop) and preprocessed as the model says
+    (model.stviz_preprocess).
+    """
     import numpy as np
 
-    if not Path(video).is_file():
-        raise click.BadParameter(f"no video file {video}")
-    try:
-        import imageio.v3 as iio
+    from .activity import record_videos
 
-        data = iio.imread(video, index=None)
-    except Exception as exc:
-        raise click.BadParameter(f"cannot read video {video}: {str(exc).splitlines()[0]}") from None
-    if data.ndim != 4 or len(data) < start + frames:
-        raise click.BadParameter(f"{video} has {len(data) if data.ndim == 4 else 0} frames; "
-                                 f"need {start + frames}")
-    clip = data[start:start + frames, ..., :3]
-    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in clip])
+    if windows != "all" and not windows.isdigit():
+        raise click.BadParameter(f"expected a number or 'all', got {windows!r}", param_hint="--windows")
+    if out.exists() and (out.is_dir() or not overwrite):
+        raise click.UsageError(f"--out {out} exists" + ("" if out.is_dir() else "; pass --overwrite"))
+    net = load_model(model, trust_pickle)
+    try:
+        activity = record_videos(net, layer, folder, windows=windows if windows == "all" else int(windows),
+                                 top_k=top, batch=batch, skip_bad=skip_bad,
+                                 progress=not quiet and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: nothing written", err=True)
+        sys.exit(130)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    activity.save(out)
+    if not quiet:
+        for line in activity.skipped:
+            click.echo(f"skipped {line}", err=True)
+        best = np.argsort(-activity.a_hat)[:3]
+        for c in best:
+            click.echo(f"channel {c}: a_hat {activity.a_hat[c]:.3g}, strongest class "
+                       f"{activity.strongest_class(c)}, top clip {activity.top_clip_names(c)[0]}")
+    click.echo(f"stviz record: {len(activity.clips)} videos, {len(activity.classes)} class(es), "
+               f"{len(activity.a_hat)} channels of {layer} -> {out}")
+
+
+def _read_video(video, start, frames, size):
+    """``frames`` frames of ``video`` from ``start``, resized with the aspect kept and centre-cropped
+    to ``size`` x ``size`` (:mod:`.media.video_io`, the reader activity recording uses)."""
+    from .media.video_io import VideoError, fit_frames, read_video
+
+    try:
+        clip = read_video(video, start=start, frames=frames, max_side=size)
+    except VideoError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return fit_frames(clip.frames, (size, size))
 
 
 def _report(folder, quiet, **options):

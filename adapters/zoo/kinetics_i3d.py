@@ -59,7 +59,8 @@ from stviz_core.names import closest_names
 
 __all__ = ["BN_EPSILON", "NUM_CLASSES", "INPUT_SCALE", "MEAN_RGB", "MIN_FRAMES", "MIN_SIZE",
            "STEM", "POOLS", "INCEPTION_CHANNELS", "ENDPOINTS", "HEAD_WINDOW",
-           "KINETICS400_CLASSES", "class_index", "check_clip", "same_padding", "head_weights",
+           "KINETICS400_CLASSES", "class_index", "check_clip", "preprocess", "same_padding",
+           "head_weights",
            "RefusedGlobalError", "checkpoint_path", "read_kinetics_i3d", "expected_shapes",
            "pickle_path_to_name", "PIP_INSTALL"]
 
@@ -153,6 +154,43 @@ def check_clip(frames: int, height: int, width: int) -> None:
         raise ValueError(
             f"a clip of {frames} x {height} x {width} (T x H x W) is too small for Kinetics-400 "
             f"I3D: it needs at least {MIN_FRAMES} frames and {MIN_SIZE} x {MIN_SIZE} pixels")
+
+
+def preprocess(frames, size=None) -> np.ndarray:
+    """A video's frames as the network's canonical input: ``frames - 127.5``, float32.
+
+    The models' ``stviz_preprocess`` (:func:`stviz_adapters.activity.record_videos`
+    uses it). The reference feeds ``uint8 / 127.5 - 1``; the models divide by
+    :data:`INPUT_SCALE` themselves, so the canonical input is ``frames - 127.5``.
+
+    Parameters
+    ----------
+    frames : array_like
+        uint8 RGB ``(T, H, W, 3)``, 0..255.
+    size : (int, int), optional
+        ``(H, W)`` to fit the frames to, keeping their aspect ratio: resized to
+        cover it, then centre-cropped (:func:`stviz_adapters.media.video_io.fit_frames`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(T, H, W, 3)`` in [-127.5, 127.5].
+
+    Raises
+    ------
+    ValueError
+        Fewer frames or pixels than the network needs (:func:`check_clip`, which
+        states the minimum), before any resizing.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected RGB frames (T, H, W, 3), got shape {frames.shape}")
+    check_clip(*frames.shape[:3])
+    if size is not None:
+        from ..media.video_io import fit_frames
+
+        frames = fit_frames(frames, tuple(size))
+    return frames.astype(np.float32) - np.float32(INPUT_SCALE)
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple:

@@ -196,12 +196,14 @@ def kinetics_i3d(frames=16, input_size=224, *, path=None, dtype="float32"):
     Returns
     -------
     keras.Model
-        With ``stviz_layout`` (``Clip3D(channels_first=False)``), ``stviz_inputs``
-        and ``stviz_labels`` (the 400 class names in logit order).
+        With ``stviz_layout`` (``Clip3D(channels_first=False)``), ``stviz_inputs``,
+        ``stviz_labels`` (the 400 class names in logit order) and ``stviz_preprocess``
+        (video frames to input, :func:`.kinetics_i3d.preprocess`).
     """
     weights = K.read_kinetics_i3d(path)
     model = load_weights(build(frames, input_size, dtype=dtype), weights)
     model.stviz_layout = Clip3D(channels_first=False)
     model.stviz_inputs = {"clip": (frames, *model.input.shape[2:4], 3)}
     model.stviz_labels = K.KINETICS400_CLASSES
+    model.stviz_preprocess = K.preprocess
     return model

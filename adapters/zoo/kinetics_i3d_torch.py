@@ -223,8 +223,9 @@ def kinetics_i3d(frames=16, input_size=224, *, path=None, dtype=torch.float32) -
     Returns
     -------
     KineticsI3D
-        With ``stviz_layout`` (``Clip3D()``), ``stviz_inputs`` (``{"clip": ...}``)
-        and ``stviz_labels`` (the 400 class names in logit order).
+        With ``stviz_layout`` (``Clip3D()``), ``stviz_inputs`` (``{"clip": ...}``),
+        ``stviz_labels`` (the 400 class names in logit order) and
+        ``stviz_preprocess`` (video frames to input, :func:`.kinetics_i3d.preprocess`).
     """
     h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     K.check_clip(frames, h, w)
@@ -233,4 +234,5 @@ def kinetics_i3d(frames=16, input_size=224, *, path=None, dtype=torch.float32) -
     model.stviz_layout = Clip3D()
     model.stviz_inputs = {"clip": (frames, h, w, 3)}
     model.stviz_labels = K.KINETICS400_CLASSES
+    model.stviz_preprocess = K.preprocess
     return model
