@@ -225,3 +225,60 @@ def test_kinetics_i3d_records_the_cricket_clip(tmp_path):
         logits = model(torch.from_numpy(clip[None]).permute(0, 4, 1, 2, 3)).numpy()[0]
     np.testing.assert_allclose(activity.a_hat, logits, rtol=1e-4, atol=1e-4)
     assert K.KINETICS400_CLASSES[int(np.argmax(activity.a_hat))] == "playing cricket"
+
+
+# --- class visualizations classified under unseen views (stviz_adapters.recognition) ---
+
+def colour_classifier():
+    """Scores = mean red, green, blue of the clip (classes "red", "green", "blue")."""
+    from torch import nn
+
+    from stviz_core.layouts import Clip3D
+
+    model = nn.Sequential(nn.Conv3d(3, 3, 1), nn.AdaptiveAvgPool3d(1), nn.Flatten())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(3).reshape(3, 3, 1, 1, 1))
+        model[0].bias.zero_()
+    model.stviz_layout = Clip3D()
+    model.stviz_inputs = {"clip": (4, 16, 16, 3)}
+    model.stviz_labels = ("red", "green", "blue")
+    return model.eval()
+
+
+def test_views_shift_scale_and_retime_as_stated():
+    from stviz_adapters.recognition import View, apply_view, views
+
+    rng = np.random.default_rng(0)
+    clip = rng.standard_normal((5, 12, 16, 3))
+    np.testing.assert_allclose(apply_view(clip, View()), clip, atol=1e-12)
+    moved = apply_view(clip, View(dy=1, dx=3))
+    np.testing.assert_allclose(moved[:, 1:, 3:], clip[:, :-1, :-3], atol=1e-12)
+    assert np.all(moved[:, :, :3] == 0) and np.all(moved[:, :1] == 0)  # not a roll: mean colour
+    later = apply_view(clip, View(dt=2))
+    np.testing.assert_allclose(later[2:], clip[:-2])
+    np.testing.assert_allclose(later[:2], clip[[0, 0]])  # the first frame held
+    bigger = apply_view(np.ones((1, 11, 11, 1)), View(scale=0.5))
+    assert bigger[0, 5, 5, 0] == 1 and bigger[0, 0, 0, 0] == 0  # shrunk about the centre
+    drawn = views(50, (112, 112), seed=3)
+    assert drawn == views(50, (112, 112), seed=3)
+    assert max(abs(v.dx) for v in drawn) <= 14 and max(abs(v.dt) for v in drawn) <= 2
+    assert all(0.9 <= v.scale <= 1.1 for v in drawn) and len({v.dx for v in drawn}) > 5
+
+
+def test_recognition_rates_of_a_colour_classifier():
+    from stviz_adapters.recognition import recognition
+
+    model = colour_classifier()
+    clips = np.zeros((3, 4, 16, 16, 3), np.float32)
+    clips[0, ..., 0] = 50  # red everywhere: red under every view
+    clips[1, :, 6:10, 6:10, 1] = 50  # a small green square: still green when shifted
+    clips[2, ..., 0] = 50  # called "blue", but red: never blue
+    clips[2, :, :, :, 2] = 10
+    r = recognition(model, clips, ["red", "green", "blue"], layer="2", draws=6, seed=1)
+    assert r.targets == [0, 1, 2] and r.names == ["red", "green", "blue"]
+    np.testing.assert_allclose(r.top1, [1, 1, 0])
+    np.testing.assert_allclose(r.top5, [1, 1, 1])  # three classes: always in the top 5
+    assert list(r.clean_rank) == [0, 0, 1] and r.clean_top1 == pytest.approx(2 / 3)
+    assert r.summary()["views"] == 6 and r.clean_score[0] == pytest.approx(50)
+    with pytest.raises(ValueError, match="closest names: red"):
+        recognition(model, clips[:1], ["rde"], layer="2")

@@ -1,7 +1,9 @@
 """Paper-style figure grids: units in rows, regularization settings in columns (Figs. 7, 8, 10).
 
 Each cell shows the unit's appearance input beside one frame of its motion
-input (flow as RGB = horizontal, vertical, magnitude). With an
+input (flow as RGB = horizontal, vertical, magnitude); results without a motion
+input (3D networks on RGB clips) show their first, middle and last appearance
+frames instead. With an
 :class:`~stviz_adapters.activity.Activity`, a bar chart of the unit's maximum
 activity per class sits at the end of its row (Figs. 9 and 10).
 
@@ -28,6 +30,12 @@ def _cell_images(result, n):
         else:
             app = appearance_to_rgb(result.inputs[name][n])
     return app, mot
+
+
+def _appearance_frames(result) -> int:
+    """Frames of a result's appearance input (0 without one)."""
+    return max((result.inputs[k].shape[1] for k, role in input_roles(result).items()
+                if role != "motion"), default=0)
 
 
 def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=None, channels=None,
@@ -62,22 +70,29 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
     first = columns[labels[0]]
     rows = list(range(len(first))) if units is None else list(units)
     extra = (activity is not None) + (top_clips is not None)
-    ncols = 2 * len(labels) + extra
+    clip_only = all("motion" not in input_roles(r).values() for r in columns.values())
+    per = 3 if clip_only and _appearance_frames(first) > 1 else 2  # cells per column
+    ncols = per * len(labels) + extra
     fig, axes = plt.subplots(len(rows), ncols, figsize=(1.6 * ncols, 1.7 * len(rows) + 0.5),
                              squeeze=False)
     for r, n in enumerate(rows):
         for c, label in enumerate(labels):
             app, mot = _cell_images(columns[label], n)
-            t = (len(mot) // 2 if frame is None else frame) if mot is not None else 0
-            for k, img in enumerate((app[0] if app is not None else None,
-                                     mot[t] if mot is not None else None)):
-                ax = axes[r, 2 * c + k]
+            if per == 3:  # an RGB clip: its first, middle and last frame
+                picks = [len(app) * k // 2 - (k == 2) for k in range(3)]
+                cells = [(app[t], f"frame {t}") for t in picks]
+            else:
+                t = (len(mot) // 2 if frame is None else frame) if mot is not None else 0
+                cells = [(app[len(app) // 2] if app is not None else None, "appearance"),
+                         (mot[t] if mot is not None else None, "motion")]
+            for k, (img, what) in enumerate(cells):
+                ax = axes[r, per * c + k]
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if img is not None:
                     ax.imshow(img, interpolation="nearest")
                 if r == 0:
-                    ax.set_title(f"{label}\n{'appearance' if k == 0 else 'motion'}", fontsize=7)
+                    ax.set_title(f"{label}\n{what}", fontsize=7)
         if unit_labels is not None:
             axes[r, 0].set_ylabel(unit_labels[r], fontsize=7)
         if top_clips is not None:
@@ -88,7 +103,7 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
             if r == 0:
                 ax.set_title("top clip", fontsize=7)
         if activity is not None:
-            ax = axes[r, 2 * len(labels)]
+            ax = axes[r, per * len(labels)]
             ch = channels[r] if channels is not None else n
             values = activity.per_class[:, ch]
             ax.barh(range(len(values)), values, color="tab:blue")

@@ -20,11 +20,13 @@ from pathlib import Path
 import stviz_core as sv
 
 from stviz_core.atomic import atomic_path, safe_name
+from stviz_core.quality import warnings
 from .render import appearance_to_rgb, flow_to_rgb, input_roles, max_gamma, write_gif
 
 __all__ = ["write_manuscript", "collect_results", "text", "attr"]
 
 _STYLE = """
+.warn { color: #a40; font-size: 0.85em; margin: 0.2em 0; }
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ccc}
 .grid{display:flex;flex-wrap:wrap;gap:14px}
@@ -70,7 +72,7 @@ def _write_png(img, path):
 
 
 def write_manuscript(folder, results=None, *, title="stviz animated manuscript", fps=6.0,
-                     scale=3, unit_names=None) -> Path:
+                     scale=3, unit_names=None, headings=None) -> Path:
     """Write ``index.html`` and its media into ``folder``; returns the page's path.
 
     Parameters
@@ -80,7 +82,12 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
     results : list of (str, Result), optional
         Default: every result saved in ``folder`` (:func:`collect_results`).
     unit_names : dict, optional
-        ``{(layer, objective description): label}`` shown under a unit.
+        ``{(layer, objective description): name}``: the card's title (e.g.
+        ``"Logits: playing cricket"``) in place of the objective's description,
+        which stays in the config.
+    headings : dict, optional
+        ``{layer: heading}``: these layers' groups come first, in this order,
+        under these headings (others follow under ``"layer <name>"``).
 
     Every string from a result, a file name or a model reaches the page through
     :func:`text` or :func:`attr` (escaped), and every file the page writes has a
@@ -95,13 +102,17 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
              f"<title>{text(title)}</title><style>{_STYLE}</style>"
              f"<script>{_CHECK}</script></head><body><h1>{text(title)}</h1>"
              "<p>Motion inputs play as loops: red = rightward, green = downward, blue = speed "
-             "(each min-max scaled over the clip). Appearance is min-max scaled.</p>"
+             "(each min-max scaled over the clip). Appearance is min-max scaled; appearance "
+             "clips (3D networks) play as loops too.</p>"
              "<p id='status'>loading</p>"]
     for name in sorted(p.name for p in folder.glob("*.png")):
         parts.append(f"<div class='figure'><h2>{text(name)}</h2>"
                      f"<img src='{attr(_url(name))}' alt='{attr(name)}'></div>")
-    for layer, items in groups.items():
-        parts.append(f"<h2>layer {text(layer)}</h2><div class='grid'>")
+    headings = dict(headings or {})
+    first = [layer for layer in headings if layer in groups]
+    for layer in first + [layer for layer in groups if layer not in headings]:
+        items = groups[layer]
+        parts.append(f"<h2>{text(headings.get(layer, f'layer {layer}'))}</h2><div class='grid'>")
         for stem, result in items:
             parts.extend(_cards(folder, layer, stem, result, unit_names or {}, fps, scale))
         parts.append("</div>")
@@ -143,21 +154,24 @@ def _cards(folder, layer, stem, result, unit_names, fps, scale):
                              fps, scale)
                  for name, x in sorted(result.inputs.items(), key=lambda kv: roles[kv[0]] == "motion")]
         label = objectives[n] if n < len(objectives) else ""
-        extra = unit_names.get((layer, label))
+        name = unit_names.get((layer, label))
+        quality = (result.config.get("quality") or [None] * len(result))[n]
+        notes = "".join(f"<p class='warn'>warning: {text(w)}</p>" for w in warnings(quality))
         cards.append(
-            f"<div class='unit'><div class='cap'><b>{text(label)}</b>"
-            f"{' &middot; ' + text(extra) if extra else ''}<br>"
+            f"<div class='unit'><div class='cap'><b>{text(name or label)}</b><br>"
             f"{text(stem)} #{n} &middot; {text(settings)}</div>"
-            f"<div class='pair'>{''.join(cells)}</div>"
+            f"<div class='pair'>{''.join(cells)}</div>{notes}"
             f"<details><summary>config</summary><p><a href='{attr(config_url)}'>"
             f"{text(file_stem)}.json</a></p><pre>{text(config_text)}</pre></details></div>")
     return cards
 
 
 def _input_cell(folder, base, name, x, role, fps, scale):
-    """Write one input's media (a looping GIF for motion, a PNG for appearance); its figure."""
-    if role == "motion":
-        frames = flow_to_rgb(x).repeat(scale, axis=1).repeat(scale, axis=2)
+    """Write one input's media (a looping GIF for motion and appearance clips, a PNG for one
+    appearance frame); its figure."""
+    if role == "motion" or len(x) > 1:
+        frames = flow_to_rgb(x) if role == "motion" else appearance_to_rgb(x)
+        frames = frames.repeat(scale, axis=1).repeat(scale, axis=2)
         write_gif(frames, folder / "media" / f"{base}.gif", fps=fps)
         src = f"media/{base}.gif"
     else:

@@ -38,7 +38,8 @@ class Grid:
 
 
 def write_report(folder, grids, *, results=None, title="stviz animated manuscript",
-                 by_layer=False, most=8, log=print) -> Optional[Path]:
+                 by_layer=False, most=8, log=print, unit_names=None,
+                 headings=None) -> Optional[Path]:
     """Write the figure grids and ``index.html`` (with its media) into ``folder``.
 
     Parameters
@@ -52,6 +53,9 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
         for layers with larger receptive fields (the paper's Figs. 17-19).
     most : int
         With ``by_layer``: units shown for the layer with the smallest field.
+    unit_names, headings : dict, optional
+        Card titles and layer headings of the page
+        (:func:`stviz_adapters.media.manuscript.write_manuscript`).
 
     Returns
     -------
@@ -78,7 +82,7 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
             raise ValueError(f"no results in {folder}")
         ordered = dict(sorted(first.items(), key=lambda kv: kv[1].config.get("rho") or 0))
         log(f"figure {layer_grid(ordered, folder / 'layers.png', most=most)}")
-    page = write_manuscript(folder, results, title=title)
+    page = write_manuscript(folder, results, title=title, unit_names=unit_names, headings=headings)
     log(f"animated manuscript {page}")
     return page
 
