@@ -126,6 +126,18 @@ def demo(out, steps, units, seed, overwrite, quiet):
                f"{out / 'index.html'}")
 
 
+def _quality_warnings(result, run):
+    """Print each visualization's quality warnings (stviz_core.quality) to stderr."""
+    from stviz_core.quality import warnings
+
+    quality = result.config.get("quality") or []
+    objectives = result.config.get("objectives") or []
+    for n, entry in enumerate(quality):
+        unit = objectives[n] if n < len(objectives) else f"#{n}"
+        for line in warnings(entry):
+            click.echo(f"warning: {run}, {unit}: {line}", err=True)
+
+
 @cli.command()
 @click.argument("model")
 @click.option("--layer", required=True, help="Target layer (PyTorch module name or Keras layer name).")
@@ -139,6 +151,9 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--kappa", type=float, default=1.0, show_default=True, help="Spatial smoothness weight.")
 @click.option("--preset", type=click.Choice(presets.names()), default="paper",
               show_default=True, help="Regularization preset.")
+@click.option("--objective-scale", type=click.Choice(["auto", "paper"]), default="auto",
+              show_default=True, help="Unit scale without a_hat: auto (the unit's gradient "
+              "matches the regularizers' at the start) or paper (eq. 1 with a_hat = 1).")
 @click.option("--steps", type=int, default=None, help="Ascent steps (default: the preset's, 300).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of noise and jitter.")
@@ -149,8 +164,8 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
 @_TRUST
-def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed, backend, device,
-              out, overwrite, quiet, trust_pickle):
+def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_scale, steps, seed,
+              backend, device, out, overwrite, quiet, trust_pickle):
     """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function' or a .pt/.keras file).
 
     The model must carry its layout (models from stviz_adapters do) or be one
@@ -186,8 +201,10 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, steps, seed
             t = time.perf_counter()
             result = sv.visualize(net, layer, channels=units, objective=objective, preset=reg,
                                   steps=steps, seed=seed, backend=backend,
+                                  objective_scale=objective_scale,
                                   callback=_Progress(quiet, f"gamma {g:g}"))
             done.append(result.save(out / safe_name(f"{layer}_gamma{g:g}")))
+            _quality_warnings(result, f"gamma {g:g}")
             if not quiet:
                 click.echo(f"gamma {g:g}: {len(result)} units in {time.perf_counter() - t:.1f} s "
                            f"-> {done[-1]}.npz")

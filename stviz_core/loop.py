@@ -9,6 +9,7 @@ trace (:mod:`stviz_core.trace`) and checking it for non-finite values every
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import numpy as np
@@ -17,9 +18,11 @@ from . import jitter as _jitter
 from ._xp import to_numpy
 from .diversity import gram_similarity
 from .optim import adam
+from .quality import a_hat_context, auto_factors, gradient_norms, measure
 from .result import Result
 from .run_config import RunSettings, plan_run, run_config
-from .step import adam_step, objective_gradients, penalties, regularizer_gradients
+from .step import (adam_step, objective_gradients, penalties, regularizer_gradients,
+                   scale_objective)
 from .trace import first_non_finite, host_trace, new_trace, record
 
 __all__ = ["ascend", "NonFiniteError"]
@@ -47,7 +50,8 @@ class NonFiniteError(FloatingPointError):
 def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, learning_rate=None,
            seed=0, jitter: bool = True, stride: Optional[int] = None, rho: Optional[float] = None,
            a_hat=None, moment: Optional[str] = None, check_every: int = 10, callback=None,
-           parameterization=None, transforms=None, diversity=None) -> Result:
+           parameterization=None, transforms=None, diversity=None,
+           objective_scale="auto") -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
     Each step: shift the inputs by the step's jitter offsets, read the target
@@ -101,6 +105,12 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
     diversity : float, optional
         Weight ``>= 0`` of the Gram diversity term between the visualizations
         (:mod:`stviz_core.diversity`); the preset's if omitted.
+    objective_scale : {"auto", "paper"}
+        Without ``a_hat``, ``"auto"`` scales each unit so that its gradient on
+        the initial input matches the regularizers' (:mod:`stviz_core.quality`);
+        ``"paper"`` keeps eq. 1 literal (``a_hat = 1``). With ``a_hat`` eq. 1 is
+        always literal. The result's ``config["quality"]`` records each
+        visualization's unit share of the gradient, gain and distinctness.
 
     Returns
     -------
@@ -109,7 +119,8 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
     run = plan_run(backend, objective, preset=preset, steps=steps, learning_rate=learning_rate,
                    seed=seed, jitter=jitter, stride=stride, rho=rho, a_hat=a_hat, moment=moment,
                    check_every=check_every, parameterization=parameterization,
-                   transforms=transforms, diversity=diversity)
+                   transforms=transforms, diversity=diversity,
+                   objective_scale=objective_scale)
     return _run(backend, run, callback)
 
 
@@ -158,6 +169,7 @@ def _run(backend, run: RunSettings, callback) -> Result:
     xp = backend.xp
     fields = bind_fields(backend, run)
     params, x, offsets, draws = initial_inputs(backend, run, fields)
+    run, start = _scaled(backend, run, x)
     optimizer = adam(learning_rate=run.learning_rate, moment=run.moment)
     # an input the layer does not depend on is left as initialized: no jitter, no ascent work
     frozen = penalties(run, x, run.frozen, xp)
@@ -176,7 +188,7 @@ def _run(backend, run: RunSettings, callback) -> Result:
         params, x, state = adam_step(run, fields, optimizer, state, loss_grads, params, x, step)
         if callback is not None:
             callback(step + 1, run.steps)
-    return _final_result(backend, run, optimizer, x, trace)
+    return _final_result(backend, run, optimizer, x, trace, start)
 
 
 def _checkpoint(backend, run, optimizer, trace, good, x, step):
@@ -203,20 +215,43 @@ def _checkpoint(backend, run, optimizer, trace, good, x, step):
     )
 
 
-def _final_result(backend, run, optimizer, x, trace) -> Result:
+def _scaled(backend, run, x):
+    """The run with its automatic unit scale set (when it has one) and the start's gradient norms."""
+    start = gradient_norms(backend, run, x)
+    if not run.auto_scaled:
+        return run, start
+    factors = auto_factors(start[1], start[2])
+    return (dataclasses.replace(run, unit_scale=tuple(float(f) for f in factors)),
+            (start[0] * factors, start[1] * factors, start[2]))
+
+
+def _final_result(backend, run, optimizer, x, trace, start) -> Result:
     """The Result: objective and penalties at the final (unjittered) inputs, checked finite."""
     xp = backend.xp
     final = new_trace(run.specs, ["diversity"] if run.diverse else [])
     acts = backend.activations(x)
     terms = {"diversity": run.diversity * gram_similarity(acts, xp=xp)} if run.diverse else {}
-    record(final, run.objective.value(acts, run.context), {**penalties(run, x, x, xp), **terms})
+    value, _ = scale_objective(run, run.objective.value(acts, run.context), acts, xp)
+    record(final, value, {**penalties(run, x, x, xp), **terms})
     final_np = {k: to_numpy(vals[0]).astype(np.float64) for k, vals in final.items()}
-    result = Result(_host(x), run_config(backend, run, optimizer), host_trace(trace), final_np)
+    config = run_config(backend, run, optimizer)
+    config["quality"] = _quality(backend, run, x, start)
+    result = Result(_host(x), config, host_trace(trace), final_np)
     for key, values in final_np.items():
         if not np.isfinite(values).all():
             raise NonFiniteError(f"the final {key!r} is not finite: {values}", step=run.steps,
                                  item=int(np.argmin(np.isfinite(values))), result=result)
     return result
+
+
+def _quality(backend, run, x, start):
+    """The per-visualization quality entries (:func:`stviz_core.quality.measure`)."""
+    end = gradient_norms(backend, run, x)
+    ctx = a_hat_context(run)
+    gain = None if ctx is None else to_numpy(
+        run.objective.value(backend.activations(x), ctx)).astype(np.float64)
+    factors = np.ones(run.batch) if run.unit_scale is None else np.asarray(run.unit_scale)
+    return measure(start, end, factors, _host(x), run, gain)
 
 
 def _host(x):

@@ -29,7 +29,7 @@ from .atomic import atomic_path, atomic_write, stale_temporaries
 __all__ = ["Result", "Comparison", "compare", "load", "stack"]
 
 #: config keys that hold one entry per visualization (see :meth:`Result.select`, :func:`stack`)
-PER_ITEM_KEYS = ("objectives", "seeds")
+PER_ITEM_KEYS = ("objectives", "seeds", "quality")
 
 FORMAT = "stviz-result"
 #: the member of the ``.npz`` that holds its own copy of the config

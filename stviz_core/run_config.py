@@ -16,6 +16,7 @@ from .diversity import check_weight
 from .backend import input_specs
 from .objectives import Context, Objective, per_item
 from .optim import Constant
+from .quality import SCALES, STATISTIC
 from .transforms import Transforms
 
 __all__ = ["RunSettings", "plan_run", "run_config"]
@@ -60,6 +61,10 @@ class RunSettings:
         Random transforms each step besides the jitter.
     diversity : float
         Weight of the Gram diversity term.
+    objective_scale : {"auto", "paper"}
+        The unit term's scale when no ``a_hat`` is given (:mod:`stviz_core.quality`).
+    unit_scale : tuple of float, optional
+        Per-visualization factors on the objective, set by the loop with ``"auto"``.
     """
 
     objective: Objective
@@ -80,6 +85,13 @@ class RunSettings:
     parameterization: _param.Parameterization = _param.Pixel()
     transforms: Transforms = Transforms()
     diversity: float = 0.0
+    objective_scale: str = "paper"
+    unit_scale: Optional[tuple] = None
+
+    @property
+    def auto_scaled(self) -> bool:
+        """Whether the unit term gets the automatic scale (``"auto"`` and no ``a_hat``)."""
+        return self.objective_scale == "auto" and self.context.a_hat is None
 
     @property
     def batch(self) -> int:
@@ -122,12 +134,14 @@ def plan_run(
     parameterization=None,
     transforms=None,
     diversity=None,
+    objective_scale="auto",
 ) -> RunSettings:
     """Validate the arguments of :func:`stviz_core.ascend` against ``backend``; fill in defaults.
 
     Parameters are those of :func:`stviz_core.ascend` (``moment`` is checked
     when the optimizer is built); ``parameterization``, ``transforms`` and
-    ``diversity`` default to the preset's.
+    ``diversity`` default to the preset's; ``objective_scale`` is ``"auto"`` or
+    ``"paper"`` (:mod:`stviz_core.quality`).
 
     Returns
     -------
@@ -157,6 +171,7 @@ def plan_run(
         parameterization=parameterization,
         transforms=_transforms(preset.transforms if transforms is None else transforms),
         diversity=check_weight(preset.diversity if diversity is None else diversity),
+        objective_scale=_objective_scale(objective_scale),
     )
 
 
@@ -198,6 +213,9 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
                       "activations (mean cosine with the other visualizations)"},
         "rho": run.rho,
         "a_hat": run.context.a_hat,
+        "objective_scale": {"mode": run.objective_scale,
+                            "applied": "auto" if run.auto_scaled else "paper",
+                            "statistic": STATISTIC if run.auto_scaled else "1/(rho^2 a_hat)"},
         "optimized_inputs": sorted(run.used),
         "inputs": {k: _input_config(run, k) for k in sorted(run.specs)},
         "dtype": _name(backend.dtype),
@@ -210,6 +228,12 @@ _TRANSFORM_SEEDS = ("numpy: one uniform per kind and step from each visualizatio
 
 
 # -- validation ----------------------------------------------------------------
+
+
+def _objective_scale(value):
+    if value not in SCALES:
+        raise ValueError(f"objective_scale must be one of {', '.join(SCALES)}, got {value!r}")
+    return value
 
 
 def _transforms(value):

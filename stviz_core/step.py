@@ -13,7 +13,10 @@ name -> array in the canonical ``(N, T, H, W, C)`` layout.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import jitter as _jitter
+from ._xp import array_device, from_numpy
 from .diversity import gram_similarity_value_grad
 from .optim import apply_updates
 from .regularizers import (
@@ -25,7 +28,21 @@ from .regularizers import (
 from .run_config import RunSettings
 from .transforms import Warp
 
-__all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step"]
+__all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step",
+           "scale_objective"]
+
+
+def scale_objective(run: RunSettings, value, cotangent, xp):
+    """``value`` ``(N,)`` and ``cotangent`` ``(N, ...)`` times ``run.unit_scale`` (if set).
+
+    The per-visualization factors of ``objective_scale="auto"``
+    (:mod:`stviz_core.quality`); unchanged when ``run.unit_scale`` is ``None``.
+    """
+    if run.unit_scale is None:
+        return value, cotangent
+    s = from_numpy(np.asarray(run.unit_scale), xp, dtype=value.dtype,
+                   device=array_device(value))
+    return value * s, cotangent * xp.reshape(s, (-1,) + (1,) * (cotangent.ndim - 1))
 
 
 def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, first=False):
@@ -60,8 +77,8 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
                                 for k, v in x.items()})
     if first:
         _check_activations(acts, run.batch, backend)
-    value = run.objective.value(acts, run.context)
-    cotangent = run.objective.cotangent(acts, run.context)
+    value, cotangent = scale_objective(run, run.objective.value(acts, run.context),
+                                       run.objective.cotangent(acts, run.context), xp)
     terms = {}
     if run.diverse:
         similarity, grad = gram_similarity_value_grad(acts, xp=xp)

@@ -45,7 +45,7 @@ def test_the_network_sees_inputs_inside_the_bound_at_every_step(parameterization
     preset = _big_steps({"pixel": "paper"}.get(parameterization, parameterization))
     r = sv.ascend(be, sv.channel(0), preset=preset.replace(transforms=Transforms()), steps=25,
                   seed=[0, 1], stride=2, parameterization=parameterization)
-    assert len(be.seen) == 26  # 25 steps and the final evaluation
+    assert len(be.seen) == 28  # 25 steps, the final evaluation, the quality at start and end
     assert max(max(s.values()) for s in be.seen) <= B * (1 + 1e-12)
     assert max(max(s.values()) for s in be.seen[5:]) > 0.9 * B  # the bound was reached
     assert max(np.linalg.norm(v, axis=-1).max() for v in r.inputs.values()) <= B * (1 + 1e-12)

@@ -56,7 +56,7 @@ def _backend():
 def test_diversity_spreads_one_unit_over_a_batch():
     """Several seeds of one unit: the Gram similarity of their activations falls with the term on."""
     be = _backend()
-    kwargs = dict(steps=60, seed=[0, 1, 2, 3], stride=0)
+    kwargs = dict(steps=60, seed=[0, 1, 2, 3], stride=0, objective_scale="paper")
     plain = sv.ascend(be, sv.channel(0), diversity=0.0, **kwargs)
     # the weight is in the objective's units: here about a third of its value
     diverse = sv.ascend(be, sv.channel(0), diversity=1000.0, **kwargs)
