@@ -220,9 +220,9 @@ def _scaled(backend, run, x):
     start = gradient_norms(backend, run, x)
     if not run.auto_scaled:
         return run, start
-    factors = auto_factors(start[1], start[2])
+    factors = auto_factors(start[1], start[3])
     return (dataclasses.replace(run, unit_scale=tuple(float(f) for f in factors)),
-            (start[0] * factors, start[1] * factors, start[2]))
+            (start[0] * factors, start[1] * factors, start[2], start[3]))
 
 
 def _final_result(backend, run, optimizer, x, trace, start) -> Result:

@@ -6,10 +6,14 @@ given): eq. 1 divides a unit by ``rho^2 * a_hat``; without a recorded ``a_hat``
 of magnitude below the regularizers', and every unit converges to the same
 regularizer-only input. The statistic chosen is the unit's own gradient at the
 start: on the initial input (step 0, no jitter, no transforms) each
-visualization ``n`` gets the factor ``s_n = |grad R_n| / |grad U_n|``, the ratio
-of the Euclidean norms, over every optimized input, of the regularizers'
-gradient and of the unit term's (eq. 1 with ``a_hat = 1``). The unit term then
-starts with the regularizers' gradient norm (a share of 0.5). It is robust to a
+visualization ``n`` gets the factor ``s_n = |grad R0_n| / |grad U_n|``, the
+ratio of the Euclidean norms, over every optimized input, of a reference
+regularizer's gradient and of the unit term's (eq. 1 with ``a_hat = 1``). The
+reference ``R0`` is the run's norm penalty plus its total variation at
+``kappa = 1, gamma = 0`` (the spatial TV, with the run's weights), not the
+run's own ``kappa`` and ``gamma``: runs of one unit under different temporal
+slowness get the same factor and differ only by their smoothness, so the
+paper's comparisons across gamma stay what they were. It is robust to a
 near-zero activation (a gradient norm does not cancel the way a signed channel
 sum does, and Adam only sees the ratio); where either norm is zero or not finite
 (a dead unit, no regularization) the factor is 1, the literal one.
@@ -40,6 +44,7 @@ import math
 import numpy as np
 
 from ._xp import to_numpy
+from .regularizers import norm_bound_value_grad_unchecked, total_variation_value_grad_unchecked
 from .objectives import Context
 
 __all__ = ["SCALES", "gradient_norms", "auto_factors", "distinctness", "measure", "warnings",
@@ -51,7 +56,7 @@ SCALES = ("auto", "paper")
 SHARE_MIN = 0.1
 #: a visualization correlated above this with another one is indistinct
 CORRELATION_MAX = 0.95
-STATISTIC = ("|grad regularizers| / |grad unit| on the initial input (step 0, no jitter), "
+STATISTIC = ("|grad (norm penalty + spatial TV)| / |grad unit| on the initial input (step 0, no jitter), "
              "per visualization; 1 where either is 0")
 
 
@@ -69,8 +74,9 @@ def gradient_norms(backend, run, x, context=None):
 
     Returns
     -------
-    value, unit, reg : ndarray
-        Each ``(N,)`` float64 on the host; ``unit`` and ``value`` include ``run.unit_scale``.
+    value, unit, reg, ref : ndarray
+        Each ``(N,)`` float64 on the host; ``unit`` and ``value`` include ``run.unit_scale``;
+        ``ref`` is the norm of the norm penalty's gradient alone (the automatic scale's reference).
     """
     from .step import _check_activations, _check_grads, regularizer_gradients, scale_objective
 
@@ -83,8 +89,11 @@ def gradient_norms(backend, run, x, context=None):
     grads = backend.vjp(cot)
     _check_grads(grads, x, backend)
     _, reg = regularizer_gradients(run, x, xp)
+    ref = {k: run.weights[k][0] * norm_bound_value_grad_unchecked(x[k], run.streams[k].alpha, xp)[1]
+           + run.weights[k][1] * total_variation_value_grad_unchecked(x[k], 1.0, 0.0, xp)[1]
+           for k in run.used}
     return (to_numpy(value).astype(np.float64), _norms(grads, run.used),
-            _norms(reg, run.used))
+            _norms(reg, run.used), _norms(ref, run.used))
 
 
 def _norms(grads, names):
@@ -96,7 +105,7 @@ def _norms(grads, names):
 
 
 def auto_factors(unit, reg):
-    """Per-visualization factors ``reg / unit``; 1 where either is 0 or not finite."""
+    """Per-visualization factors ``reg / unit`` (``reg``: the reference norm); 1 where either is 0 or not finite."""
     unit, reg = np.asarray(unit, np.float64), np.asarray(reg, np.float64)
     ok = np.isfinite(unit) & np.isfinite(reg) & (unit > 0) & (reg > 0)
     return np.where(ok, reg / np.where(ok, unit, 1.0), 1.0)

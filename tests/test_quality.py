@@ -20,7 +20,8 @@ def test_auto_scale_makes_the_unit_term_commensurate_with_the_regularizers():
     runs = {m: sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=40, seed=[0, 1],
                          objective_scale=m) for m in ("auto", "paper")}
     auto, paper = (runs[m].config["quality"] for m in ("auto", "paper"))
-    assert all(q["unit_share_start"] == pytest.approx(0.5) for q in auto)
+    # the unit starts with the reference regularizer's gradient norm: commensurate, about half
+    assert all(0.3 < q["unit_share_start"] <= 0.5 + 1e-9 for q in auto)
     assert all(q["unit_share_end"] > 0.3 for q in auto)
     assert all(q["unit_share_end"] < 0.1 and q["scale"] == 1.0 for q in paper)
     assert runs["auto"].config["objective_scale"]["applied"] == "auto"
