@@ -18,10 +18,10 @@ from . import jitter as _jitter
 from ._xp import to_numpy
 from .diversity import gram_similarity
 from .optim import adam
-from .quality import a_hat_context, auto_factors, gradient_norms, measure
+from .quality import a_hat_context, auto_factors, measure
 from .result import Result
 from .run_config import RunSettings, plan_run, run_config
-from .step import (adam_step, objective_gradients, penalties, regularizer_gradients,
+from .step import (adam_step, gradient_norms, objective_gradients, penalties, regularizer_gradients,
                    scale_objective)
 from .trace import first_non_finite, host_trace, new_trace, record
 

@@ -43,11 +43,9 @@ import math
 
 import numpy as np
 
-from ._xp import to_numpy
-from .regularizers import norm_bound_value_grad_unchecked, total_variation_value_grad_unchecked
 from .objectives import Context
 
-__all__ = ["SCALES", "gradient_norms", "auto_factors", "distinctness", "measure", "warnings",
+__all__ = ["SCALES", "auto_factors", "distinctness", "measure", "warnings",
            "SHARE_MIN", "CORRELATION_MAX"]
 
 #: valid values of ``objective_scale``
@@ -58,50 +56,6 @@ SHARE_MIN = 0.1
 CORRELATION_MAX = 0.95
 STATISTIC = ("|grad (norm penalty + spatial TV)| / |grad unit| on the initial input (step 0, no jitter), "
              "per visualization; 1 where either is 0")
-
-
-def gradient_norms(backend, run, x, context=None):
-    """Objective value and the gradient norms of the unit term and of the regularizers.
-
-    Parameters
-    ----------
-    backend : Backend
-    run : RunSettings
-    x : dict of str to array
-        Inputs (not moved: no jitter, no transforms).
-    context : Context, optional
-        Objective normalization; ``run.context``'s if omitted.
-
-    Returns
-    -------
-    value, unit, reg, ref : ndarray
-        Each ``(N,)`` float64 on the host; ``unit`` and ``value`` include ``run.unit_scale``;
-        ``ref`` is the norm of the norm penalty's gradient alone (the automatic scale's reference).
-    """
-    from .step import _check_activations, _check_grads, regularizer_gradients, scale_objective
-
-    xp = backend.xp
-    ctx = run.context if context is None else context
-    acts = backend.activations(x)
-    _check_activations(acts, run.batch, backend)
-    value, cot = scale_objective(run, run.objective.value(acts, ctx),
-                                 run.objective.cotangent(acts, ctx), xp)
-    grads = backend.vjp(cot)
-    _check_grads(grads, x, backend)
-    _, reg = regularizer_gradients(run, x, xp)
-    ref = {k: run.weights[k][0] * norm_bound_value_grad_unchecked(x[k], run.streams[k].alpha, xp)[1]
-           + run.weights[k][1] * total_variation_value_grad_unchecked(x[k], 1.0, 0.0, xp)[1]
-           for k in run.used}
-    return (to_numpy(value).astype(np.float64), _norms(grads, run.used),
-            _norms(reg, run.used), _norms(ref, run.used))
-
-
-def _norms(grads, names):
-    sq = 0.0
-    for k in names:
-        g = to_numpy(grads[k]).astype(np.float64)
-        sq = sq + (g.reshape(g.shape[0], -1) ** 2).sum(axis=1)
-    return np.sqrt(sq)
 
 
 def auto_factors(unit, reg):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import jitter as _jitter
-from ._xp import array_device, from_numpy
+from ._xp import array_device, from_numpy, to_numpy
 from .diversity import gram_similarity_value_grad
 from .optim import apply_updates
 from .regularizers import (
@@ -192,3 +192,45 @@ def _check_grads(grads, x, backend):
                 f"backend {backend.name!r}: gradient of {k!r} has shape "
                 f"{tuple(grads[k].shape)}, expected {tuple(x[k].shape)} (N, T, H, W, C)"
             )
+
+
+def gradient_norms(backend, run, x, context=None):
+    """Objective value and the gradient norms of the unit term and of the regularizers.
+
+    Parameters
+    ----------
+    backend : Backend
+    run : RunSettings
+    x : dict of str to array
+        Inputs (not moved: no jitter, no transforms).
+    context : Context, optional
+        Objective normalization; ``run.context``'s if omitted.
+
+    Returns
+    -------
+    value, unit, reg, ref : ndarray
+        Each ``(N,)`` float64 on the host; ``unit`` and ``value`` include ``run.unit_scale``;
+        ``ref`` is the norm of the norm penalty's gradient alone (the automatic scale's reference).
+    """
+    xp = backend.xp
+    ctx = run.context if context is None else context
+    acts = backend.activations(x)
+    _check_activations(acts, run.batch, backend)
+    value, cot = scale_objective(run, run.objective.value(acts, ctx),
+                                 run.objective.cotangent(acts, ctx), xp)
+    grads = backend.vjp(cot)
+    _check_grads(grads, x, backend)
+    _, reg = regularizer_gradients(run, x, xp)
+    ref = {k: run.weights[k][0] * norm_bound_value_grad_unchecked(x[k], run.streams[k].alpha, xp)[1]
+           + run.weights[k][1] * total_variation_value_grad_unchecked(x[k], 1.0, 0.0, xp)[1]
+           for k in run.used}
+    return (to_numpy(value).astype(np.float64), _norms(grads, run.used),
+            _norms(reg, run.used), _norms(ref, run.used))
+
+
+def _norms(grads, names):
+    sq = 0.0
+    for k in names:
+        g = to_numpy(grads[k]).astype(np.float64)
+        sq = sq + (g.reshape(g.shape[0], -1) ** 2).sum(axis=1)
+    return np.sqrt(sq)
