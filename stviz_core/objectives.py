@@ -47,6 +47,50 @@ class Context:
     rho: float = 1.0
     a_hat: Optional[Sequence[float]] = None
 
+    def __post_init__(self):
+        if self.a_hat is not None:
+            Context.check_a_hat(self.a_hat)
+
+    @staticmethod
+    def check_a_hat(a_hat) -> list:
+        """``a_hat`` as a list of floats, or an error naming the first entry outside ``(0, inf)``.
+
+        Raises
+        ------
+        TypeError
+            ``a_hat`` is not a sequence of numbers.
+        ValueError
+            ``a_hat`` is empty, or an entry is NaN, infinite, zero or negative.
+        """
+        if isinstance(a_hat, (str, bytes)) or getattr(a_hat, "ndim", 1) != 1:
+            raise TypeError(f"a_hat must be a sequence of numbers, one per channel of the layer, "
+                            f"got {type(a_hat).__name__} of shape {getattr(a_hat, 'shape', ())}"
+                            if hasattr(a_hat, "ndim") else
+                            f"a_hat must be a sequence of numbers, one per channel, got {a_hat!r}")
+        try:
+            entries = list(a_hat)
+        except TypeError:
+            raise TypeError(f"a_hat must be a sequence of numbers, one per channel of the layer, "
+                            f"got {type(a_hat).__name__}") from None
+        if not entries:
+            raise ValueError("a_hat is empty: give one value per channel of the layer, or None")
+        values, bad = [], []
+        for c, v in enumerate(entries):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise TypeError(f"a_hat[{c}] must be a number, got {v!r}")
+            values.append(float(v))
+            if not (values[-1] > 0 and values[-1] < float("inf")):
+                bad.append(c)
+        if bad:
+            c = bad[0]
+            more = f" ({len(bad)} entries outside it: {bad[:5]}{' ...' if len(bad) > 5 else ''})"
+            raise ValueError(
+                f"a_hat[{c}] must be > 0 and finite (domain 0 < a_hat[c] < inf), got {values[c]}"
+                f"{more if len(bad) > 1 else ''}: a_hat is each channel's maximum activation on "
+                "recorded data; replace channels that never activated positively by 1 "
+                "(stviz_adapters.activity.Activity.normalizer()), or pass a_hat=None")
+        return values
+
     def scale(self, c: int) -> float:
         if self.a_hat is not None and c >= len(self.a_hat):
             raise ValueError(

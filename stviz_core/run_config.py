@@ -156,6 +156,9 @@ def plan_run(
     objective, n_obj = _batch_objective(objective)
     seeds = _seeds(seed, n_obj)
     specs = _specs(backend)
+    channels = _channel_count(backend)
+    _check_units(objective, channels, backend)
+    a_hat = _a_hat(a_hat, channels, backend)
     rho, stride = _receptive_field(backend, rho, stride)
     streams = {k: preset.for_role(s.role) for k, s in specs.items()}
     parameterization = _param.resolve(
@@ -163,7 +166,7 @@ def plan_run(
     return RunSettings(
         objective=objective, seeds=tuple(seeds), preset=preset, steps=steps,
         schedule=schedule, jitter=bool(jitter), stride=stride, rho=rho,
-        context=Context(rho=rho, a_hat=None if a_hat is None else [float(a) for a in a_hat]),
+        context=Context(rho=rho, a_hat=a_hat),
         moment=parameterization.moment if moment is None else moment,
         check_every=check_every, specs=specs, streams=streams,
         weights={k: streams[k].weights(specs[k].shape) for k in specs},
@@ -297,6 +300,55 @@ def _specs(backend) -> dict:
     if not specs:
         raise ValueError("the backend declares no inputs")
     return input_specs(specs)
+
+
+def _channel_count(backend):
+    """The target layer's channel count (``backend.activation_shape[-1]``); ``None`` when unknown."""
+    shape = getattr(backend, "activation_shape", None)
+    try:
+        return int(shape[-1]) if shape else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _layer(backend) -> str:
+    layer = getattr(backend, "layer", None)
+    return f"layer {layer!r}" if layer else "the target layer"
+
+
+def _objective_units(objective):
+    """``(channel, objective)`` of every unit term of ``objective`` (sums and per-item batches walked)."""
+    stack = [objective]
+    while stack:
+        o = stack.pop()
+        if getattr(o, "terms", None) is not None:
+            stack.extend(term for _, term in reversed(o.terms))
+        elif getattr(o, "objectives", None) is not None:
+            stack.extend(reversed(o.objectives))
+        elif isinstance(getattr(o, "c", None), int):
+            yield o.c, o
+
+
+def _check_units(objective, channels, backend) -> None:
+    """Refuse units past the layer's channel count before anything is allocated for them."""
+    if channels is None:
+        return
+    bad = sorted({c for c, _ in _objective_units(objective) if c >= channels})
+    if bad:
+        listed = ", ".join(map(str, bad[:5])) + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "")
+        raise ValueError(f"unit(s) {listed} out of range: {_layer(backend)} has {channels} "
+                         f"channels (units 0..{channels - 1})")
+
+
+def _a_hat(a_hat, channels, backend):
+    """``a_hat`` as a list of floats in ``(0, inf)``, one per channel of the layer; or ``None``."""
+    if a_hat is None:
+        return None
+    values = Context.check_a_hat(a_hat)
+    if channels is not None and len(values) != channels:
+        raise ValueError(f"a_hat has {len(values)} entries but {_layer(backend)} has {channels} "
+                         "channels: give one value per channel (activity recorded at this layer)")
+    return values
 
 
 def _receptive_field(backend, rho, stride):

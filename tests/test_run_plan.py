@@ -52,3 +52,44 @@ def test_the_trace_totals_and_finds_the_first_non_finite_entry():
     assert first_non_finite(trace, 0, 2) is None
     key, row, item, value = first_non_finite(trace, 1, 4)
     assert (key, row, item, value) == ("rgb/tv", 2, 1, np.inf)
+
+
+@pytest.mark.parametrize("a_hat, match", [
+    ([1.0, float("inf")], r"a_hat\[1\] must be > 0 and finite \(domain 0 < a_hat\[c\] < inf\), got inf"),
+    ([float("nan"), 2.0], r"a_hat\[0\] must be > 0 and finite.*got nan"),
+    ([2.0, 0.0], r"a_hat\[1\] must be > 0.*got 0.0.*Activity.normalizer"),
+    ([-1.0, -2.0], r"a_hat\[0\] must be > 0.*\(2 entries outside it: \[0, 1\]\)"),
+    ([], "a_hat is empty"),
+    ([1.0, 2.0, 3.0], r"a_hat has 3 entries but the target layer has 2 channels"),
+])
+def test_a_bad_a_hat_is_refused_when_the_run_is_planned(a_hat, match):
+    be = backend()
+    be.activation_shape = (1, 1, 3, 3, 2)
+    with pytest.raises(ValueError, match=match):
+        plan_run(be, sv.channel(0), a_hat=a_hat)
+    assert be.calls == 0  # refused before any forward pass
+    with pytest.raises(ValueError, match=match.split(" has ")[0]):
+        sv.ascend(be, sv.channel(0), a_hat=a_hat, steps=2)
+
+
+def test_a_hat_that_is_not_a_sequence_of_numbers_is_refused():
+    for bad, match in ((3.0, "a_hat must be a sequence of numbers"), (np.ones((2, 2)), "shape"),
+                       (["x", 1.0], r"a_hat\[0\] must be a number")):
+        with pytest.raises(TypeError, match=match):
+            plan_run(backend(), sv.channel(0), a_hat=bad)
+    assert plan_run(backend(), sv.channel(0), a_hat=np.array([2.0, 3.0])).context.a_hat == [2.0, 3.0]
+
+
+def test_units_past_the_channel_count_are_refused_before_any_noise_is_allocated(monkeypatch):
+    import stviz_core.loop as loop
+
+    be = backend()
+    be.activation_shape, be.layer = (1, 1, 3, 3, 2), "conv5"
+    monkeypatch.setattr(loop, "initial_inputs", lambda *a, **k: pytest.fail("noise was allocated"))
+    many = [sv.channel(c) for c in range(200_000)]
+    with pytest.raises(ValueError, match=r"unit\(s\) 2, 3, 4, 5, 6, \.\.\. \(199998 in all\) out of "
+                                         r"range: layer 'conv5' has 2 channels \(units 0\.\.1\)"):
+        sv.ascend(be, many, steps=2)
+    with pytest.raises(ValueError, match=r"unit\(s\) 7 out of range"):
+        sv.ascend(be, 0.5 * sv.channel(0) + sv.neuron(7), steps=2)
+    assert plan_run(be, [sv.channel(1), sv.neuron(0)]).batch == 2

@@ -80,6 +80,9 @@ def test_an_unknown_key_is_named_with_a_hint_and_the_valid_keys(tmp_path):
     ({"layers": []}, "has no 'layers'"),
     ({"presets": ["lucid"]}, "unknown preset 'lucid'; valid choices: 'paper', 'nnpreimage'"),
     ({"gamma": [-1]}, "'gamma' values must be >= 0"),
+    ({"gamma": [float("inf")]}, "'gamma' values must be >= 0 and finite, got inf"),
+    ({"kappa": [1, float("nan")]}, "'kappa' values must be >= 0 and finite, got nan"),
+    ({"gamma": "0,inf"}, "'gamma' values must be >= 0 and finite, got inf"),
     ({"batch": 0}, "'batch' must be an integer >= 1"),
     ({"dtype": "float16"}, "valid choices: 'float32', 'float64'"),
     ({"units": {"fc8": "all"}}, "no entry for layer.*conv5_fusion"),
@@ -87,6 +90,16 @@ def test_an_unknown_key_is_named_with_a_hint_and_the_valid_keys(tmp_path):
 def test_bad_grid_values_say_what_is_wrong(changes, message):
     with pytest.raises(ValueError, match=message):
         small_grid(**changes)
+
+
+def test_a_grid_file_with_a_non_finite_setting_is_refused_when_loaded_not_per_cell(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(f'model = "{DEMO}"\nlayers = ["fc8"]\ngamma = [0, inf]\n')
+    with pytest.raises(ValueError, match=r"grid.toml: 'gamma' values must be >= 0 and finite, got inf"):
+        load_grid(path)
+    path.write_text(f'model = "{DEMO}"\nlayers = ["fc8"]\nkappa = [nan]\n')
+    with pytest.raises(ValueError, match="'kappa' values must be >= 0 and finite, got nan"):
+        load_grid(path)
 
 
 def test_unit_specs_and_ranges_past_the_layer():

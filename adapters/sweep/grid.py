@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import numbers
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -120,6 +121,14 @@ class Grid:
         for key in ("layers", "presets", "kappa", "gamma", "seeds"):
             if not out[key]:
                 raise ValueError(f"{source}: {key!r} is empty")
+        for preset in out["presets"]:  # every setting the cells will run, refused now, not per cell
+            for kappa in out["kappa"]:
+                for gamma in out["gamma"]:
+                    try:
+                        _presets.get(preset, kappa=kappa, gamma=gamma)
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(f"{source}: preset {preset!r} with kappa {kappa:g}, "
+                                         f"gamma {gamma:g}: {exc}") from None
         if isinstance(out["units"], dict):
             missing = sorted(set(out["layers"]) - set(out["units"]))
             if missing:
@@ -301,8 +310,8 @@ def _numbers(value, key, source):
             v = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"{source}: {key!r} must be numbers, got {value!r}") from None
-        if not v >= 0:
-            raise ValueError(f"{source}: {key!r} values must be >= 0, got {v}")
+        if not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"{source}: {key!r} values must be >= 0 and finite, got {v}")
         out.append(v)
     return tuple(dict.fromkeys(out))
 
