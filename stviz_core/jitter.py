@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import non_negative
-from ._xp import namespace
+from ._xp import array_device, from_numpy, namespace, to_numpy
 
-__all__ = ["offsets", "shift", "unshift"]
+__all__ = ["offsets", "shift", "unshift", "source_index", "StepShift"]
 
 _SPATIAL = (2, 3)  # H and W of (N, T, H, W, C)
 
@@ -42,16 +42,75 @@ def shift(x, offs, /, *, xp=None):
     """Roll each visualization of ``x`` by its ``(dy, dx)`` row of ``offs`` (shape ``(N, 2)``).
 
     ``x`` is in the canonical layout ``(N, T, H, W, C)``; H and W wrap around.
+    ``offs`` is a numpy array or an integer array of ``x``'s namespace and
+    device; with the latter (what the ascent loop passes: every step's offsets
+    go to the device once, before the run) the whole batch moves in one gather
+    per input, whatever ``N``, and nothing waits for the device.
     """
-    return _roll(x, np.asarray(offs), namespace(x, xp=xp))
+    xp = namespace(x, xp=xp)
+    return _move(x, offs, xp, 1)
 
 
 def unshift(g, offs, /, *, xp=None):
     """Undo :func:`shift` (and apply its adjoint): roll by the negated offsets."""
-    return _roll(g, -np.asarray(offs), namespace(g, xp=xp))
+    xp = namespace(g, xp=xp)
+    return _move(g, offs, xp, -1)
 
 
-def _roll(x, offs, xp):
+class StepShift:
+    """One step's offsets, applied to every input of the batch; inputs of one size share the index.
+
+    Parameters
+    ----------
+    offs : array
+        ``(N, 2)`` integer offsets in the inputs' namespace and device (or numpy).
+    xp : namespace
+    """
+
+    def __init__(self, offs, xp):
+        self.offs, self.xp, self._index = offs, xp, {}
+
+    def shift(self, x):
+        """:func:`shift` by this step's offsets."""
+        return _move(x, self.offs, self.xp, 1, self._index)
+
+    def unshift(self, g):
+        """:func:`unshift` by this step's offsets."""
+        return _move(g, self.offs, self.xp, -1, self._index)
+
+
+def _move(x, offs, xp, sign, cache=None):
+    if isinstance(offs, np.ndarray) and not offs.any():
+        return x
+    if not hasattr(xp, "take_along_axis"):  # namespaces before the 2024.12 standard
+        return _roll_each(x, sign * np.asarray(to_numpy(offs)), xp)
+    if isinstance(offs, np.ndarray):
+        offs = from_numpy(offs, xp, dtype=xp.int64, device=array_device(x))
+    n, t, h, w, c = x.shape
+    cache = {} if cache is None else cache
+    if (h, w, sign) not in cache:
+        cache[h, w, sign] = xp.reshape(source_index(offs, h, w, sign, xp), (n, 1, h * w, 1))
+    index = cache[h, w, sign]
+    moved = xp.take_along_axis(xp.reshape(x, (n, t, h * w, c)), index, axis=2)
+    return xp.reshape(moved, (n, t, h, w, c))
+
+
+def source_index(offs, height: int, width: int, sign: int, xp):
+    """``(N, H * W)`` flat positions each output pixel reads after a roll by ``sign * offs``.
+
+    Output pixel ``(i, j)`` of item ``n`` reads ``((i - s dy_n) mod H, (j - s dx_n) mod W)``.
+    """
+    device = array_device(offs)
+    rows = xp.arange(height, dtype=xp.int64, device=device)
+    cols = xp.arange(width, dtype=xp.int64, device=device)
+    dy, dx = offs[:, 0:1], offs[:, 1:2]
+    src_rows = (rows[None, :] - sign * dy) % height
+    src_cols = (cols[None, :] - sign * dx) % width
+    flat = src_rows[:, :, None] * width + src_cols[:, None, :]
+    return xp.reshape(flat, (offs.shape[0], height * width))
+
+
+def _roll_each(x, offs, xp):
     if not offs.any():
         return x
     if (offs == offs[0]).all():

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from . import jitter as _jitter
-from ._xp import to_numpy
+from ._xp import from_numpy, to_numpy
 from .diversity import gram_similarity
 from .optim import adam
 from .quality import a_hat_context, auto_factors, measure
@@ -173,12 +173,14 @@ def _run(backend, run: RunSettings, callback) -> Result:
     optimizer = adam(learning_rate=run.learning_rate, moment=run.moment)
     # an input the layer does not depend on is left as initialized: no jitter, no ascent work
     frozen = penalties(run, x, run.frozen, xp)
+    # every step's offsets go to the device once: the step reads its row there, without a transfer
+    shifts = from_numpy(offsets, xp, dtype=xp.int64, device=backend.device) if offsets.any() else None
     state = optimizer.init({k: params[k] for k in run.used})
     trace = new_trace(run.specs, ["diversity"] if run.diverse else [])
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
         value, objective_grads, terms = objective_gradients(
-            backend, run, x, offsets[step], draws=None if draws is None else draws.at(step),
+            backend, run, x, None if shifts is None else shifts[step, ...], draws=None if draws is None else draws.at(step),
             first=step == 0)
         penalty, penalty_grads = regularizer_gradients(run, x, xp)
         record(trace, value, {**frozen, **penalty, **terms})

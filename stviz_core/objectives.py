@@ -25,11 +25,11 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ._checks import real
-from ._xp import array_device, namespace
+from ._xp import array_device, namespace, per_item_sum
 from .names import closest_names
 
 __all__ = ["Context", "Objective", "channel", "neuron", "class_logit", "per_item",
-           "resolve_classes"]
+           "resolve_classes", "value_and_cotangent"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,13 @@ class Objective(abc.ABC):
     def __repr__(self):
         return self.describe()
 
+    #: whether :meth:`cotangent` does not depend on the activations' values (a linear objective):
+    #: then ``value(A) = <A, cotangent>`` per visualization (:func:`value_and_cotangent`)
+    linear = False
+
+    def __getstate__(self):  # cached cotangents are device arrays, not part of the objective
+        return {k: v for k, v in self.__dict__.items() if k != "_cotangents"}
+
     # algebra
     def _terms(self):
         return [(1.0, self)]
@@ -173,6 +180,10 @@ class Linear(Objective):
     def __init__(self, terms):
         self.terms = list(terms)
 
+    @property
+    def linear(self):
+        return all(o.linear for _, o in self.terms)
+
     def _terms(self):
         return list(self.terms)
 
@@ -206,6 +217,8 @@ def _channel_mask(acts, c, xp):
 
 
 class _Channel(Objective):
+    linear = True
+
     def __init__(self, c: int, normalize: bool):
         self.c, self.normalize = _index(c, "channel"), bool(normalize)
 
@@ -230,6 +243,8 @@ class _Channel(Objective):
 
 
 class _Neuron(Objective):
+    linear = True
+
     def __init__(self, c, location, normalize, name="neuron", label=None):
         self.c, self.normalize, self.name = _index(c, "channel"), bool(normalize), name
         self.label = label
@@ -317,6 +332,10 @@ class _PerItem(Objective):
                 f"{len(self.objectives)} objectives for a batch of {acts.shape[0]}"
             )
 
+    @property
+    def linear(self):
+        return all(o.linear for o in self.objectives)
+
     def value(self, acts, ctx=Context()):
         xp = namespace(acts)
         self._check(acts)
@@ -334,6 +353,35 @@ class _PerItem(Objective):
 
     def describe(self):
         return "[" + ", ".join(o.describe() for o in self.objectives) + "]"
+
+
+def value_and_cotangent(objective: Objective, acts, ctx: Context = Context()):
+    """``objective.value(acts, ctx)`` and ``objective.cotangent(acts, ctx)`` together.
+
+    A linear objective's cotangent does not depend on the activations: it is
+    built once per activation shape, dtype, device and context, kept on the
+    objective, and the value is ``<A, cotangent>`` per visualization. An ascent
+    step then costs one product and one sum for the objective, whatever the
+    batch size and however many per-visualization objectives it holds.
+
+    Returns
+    -------
+    value : array
+        Shape ``(N,)``.
+    cotangent : array
+        The shape of ``acts``.
+    """
+    if not objective.linear:
+        return objective.value(acts, ctx), objective.cotangent(acts, ctx)
+    xp = namespace(acts)
+    cache = objective.__dict__.setdefault("_cotangents", {})
+    key = (tuple(acts.shape), str(acts.dtype), str(array_device(acts)), id(ctx))
+    if key not in cache or cache[key][0] is not ctx:
+        if len(cache) >= 4:
+            cache.clear()
+        cache[key] = (ctx, objective.cotangent(acts, ctx))
+    cot = cache[key][1]
+    return per_item_sum(acts * cot, xp), cot
 
 
 def _index(value, what):

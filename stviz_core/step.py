@@ -18,6 +18,7 @@ import numpy as np
 from . import jitter as _jitter
 from ._xp import array_device, from_numpy, to_numpy
 from .diversity import gram_similarity_value_grad
+from .objectives import value_and_cotangent
 from .optim import apply_updates
 from .regularizers import (
     norm_bound_unchecked,
@@ -40,9 +41,21 @@ def scale_objective(run: RunSettings, value, cotangent, xp):
     """
     if run.unit_scale is None:
         return value, cotangent
-    s = from_numpy(np.asarray(run.unit_scale), xp, dtype=value.dtype,
-                   device=array_device(value))
+    s = _unit_scale(run.unit_scale, xp, value.dtype, array_device(value))
     return value * s, cotangent * xp.reshape(s, (-1,) + (1,) * (cotangent.ndim - 1))
+
+
+_SCALES: dict = {}
+
+
+def _unit_scale(factors, xp, dtype, device):
+    """``factors`` on the device, copied there once per run (not at every step)."""
+    key = (factors, id(xp), str(dtype), str(device))
+    if key not in _SCALES:
+        if len(_SCALES) >= 8:
+            _SCALES.clear()
+        _SCALES[key] = from_numpy(np.asarray(factors), xp, dtype=dtype, device=device)
+    return _SCALES[key]
 
 
 def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, first=False):
@@ -54,8 +67,9 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
     run : RunSettings
     x : dict of str to array
         The inputs of this step (all of them; only ``run.used`` are jittered).
-    offsets : ndarray
-        This step's ``(N, 2)`` jitter offsets.
+    offsets : array or None
+        This step's ``(N, 2)`` jitter offsets (numpy, or better on the backend's
+        device: :func:`stviz_core.jitter.shift`); ``None`` for no jitter.
     draws : Draws, optional
         This step's transforms (:meth:`stviz_core.transforms.Draws.at`); none if omitted.
     first : bool
@@ -73,12 +87,12 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
     xp = backend.xp
     warps = {} if draws is None else {
         k: Warp(run.transforms, draws, run.specs[k].shape, run.specs[k].role) for k in run.used}
-    acts = backend.activations({k: _move(v, offsets, warps.get(k), xp) if k in run.used else v
+    shifts = None if offsets is None else _jitter.StepShift(offsets, xp)
+    acts = backend.activations({k: _move(v, shifts, warps.get(k), xp) if k in run.used else v
                                 for k, v in x.items()})
     if first:
         _check_activations(acts, run.batch, backend)
-    value, cotangent = scale_objective(run, run.objective.value(acts, run.context),
-                                       run.objective.cotangent(acts, run.context), xp)
+    value, cotangent = scale_objective(run, *value_and_cotangent(run.objective, acts, run.context), xp)
     terms = {}
     if run.diverse:
         similarity, grad = gram_similarity_value_grad(acts, xp=xp)
@@ -87,17 +101,17 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
     pulled = backend.vjp(cotangent)
     if first:
         _check_grads(pulled, x, backend)
-    return value, {k: _move_back(pulled[k], offsets, warps.get(k), xp) for k in run.used}, terms
+    return value, {k: _move_back(pulled[k], shifts, warps.get(k), xp) for k in run.used}, terms
 
 
-def _move(x, offsets, warp, xp):
-    x = _jitter.shift(x, offsets, xp=xp)
+def _move(x, shifts, warp, xp):
+    x = x if shifts is None else shifts.shift(x)
     return x if warp is None else warp.apply(x, xp)
 
 
-def _move_back(g, offsets, warp, xp):
+def _move_back(g, shifts, warp, xp):
     g = g if warp is None else warp.adjoint(g, xp)
-    return _jitter.unshift(g, offsets, xp=xp)
+    return g if shifts is None else shifts.unshift(g)
 
 
 def regularizer_gradients(run: RunSettings, x, xp):
@@ -216,8 +230,7 @@ def gradient_norms(backend, run, x, context=None):
     ctx = run.context if context is None else context
     acts = backend.activations(x)
     _check_activations(acts, run.batch, backend)
-    value, cot = scale_objective(run, run.objective.value(acts, ctx),
-                                 run.objective.cotangent(acts, ctx), xp)
+    value, cot = scale_objective(run, *value_and_cotangent(run.objective, acts, ctx), xp)
     grads = backend.vjp(cot)
     _check_grads(grads, x, backend)
     _, reg = regularizer_gradients(run, x, xp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._xp import to_numpy
+from ._xp import namespace, to_numpy
 
 __all__ = ["new_trace", "record", "host_trace", "first_non_finite"]
 
@@ -35,29 +35,47 @@ def record(trace, value, penalties) -> None:
 
 
 def host_trace(trace, rows=None) -> dict:
-    """Trace rows ``[0, rows)`` on the host as ``(rows, N)`` float64 arrays."""
+    """Trace rows ``[0, rows)`` on the host as ``(rows, N)`` float64 arrays (one transfer per key)."""
     out = {}
     for k, vals in trace.items():
-        kept = [to_numpy(v) for v in vals[:rows]]
-        n = to_numpy(vals[0]).shape[0]
-        out[k] = np.stack(kept).astype(np.float64) if kept else np.zeros((0, n))
+        kept = vals[:rows]
+        if kept:
+            out[k] = to_numpy(_stack(kept)).astype(np.float64)
+        else:
+            out[k] = np.zeros((0, to_numpy(vals[0]).shape[0] if vals else 0))
     return out
 
 
 def first_non_finite(trace, start, stop):
     """The first non-finite entry among rows ``[start, stop)``, or ``None``.
 
-    Keys are searched in trace order, rows and visualizations in order within a key.
+    The check runs where the trace is (on the device): one boolean comes back
+    when every value is finite; only a failed check brings the rows over to
+    find the first bad one. Keys are searched in trace order, rows and
+    visualizations in order within a key.
 
     Returns
     -------
     tuple or None
         ``(key, row, item, value)``, ``row`` counted from the start of the run.
     """
-    rows = host_trace({k: v[start:stop] for k, v in trace.items()})
-    for key, values in rows.items():
+    rows = [vals[start:stop] for vals in trace.values()]
+    rows = [r for r in rows if r]
+    if not rows:
+        return None
+    block = _stack([_stack(r) for r in rows])
+    xp = namespace(block)
+    if bool(xp.all(xp.isfinite(block))):
+        return None
+    for key, values in host_trace({k: v[start:stop] for k, v in trace.items()}).items():
         bad = ~np.isfinite(values)
         if bad.any():
             row, item = map(int, np.argwhere(bad)[0])
             return key, start + row, item, values[row, item]
     return None
+
+
+def _stack(arrays):
+    if isinstance(arrays[0], np.ndarray):
+        return np.stack(arrays)
+    return namespace(arrays[0]).stack(arrays)
