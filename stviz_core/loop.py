@@ -180,8 +180,8 @@ def _run(backend, run: RunSettings, callback) -> Result:
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
         value, objective_grads, terms = objective_gradients(
-            backend, run, x, None if shifts is None else shifts[step, ...], draws=None if draws is None else draws.at(step),
-            first=step == 0)
+            backend, run, x, None if shifts is None else shifts[step, ...],
+            draws=None if draws is None else draws.at(step), first=step == 0)
         penalty, penalty_grads = regularizer_gradients(run, x, xp)
         record(trace, value, {**frozen, **penalty, **terms})
         if run.is_check_step(step):
