@@ -107,9 +107,10 @@ def cli(debug):
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Ascent steps per run [default: 60 for the Kinetics-400 I3D, 150 for the "
                    "two-stream net].")
-@click.option("--units", type=click.IntRange(min=0), default=4, show_default=True,
-              help="How many of the most active conv5_fusion units to show, and I3D channels "
-                   "per layer (at most 3).")
+@click.option("--units", type=click.IntRange(min=0, max=64), default=4, show_default=True,
+              help="How many of the most active conv5_fusion units to show (of its 64 channels, "
+                   "those that fire on the validation clips), and I3D channels per layer (at most "
+                   "3).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of noise and jitter.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
@@ -130,7 +131,10 @@ def demo(out, steps, units, seed, overwrite, quiet):
                            callback=_Progress(quiet, "steps"))
     except KeyboardInterrupt:
         _interrupted(out)
-    click.echo(f"stviz demo: {len(summary['results'])} runs in {summary['seconds']} s; open "
+    shown = len(summary["conv5_fusion_units"])
+    note = (f"; {shown} conv5_fusion unit(s) shown, not {units}: only {summary['conv5_fusion_live']} "
+            "fire on the validation clips" if shown < units else "")
+    click.echo(f"stviz demo: {len(summary['results'])} runs in {summary['seconds']} s{note}; open "
                f"{out / 'index.html'}")
 
 

