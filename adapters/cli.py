@@ -372,9 +372,19 @@ class _SweepBar:
               help="With --by-layer: units shown for the layer with the smallest field.")
 @click.option("--quiet", "-q", is_flag=True)
 def report(folder, by_layer, most, quiet):
-    """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER."""
+    """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER.
+
+    A folder written by stviz demo gets the demo's page again (activity bars,
+    top clips, unit names and headings).
+    """
+    from .demo.run import is_demo_folder, rebuild_demo_report
+
     try:
-        _report(folder, quiet, by_layer=by_layer, most=most)
+        if is_demo_folder(folder):
+            rebuild_demo_report(folder, log=(lambda *a: None) if quiet else click.echo,
+                                by_layer=by_layer, most=most)
+        else:
+            _report(folder, quiet, by_layer=by_layer, most=most)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"stviz report: {folder / 'index.html'}")
@@ -410,8 +420,8 @@ def flow(video, out, frames, start, size, overwrite):
     write_mp4(frames_rgb, out / "flow.mp4")
     click.echo(f"stviz flow: {len(uv)} flow fields of {size}x{size}, mean (u, v) = "
                f"({uv[..., 0].mean():+.2f}, {uv[..., 1].mean():+.2f}) px/frame; wrote {path} "
-               f"(rgb (1, 1, {size}, {size}, 3), flow (1, {len(uv)}, {size}, {size}, 2)) and "
-               f"{out / 'flow.gif'}")
+               f"(the model input: rgb (1, 1, {size}, {size}, 3), flow (1, {len(uv)}, {size}, "
+               f"{size}, 2)) and the flow video as {out / 'flow.gif'} and {out / 'flow.mp4'}")
 
 
 @cli.command()

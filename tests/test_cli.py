@@ -121,7 +121,10 @@ def test_flow_of_a_video(tmp_path, capsys):
     assert rgb.shape == (1, 1, 48, 48, 3) and flow.shape == (1, 10, 48, 48, 2)
     assert flow[..., 8:40, 8:40, 0].mean() > 16  # rightward, about 2 px * 16
     assert imageio.imread(tmp_path / "f" / "flow.gif", index=None).shape[0] == 10
-    assert "mean (u, v)" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "mean (u, v)" in said
+    for name in ("input.npz", "flow.gif", "flow.mp4"):  # every file it writes is named
+        assert str(tmp_path / "f" / name) in said and (tmp_path / "f" / name).is_file()
 
 
 def test_python_dash_m_stviz_and_help():

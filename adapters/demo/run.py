@@ -34,12 +34,16 @@ from stviz_core.atomic import atomic_path
 
 from . import kinetics
 from . import synthetic_actions as data
-from ..activity import record_cached
+from ..activity import Activity, record_cached
 from .model import CHECKPOINTS, load_demo_model
 
-__all__ = ["run_demo", "visualize_checkpoints", "GAMMAS"]
+__all__ = ["run_demo", "visualize_checkpoints", "write_demo_report", "rebuild_demo_report",
+           "is_demo_folder", "GAMMAS"]
 
 GAMMAS = (0.0, 1.0, 5.0, 10.0)
+
+#: what the demo keeps in its folder so that ``stviz report`` rebuilds the same page
+ACTIVITY_FILE, TOP_CLIPS_FILE = "activity_conv5_fusion.npz", "top_clips_conv5_fusion.npz"
 
 
 def visualize_checkpoints(layer, *, channels=None, objective=None, checkpoints=tuple(CHECKPOINTS),
@@ -142,9 +146,13 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
             for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
                 log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
     summary["seconds_two_stream"] = round(time.perf_counter() - t_synthetic, 1)
+    activity.save(out / ACTIVITY_FILE)
+    top = _top_clip_frames(activity, chosen, val)
+    with atomic_path(out / TOP_CLIPS_FILE) as tmp:
+        np.savez(tmp, frames=top)
     if report:
         t = time.perf_counter()
-        write_demo_report(out, summary, activity, log=log, clips=val)
+        write_demo_report(out, summary, activity, log=log, top_clips=list(top))
         summary["seconds_report"] = round(time.perf_counter() - t, 1)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     summary["cpu_seconds"] = round(time.process_time() - cpu0, 1)
@@ -158,17 +166,63 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
     return summary
 
 
-def write_demo_report(out, summary, activity, *, log=print, clips=None):
-    """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript."""
+def _top_clip_frames(activity, units, clips) -> np.ndarray:
+    """``(units, H, W, 3)`` uint8: the middle frame of each unit's most exciting validation clip."""
     from ..media.render import appearance_to_rgb
+
+    frames = [appearance_to_rgb(clips.rgb[activity.top_clips[u, 0]], mean=data.MEAN_RGB)[0]
+              for u in units]
+    return np.stack(frames) if frames else np.zeros((0, data.SIZE, data.SIZE, 3), np.uint8)
+
+
+def is_demo_folder(folder) -> bool:
+    """Whether ``folder`` holds a ``stviz demo`` run (its ``summary.json``)."""
+    path = Path(folder) / "summary.json"
+    try:
+        return "conv5_fusion_units" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def rebuild_demo_report(out, *, log=print, **report_options):
+    """Write a demo folder's report again from what the demo saved: the page :func:`run_demo` wrote.
+
+    The activity bars and top clips come from the folder's
+    :data:`ACTIVITY_FILE` and :data:`TOP_CLIPS_FILE` (a folder from an older
+    demo without them gets its activity recorded again on the validation
+    clips). ``report_options`` (``by_layer``, ``most``) go to
+    :func:`stviz_adapters.media.report.write_report`.
+    """
+    out = Path(out)
+    summary = json.loads((out / "summary.json").read_text())
+    units = summary["conv5_fusion_units"]
+    if (out / ACTIVITY_FILE).is_file() and (out / TOP_CLIPS_FILE).is_file():
+        activity = Activity.load(out / ACTIVITY_FILE)
+        with np.load(out / TOP_CLIPS_FILE, allow_pickle=False) as d:
+            top = list(d["frames"])
+    else:
+        log(f"{out} has no {ACTIVITY_FILE}: recording conv5_fusion on the validation clips again")
+        val = data.make_split("val", 25)
+        activity = record_cached(load_demo_model(), "conv5_fusion", val.inputs(), val.labels,
+                                 classes=data.CLASSES, cache_dir=data.cache_dir())
+        top = list(_top_clip_frames(activity, units, val))
+    return write_demo_report(out, summary, activity, log=log, top_clips=top, **report_options)
+
+
+def write_demo_report(out, summary, activity, *, log=print, clips=None, top_clips=None,
+                      **report_options):
+    """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript.
+
+    ``top_clips`` (one image per ``conv5_fusion`` unit) or ``clips`` (the
+    validation split they are taken from) add each unit's top clip.
+    """
     from ..media.report import Grid, write_report
 
     out = Path(out)
     units = summary["conv5_fusion_units"]
-    top = None
-    if clips is not None:  # the middle frame of each unit's most exciting validation clip
-        top = [appearance_to_rgb(clips.rgb[activity.top_clips[u, 0]], mean=data.MEAN_RGB)[0]
-               for u in units]
+    top = top_clips
+    if top is None and clips is not None:
+        top = list(_top_clip_frames(activity, units, clips))
     conv5_names = [f"conv5_fusion unit {u} ({activity.strongest_class(u)})" for u in units]
     grids, names, headings = [], {}, {}
     k_summary = summary.get("kinetics")
@@ -190,8 +244,9 @@ def write_demo_report(out, summary, activity, *, log=print, clips=None):
                           unit_labels=labels, activity=act, channels=channels, top_clips=tops))
         for result in columns.values():
             names.update(_names(layer, result, labels))
-    write_report(out, grids, log=log, unit_names=names, headings=headings,
-                 title="stviz demo: what a Kinetics-400 I3D and a two-stream net have learned")
+    return write_report(out, grids, log=log, unit_names=names, headings=headings,
+                        title="stviz demo: what a Kinetics-400 I3D and a two-stream net have "
+                              "learned", **report_options)
 
 
 def _names(layer, result, labels) -> dict:

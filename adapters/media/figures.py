@@ -9,7 +9,9 @@ activity per class sits at the end of its row (Figs. 9 and 10).
 
 :func:`layer_grid` draws the layer-by-layer figure (Figs. 17-19): one band per
 layer, as many units as fit when each is drawn at a size proportional to its
-receptive field, so that one input pixel has the same size in every band.
+receptive field, so that one input pixel has the same size in every band; a
+field that reaches past the input is drawn as the input (:func:`drawn_field`,
+the one rule for every layer).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from stviz_core.atomic import atomic_path
 from .render import appearance_to_rgb, flow_to_rgb, input_roles
 
-__all__ = ["unit_grid", "layer_grid", "units_per_layer"]
+__all__ = ["unit_grid", "layer_grid", "units_per_layer", "drawn_field", "input_extent"]
 
 
 def _cell_images(result, n):
@@ -94,7 +96,7 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
                 if r == 0:
                     ax.set_title(f"{label}\n{what}", fontsize=7)
         if unit_labels is not None:
-            axes[r, 0].set_ylabel(unit_labels[r], fontsize=7)
+            axes[r, 0].set_ylabel(_fit_label(unit_labels[r]), fontsize=7)
         if top_clips is not None:
             ax = axes[r, -1]
             ax.imshow(top_clips[r], interpolation="nearest")
@@ -126,6 +128,18 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
     return path
 
 
+#: characters per line of a row label: one image's height at the row label's font size
+_LABEL_CHARS = 22
+
+
+def _fit_label(label, width: int = _LABEL_CHARS) -> str:
+    """A row label broken into lines no longer than one row (so labels of adjacent rows never meet)."""
+    import textwrap
+
+    lines = textwrap.wrap(str(label), width=width, break_long_words=True, break_on_hyphens=False)
+    return "\n".join(lines[:4]) + ("..." if len(lines) > 4 else "")
+
+
 def units_per_layer(receptive_fields: dict, most: int = 8) -> dict:
     """How many units :func:`layer_grid` shows per layer: inversely proportional to its field.
 
@@ -141,14 +155,46 @@ def units_per_layer(receptive_fields: dict, most: int = 8) -> dict:
     return {layer: max(1, round(most * smallest / rf)) for layer, rf in receptive_fields.items()}
 
 
+def input_extent(result) -> int:
+    """The largest spatial side (H or W) of a result's inputs, in pixels."""
+    return max(int(max(x.shape[2], x.shape[3])) for x in result.inputs.values())
+
+
+def drawn_field(result, rho=None) -> float:
+    """The receptive field :func:`layer_grid` draws a result's layer at: one rule for every layer.
+
+    A field that reaches past the input (a deep convolution's theoretical
+    field, or a layer that sees the whole input, reported as the input's size)
+    covers the whole input and nothing more: it is drawn as the input's
+    largest side. Others are drawn at their size. ``rho`` defaults to the
+    result's recorded field (``config["rho"]``).
+    """
+    rho = float(result.config.get("rho") or 1.0) if rho is None else float(rho)
+    return min(rho, float(input_extent(result)))
+
+
+def _time_gamma(result) -> str:
+    """``"gamma 5"`` from the inputs with a time axis (T > 1); ``""`` when none has one."""
+    values = sorted({float(v["gamma"]) for k, v in (result.config.get("inputs") or {}).items()
+                     if isinstance(v, dict) and isinstance(v.get("gamma"), (int, float))
+                     and k in result.inputs and result.inputs[k].shape[1] > 1})
+    return f"gamma {', '.join(f'{g:g}' for g in values)}" if values else ""
+
+
 def layer_grid(results: dict, path, *, receptive_fields=None, most: int = 8, frame=None,
                title=None, width: float = 8.0):
     """Write the layer-by-layer PNG: one band per layer, its first units side by side.
 
-    Every band is ``width`` inches wide; a layer shows :func:`units_per_layer`
-    units, each as its appearance beside one frame of its motion (an input the
-    layer does not depend on is left out), so a layer with a larger field gets
-    fewer, larger pictures.
+    A unit is drawn at a size proportional to its layer's field (one input
+    pixel the same size in every band; capped at the band's width), every
+    field by the rule of :func:`drawn_field`: a field that reaches past the
+    input is drawn as the input's size. The layer with the smallest field
+    shows ``most`` units, a layer with a ``k`` times larger field ``most / k``
+    (:func:`units_per_layer`), fewer when the result has fewer. Each unit is
+    its appearance beside one frame of its motion (an input the layer does not
+    depend on is left out); the first unit's pictures are titled by input
+    (``rgb``, ``flow (motion)``) and each band by layer, field, unit count and
+    the run's gamma.
 
     Parameters
     ----------
@@ -161,47 +207,69 @@ def layer_grid(results: dict, path, *, receptive_fields=None, most: int = 8, fra
         Units shown for the layer with the smallest field.
     frame : int, optional
         Motion frame shown (the middle one by default).
+    width : float
+        Width of the bands, in inches.
     """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    if receptive_fields is None:
-        receptive_fields = {k: float(r.config.get("rho") or 1.0) for k, r in results.items()}
-    counts = units_per_layer({k: receptive_fields[k] for k in results}, most)
-    bands = []  # (label, [[panel images of one unit], ...])
+    raw = {k: float((receptive_fields or {}).get(k) or r.config.get("rho") or 1.0)
+           for k, r in results.items()}
+    fields = {k: drawn_field(r, raw[k]) for k, r in results.items()}
+    counts = units_per_layer(fields, most)
+    bands = []  # (label, titles, [[panel images of one unit], ...])
     for label, result in results.items():
         optimized = set(result.config.get("optimized_inputs") or result.inputs)
         roles = input_roles(result)
+        names = [k for k in sorted(result.inputs, key=lambda k: roles[k] == "motion")
+                 if k in optimized]
         units = []
         for n in range(min(counts[label], len(result))):
             panels = []
-            for name in sorted(result.inputs, key=lambda k: roles[k] == "motion"):
-                if name not in optimized:
-                    continue
+            for name in names:
                 if roles[name] == "motion":
                     flow = flow_to_rgb(result.inputs[name][n])
                     panels.append(flow[len(flow) // 2 if frame is None else frame])
                 else:
                     panels.append(appearance_to_rgb(result.inputs[name][n])[0])
             units.append(panels)
-        bands.append((label, units))
-    heights = [width / max(1, sum(len(u) for u in units)) for _, units in bands]
-    fig = plt.figure(figsize=(width + 1.2, sum(heights) * 1.08 + (0.4 if title else 0.1)))
-    grid = fig.add_gridspec(len(bands), 1, height_ratios=heights, hspace=0.08,
-                            left=1.2 / (width + 1.2), right=0.99)
-    for r, (label, units) in enumerate(bands):
-        panels = [img for u in units for img in u]
-        sub = grid[r].subgridspec(1, len(panels), wspace=0.03)
-        for i, img in enumerate(panels):
-            ax = fig.add_subplot(sub[0, i])
-            ax.imshow(img, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_ylabel(f"{label}\nfield {receptive_fields[label]:g}\n{len(units)} unit(s)",
-                              fontsize=7)
+        titles = [f"{k} (motion)" if roles[k] == "motion" else k for k in names]
+        bands.append((label, titles, units))
+    per_unit = max(len(titles) for _, titles, _ in bands) or 1
+    smallest, gap, head = min(fields.values()), 0.04, 0.16
+    sizes = {label: min(width * fields[label] / (smallest * most * per_unit),
+                        width / max(1, len(titles)))
+             for label, titles, _ in bands}
+    heights = [sizes[label] + head + gap for label, _, _ in bands]
+    left, total = 1.5, sum(heights) + (0.4 if title else 0.05)
+    fig = plt.figure(figsize=(left + width + 0.1, total))
+    top = total - (0.4 if title else 0.05)
+    for label, titles, units in bands:
+        size = sizes[label]
+        fit = max(1, int((width + 1e-9) // (size * max(1, len(titles)))))
+        top -= head + size
+        r = results[label]
+        gamma = _time_gamma(r)
+        extent = input_extent(r)
+        field = (f"field {raw[label]:g}" if raw[label] < extent else
+                 f"field {raw[label]:g}\n(the whole input)" if raw[label] == extent else
+                 f"field {raw[label]:g} > input:\ndrawn as {fields[label]:g}")
+        info = "\n".join(x for x in (label, field, f"{min(len(units), fit)} unit(s)", gamma) if x)
+        fig.text((left - 0.1) / fig.get_figwidth(), (top + size / 2) / total, info, fontsize=7,
+                 ha="right", va="center")
+        for u, panels in enumerate(units[:fit]):
+            for i, img in enumerate(panels):
+                x0 = left + (u * len(panels) + i) * size
+                ax = fig.add_axes([x0 / fig.get_figwidth(), top / total,
+                                   (size - gap) / fig.get_figwidth(), (size - gap) / total])
+                ax.imshow(img, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if u == 0:
+                    ax.set_title(titles[i], fontsize=6, pad=2)
+        top -= gap
     if title:
         fig.suptitle(title, fontsize=9)
     path = Path(path)

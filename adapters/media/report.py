@@ -63,7 +63,7 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
         The page; ``None`` (with a message) when the ``media`` extra is missing.
     """
     try:
-        from .figures import layer_grid, unit_grid
+        from .figures import drawn_field, layer_grid, unit_grid
         from .manuscript import collect_results, write_manuscript
     except ImportError as exc:  # pragma: no cover - media extra missing
         log(f"no figures or HTML ({exc}); install stviz[media]")
@@ -80,7 +80,11 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
             first.setdefault(result.config.get("layer") or "layer", result)
         if not first:
             raise ValueError(f"no results in {folder}")
-        ordered = dict(sorted(first.items(), key=lambda kv: kv[1].config.get("rho") or 0))
+        # shallow to deep: by the field as drawn, then by the cumulative stride (a layer that
+        # sees the whole input comes after the convolutions whose field reaches past it)
+        ordered = dict(sorted(first.items(), key=lambda kv: (
+            drawn_field(kv[1]), (kv[1].config.get("jitter") or {}).get("stride") or 0,
+            kv[1].config.get("rho") or 0)))
         log(f"figure {layer_grid(ordered, folder / 'layers.png', most=most)}")
     page = write_manuscript(folder, results, title=title, unit_names=unit_names, headings=headings)
     log(f"animated manuscript {page}")
