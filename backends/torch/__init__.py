@@ -7,7 +7,8 @@ torch to answer for a model that is not a torch one: :func:`accepts` looks in
 
 Modules: :mod:`.backend` (:class:`TorchBackend`, the backend contract),
 :mod:`.receptive_field` (field and stride from the ``torch.fx`` graph),
-:mod:`.bn_folding` (conv -> BN pairs folded on a copy).
+:mod:`.bn_folding` (conv -> BN pairs folded on a copy), :mod:`.memory_format`
+(channels-last convolutions, on a copy), :mod:`.cuda_graphs` (captured passes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from stviz_core.names import closest_names
 from .backend import TorchBackend
 
 __all__ = ["name", "file_suffixes", "accepts", "create", "weights", "prepare", "load_file",
-           "receptive_fields", "set_threads", "TorchBackend", "closest_names"]
+           "receptive_fields", "set_threads", "backend_options", "TorchBackend", "closest_names"]
 
 name = "torch"
 
@@ -33,8 +34,34 @@ def accepts(model) -> bool:
     return torch is not None and isinstance(model, torch.nn.Module)
 
 
+#: the keyword options :func:`create` passes on to :class:`TorchBackend`
+#: (``stviz_core.visualize(..., backend_options={...})``)
+backend_options = ("fold_batch_norm", "autocast", "channels_last", "cuda_graphs")
+
+
 def create(model, *, layer, inputs=None, layout=None, **options):
-    """Open a :class:`TorchBackend` on ``model`` at ``layer`` (see its parameters)."""
+    """Open a :class:`TorchBackend` on ``model`` at ``layer``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layer : str
+    inputs, layout : optional
+        See :class:`TorchBackend`.
+    **options
+        Any of :data:`backend_options`: ``fold_batch_norm``, ``autocast``, ``channels_last``,
+        ``cuda_graphs`` (see :class:`TorchBackend`).
+
+    Raises
+    ------
+    TypeError
+        For an option not in :data:`backend_options`.
+    """
+    unknown = sorted(set(options) - set(backend_options))
+    if unknown:
+        raise TypeError(
+            f"unknown torch backend option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; valid options: {', '.join(backend_options)}")
     return TorchBackend(model, layer, inputs=inputs, layout=layout, **options)
 
 

@@ -5,7 +5,9 @@ do not require gradients (nothing is accumulated in ``.grad``), and a forward
 hook sits on the target layer. :meth:`TorchBackend.close` (also run by
 ``with``, by :func:`stviz_core.visualize` and when construction fails) removes
 the hook and restores every module's mode and every parameter's
-``requires_grad``. Weights and buffers are never written.
+``requires_grad``. Weights and buffers are never written: batch-norm folding
+and the channels-last memory format (:mod:`.memory_format`) work on a copy.
+CUDA graphs (:mod:`.cuda_graphs`) replay the forward and backward pass.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import warnings
 from stviz_core.layouts import resolve, to_model
 from stviz_core.names import closest_names
 
+from . import memory_format as _mf
 from .bn_folding import fold_batch_norm, fold_pairs
+from .cuda_graphs import GraphCache, check_device
 from .receptive_field import receptive_field
 
 __all__ = ["TorchBackend"]
@@ -49,15 +53,41 @@ class TorchBackend:
     autocast : {None, "bfloat16", "float16"}
         Run the forward and backward pass under ``torch.autocast`` in that
         dtype (faster on GPUs); the kernel's arrays stay in the model's dtype.
+    channels_last : {None, True, False}
+        Run the convolutions in channels-last memory format (``torch.channels_last``
+        for ``nn.Conv2d`` weights and 4-D model arguments, ``torch.channels_last_3d``
+        for ``nn.Conv3d`` weights and 5-D arguments), which cuDNN runs fastest.
+        ``None`` (default): on when the model is on a CUDA device and has such
+        convolutions, off otherwise. The weights are converted on a copy of the
+        model (the BN-folded copy when there is one). At construction the
+        converted model's target output and input gradient on one random input
+        are compared with the contiguous model's; when it fails or differs (e.g.
+        a ``.view()`` on a convolution's output) the contiguous format is used:
+        silently for ``None``, with a ``UserWarning`` giving the reason for ``True``.
+        What was used is ``describe()["channels_last"]``.
+    cuda_graphs : bool
+        Capture the forward pass to the target layer and its backward as CUDA
+        graphs (``torch.cuda.make_graphed_callables``) and replay them each step:
+        one launch per pass instead of one per kernel, for launch-bound runs
+        (small batches, small networks). Each new set of input shapes and dtypes
+        is captured on first use. ``activations(..., for_vjp=False)`` stays eager.
+        Needs a CUDA model; the model must not synchronize with the host before
+        the target layer.
 
     Device and dtype follow the model's first parameter (CPU float32 for a
     model without any).
+
+    Raises
+    ------
+    ValueError
+        For an unknown layer, option value, inputs the model cannot take, or
+        ``cuda_graphs=True`` on a model that is not on a CUDA device.
     """
 
     name = "torch"
 
     def __init__(self, model, layer, *, inputs=None, layout=None, fold_batch_norm=True,
-                 autocast=None):
+                 autocast=None, channels_last=None, cuda_graphs=False):
         import torch
         from array_api_compat import torch as xp
 
@@ -65,12 +95,16 @@ class TorchBackend:
         if autocast not in (None, "bfloat16", "float16"):
             raise ValueError(f"unknown autocast {autocast!r}; valid choices: None, 'bfloat16', "
                              "'float16'")
+        if channels_last not in (None, True, False):
+            raise ValueError(f"unknown channels_last {channels_last!r}; valid choices: None "
+                             "(automatic: on for CUDA models with convolutions), True, False")
+        if cuda_graphs not in (True, False):
+            raise ValueError(f"unknown cuda_graphs {cuda_graphs!r}; valid choices: True, False")
         self.autocast = autocast
         self.folded = []
         target = layer
         if fold_batch_norm and layer in dict(model.named_modules()):
             model, target = self._fold(model, layer)
-        self.model, self.target = model, target
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=True)
         #: the model's class names in logit order (``model.stviz_labels``), or None
         self.labels = _labels(self.user_model)
@@ -81,20 +115,28 @@ class TorchBackend:
                 f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "
                 f"({len(modules) - 1} layers in all, see model.named_modules())"
             )
-        self.module = modules[target]
         first = next(iter(model.parameters()), None)
         self.dtype = first.dtype if first is not None else torch.float32
         self.device = first.device if first is not None else torch.device("cpu")
+        if cuda_graphs:
+            check_device(self.device)
+        #: whether the convolutions run in channels-last memory format (decided at construction)
+        self.channels_last = False
+        #: whether the forward and backward pass replay CUDA graphs
+        self.cuda_graphs = bool(cuda_graphs)
+        self._graphs = None
         self._closed, self._armed = False, False
-        self._modes = [(m, m.training) for m in model.modules()]
-        self._flags = [(p, p.requires_grad) for p in model.parameters()]
-        self._hook = None
+        self._modes, self._flags, self._hook = [], [], None
+        self.model = self.target = self.module = None
         try:
-            model.eval()
-            for p in model.parameters():
-                p.requires_grad_(False)
-            self._hook = self.module.register_forward_hook(self._capture)
+            work = self._working_model(model, channels_last)
+            self._attach(model if work is None else work, target)
             self.activation_shape, self.used_inputs = self._probe()
+            if work is not None:
+                self._try_channels_last(model, explicit=channels_last is True)
+            if self.cuda_graphs and self._grad_flows:  # else there is no backward to capture
+                self._graphs = GraphCache(self._forward, self._autocast,
+                                          f"the forward pass to layer {layer!r}")
         except BaseException:
             self.close()
             raise
@@ -113,8 +155,11 @@ class TorchBackend:
             with torch.no_grad(), self._autocast():
                 return _channels_last(self._forward(dict(inputs)), torch).to(self.dtype)
         self._leaves = {k: v.detach().requires_grad_(True) for k, v in inputs.items()}
-        with torch.enable_grad(), self._autocast():
-            out = self._forward(self._leaves)
+        if self._graphs is not None:
+            out = self._graphs(self._leaves)
+        else:
+            with torch.enable_grad(), self._autocast():
+                out = self._forward(self._leaves)
         self._acts = _channels_last(out, torch).to(self.dtype)
         return self._acts.detach()
 
@@ -123,7 +168,9 @@ class TorchBackend:
 
         if self.autocast is None:
             return contextlib.nullcontext()
-        return self.torch.autocast(self.device.type, dtype=getattr(self.torch, self.autocast))
+        # CUDA graphs need autocast without its weight-cast cache (a capture must not keep it)
+        return self.torch.autocast(self.device.type, dtype=getattr(self.torch, self.autocast),
+                                   cache_enabled=not self.cuda_graphs)
 
     def vjp(self, cotangent):
         """Gradient of ``<A, cotangent>`` w.r.t. the inputs of the last ``activations`` call."""
@@ -136,6 +183,8 @@ class TorchBackend:
             raise self._explained(exc) from None
         finally:
             self._acts = None
+        if self._graphs is not None:  # a replay's gradients live in the capture's static buffers
+            grads = [None if g is None else g.clone() for g in grads]
         return {k: torch.zeros_like(leaf) if g is None else g
                 for (k, leaf), g in zip(self._leaves.items(), grads, strict=True)}
 
@@ -158,6 +207,8 @@ class TorchBackend:
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "autocast": self.autocast,
+            "channels_last": bool(self.channels_last),
+            "cuda_graphs": self._graphs is not None,
             "classes": None if self.labels is None else len(self.labels),
             "used_inputs": sorted(self.used_inputs),
             "torch": self.torch.__version__,
@@ -168,12 +219,9 @@ class TorchBackend:
         if self._closed:
             return
         self._closed = True
-        if self._hook is not None:
-            self._hook.remove()
-        for module, mode in self._modes:
-            module.training = mode
-        for p, flag in self._flags:
-            p.requires_grad_(flag)
+        self._detach()
+        if self._graphs is not None:
+            self._graphs.clear()
         self._leaves, self._acts = {}, None
 
     def __enter__(self):
@@ -191,6 +239,96 @@ class TorchBackend:
         conv_of = {bn: conv for conv, bn in self.folded}
         return fold_batch_norm(model), conv_of.get(layer, layer)
 
+    def _attach(self, model, target):
+        """Make ``model`` the one that runs: eval mode, no parameter gradients, the hook on ``target``
+        (what :meth:`_detach` undoes)."""
+        self._detach()
+        self.model, self.target = model, target
+        self.module = dict(model.named_modules())[target]
+        self._modes = [(m, m.training) for m in model.modules()]
+        self._flags = [(p, p.requires_grad) for p in model.parameters()]
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._hook = self.module.register_forward_hook(self._capture)
+
+    def _detach(self):
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        for module, mode in self._modes:
+            module.training = mode
+        for p, flag in self._flags:
+            p.requires_grad_(flag)
+        self._modes, self._flags = [], []
+
+    def _working_model(self, model, channels_last):
+        """The model to convert to channels-last format (``model`` itself when it is already a copy),
+        or None when the format stays contiguous (with a warning when ``channels_last`` is True)."""
+        wanted = channels_last if channels_last is not None else self.device.type == "cuda"
+        if not wanted:
+            return None
+        reason = None
+        if not _mf.conv_layers(model):
+            reason = "the model has no nn.Conv2d or nn.Conv3d module"
+        elif model is self.user_model and _mf.needs_conversion(model):
+            try:
+                return _mf.copy_model(model, drop=_is_backend_hook)
+            except Exception as exc:
+                reason = f"the model cannot be copied ({type(exc).__name__}: {exc})"
+        else:
+            return model  # the BN-folded copy, or weights already in channels-last format
+        if channels_last is True:
+            warnings.warn(f"channels_last=True ignored, the contiguous format is used: {reason}",
+                          UserWarning, stacklevel=3)
+        return None
+
+    def _try_channels_last(self, model, *, explicit):
+        """Convert ``self.model`` to channels-last format if it computes the same there; else go back
+        to ``model`` (contiguous) and say why when ``explicit``."""
+        torch = self.torch
+        g = torch.Generator().manual_seed(0)
+        x = {k: (torch.randn((1, *s.shape), generator=g, dtype=torch.float64) * 50).to(
+            dtype=self.dtype, device=self.device) for k, s in self.inputs.items()}
+        with _mf.full_float32():
+            ref_out, ref_grads, cot = self._trial(x, g)
+        undo = _mf.convert(self.model)
+        self.channels_last = True
+        try:
+            with _mf.full_float32():
+                out, grads, _ = self._trial(x, g, cot)
+        except Exception as exc:  # any failure means: not in this format
+            reason = f"the model fails in that format ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        else:
+            tol = _mf.tolerance(getattr(torch, self.autocast) if self.autocast else self.dtype)
+            reason = _mf.mismatch(f"output of {self.layer!r}", ref_out, out, tol)
+            for k, a, b in zip(x, ref_grads, grads, strict=True):
+                reason = reason or _mf.mismatch(f"gradient w.r.t. {k!r}", a, b, tol)
+        if reason is None:
+            return
+        self.channels_last = False
+        _mf.revert(undo)
+        if self.model is not model:  # drop the copy: the model itself runs, as without the option
+            self._attach(model, self.target)
+        if explicit:
+            warnings.warn(f"channels_last=True ignored, the contiguous format is used: {reason}",
+                          UserWarning, stacklevel=3)
+
+    def _trial(self, x, generator, cotangent=None):
+        """``(output, input gradients, r)``: the target's output for ``x`` and the gradients of
+        ``<output, r>`` w.r.t. ``x``; ``r`` is drawn from ``generator`` when not given."""
+        torch = self.torch
+        leaves = {k: v.detach().clone().requires_grad_(True) for k, v in x.items()}
+        with torch.enable_grad(), self._autocast():
+            out = self._forward(leaves)
+        if cotangent is None:
+            cotangent = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+        if not out.requires_grad:
+            return out.detach(), [None] * len(leaves), cotangent
+        grads = torch.autograd.grad(out, list(leaves.values()), allow_unused=True,
+                                    grad_outputs=cotangent.to(dtype=out.dtype, device=out.device))
+        return out.detach(), list(grads), cotangent
+
     def _capture(self, module, args, output):
         if not self._armed:  # someone else runs the model (tracing, the user's own calls)
             return None
@@ -203,9 +341,9 @@ class TorchBackend:
         raise _Stop
 
     def _forward(self, leaves):
-        # fresh contiguous copies (one per input): in-place ops in the model never touch the leaves
-        args = [a.clone() if a.is_contiguous() else a.contiguous()
-                for a in to_model(self.layout, leaves, self.xp)]
+        # fresh copies (one per input, channels-last or contiguous): in-place ops in the model
+        # never touch the leaves
+        args = [_mf.argument(a, self.channels_last) for a in to_model(self.layout, leaves, self.xp)]
         self._captured, self._armed = None, True
         try:
             self.model(*args)
@@ -232,6 +370,7 @@ class TorchBackend:
         """One forward and backward pass on zeros: the activation shape, and the names of the
         inputs the target layer depends on (through the autograd graph)."""
         torch = self.torch
+        self._grad_flows = None
         leaves = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device,
                                  requires_grad=True) for k, s in self.inputs.items()}
         try:
@@ -246,6 +385,8 @@ class TorchBackend:
                 f"as (T, H, W, C)); the model said: {str(exc).splitlines()[0]}"
             ) from None
         shape = tuple(_channels_last(out, torch).shape)
+        #: whether the target's output depends on the inputs (False: nothing to differentiate)
+        self._grad_flows = bool(out.requires_grad)
         if not out.requires_grad:
             return shape, set(self.inputs)
         try:
@@ -253,6 +394,11 @@ class TorchBackend:
         except RuntimeError as exc:
             raise self._explained(exc) from None
         return shape, {k for k, g in zip(leaves, grads, strict=True) if g is not None}
+
+
+def _is_backend_hook(fn):
+    """Whether ``fn`` is a :class:`TorchBackend`'s hook (another backend open on the same model)."""
+    return getattr(fn, "__func__", None) is TorchBackend._capture
 
 
 def _labels(model):
