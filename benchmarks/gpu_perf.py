@@ -175,7 +175,11 @@ class Bench:
             return self.rows.add(**label, error=f"{type(exc).__name__}: {exc}"[:500])
         self.times[key] = seconds
         if path == "stviz":
-            self.finals[(units, precision, variant)] = np.asarray(out.final["objective"], float)
+            # the unit's own objective (eq. 1), without the automatic factor each run measures
+            # for itself at its start (it differs between precisions)
+            scale = np.asarray([q.get("scale") or 1.0 for q in out.config.get("quality") or
+                                [{}] * units], float)
+            self.finals[(units, precision, variant)] = np.asarray(out.final["objective"], float) / scale
         del out
         # forward + gradient to the inputs ~ 2 forward passes; 2 FLOP per multiply-add
         flop = 4.0 * self.macs * units * steps
@@ -218,7 +222,10 @@ class Bench:
 
 
 def quality(bench, rows):
-    """Median over units of |final objective bf16 - float32| / |float32| (stviz, default)."""
+    """Median over units of |final objective bf16 - float32| / |float32| (stviz, default).
+
+    The final objective without the automatic scale (``config["quality"][n]["scale"]``).
+    """
     out = {}
     for units in bench.args.units:
         f = bench.finals.get((units, "float32", "default"))
