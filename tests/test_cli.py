@@ -93,7 +93,7 @@ def test_bad_input(tmp_path, capsys, args, message):
 
 
 def test_any_failure_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
-    import stviz_adapters.cli as cli_module
+    import stviz_adapters.cli.visualizing as cli_module
 
     def boom(*a, **k):
         raise ZeroDivisionError("deep inside a framework")

