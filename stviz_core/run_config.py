@@ -336,8 +336,10 @@ def _check_units(objective, channels, backend) -> None:
     bad = sorted({c for c, _ in _objective_units(objective) if c >= channels})
     if bad:
         listed = ", ".join(map(str, bad[:5])) + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "")
-        raise ValueError(f"unit(s) {listed} out of range: {_layer(backend)} has {channels} "
-                         f"channels (units 0..{channels - 1})")
+        what = f"channel {listed} is" if len(bad) == 1 else f"channels {listed} are"
+        layer = getattr(backend, "layer", None)
+        raise ValueError(f"{what} out of range: the layer has {channels} channels "
+                         f"(0..{channels - 1})" + (f" [layer {layer!r}]" if layer else ""))
 
 
 def _a_hat(a_hat, channels, backend):

@@ -87,9 +87,10 @@ def test_units_past_the_channel_count_are_refused_before_any_noise_is_allocated(
     be.activation_shape, be.layer = (1, 1, 3, 3, 2), "conv5"
     monkeypatch.setattr(loop, "initial_inputs", lambda *a, **k: pytest.fail("noise was allocated"))
     many = [sv.channel(c) for c in range(200_000)]
-    with pytest.raises(ValueError, match=r"unit\(s\) 2, 3, 4, 5, 6, \.\.\. \(199998 in all\) out of "
-                                         r"range: layer 'conv5' has 2 channels \(units 0\.\.1\)"):
+    with pytest.raises(ValueError, match=r"channels 2, 3, 4, 5, 6, \.\.\. \(199998 in all\) are out "
+                                         r"of range: the layer has 2 channels \(0\.\.1\) "
+                                         r"\[layer 'conv5'\]"):
         sv.ascend(be, many, steps=2)
-    with pytest.raises(ValueError, match=r"unit\(s\) 7 out of range"):
+    with pytest.raises(ValueError, match=r"channel 7 is out of range"):
         sv.ascend(be, 0.5 * sv.channel(0) + sv.neuron(7), steps=2)
     assert plan_run(be, [sv.channel(1), sv.neuron(0)]).batch == 2
