@@ -180,6 +180,10 @@ class Bench:
             scale = np.asarray([q.get("scale") or 1.0 for q in out.config.get("quality") or
                                 [{}] * units], float)
             self.finals[(units, precision, variant)] = np.asarray(out.final["objective"], float) / scale
+            details = out.config.get("backend_details") or {}
+            label["channels_last"] = details.get("channels_last")
+            if details.get("channels_last_reason"):
+                label["channels_last_reason"] = details["channels_last_reason"]
         del out
         # forward + gradient to the inputs ~ 2 forward passes; 2 FLOP per multiply-add
         flop = 4.0 * self.macs * units * steps

@@ -14,11 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import non_negative
-from ._xp import array_device, from_numpy, namespace, to_numpy
+from ._xp import array_device, from_numpy, namespace
 
 __all__ = ["offsets", "shift", "unshift", "source_index", "StepShift"]
 
-_SPATIAL = (2, 3)  # H and W of (N, T, H, W, C)
 
 
 def offsets(rng, steps: int, stride: int) -> np.ndarray:
@@ -44,8 +43,9 @@ def shift(x, offs, /, *, xp=None):
     ``x`` is in the canonical layout ``(N, T, H, W, C)``; H and W wrap around.
     ``offs`` is a numpy array or an integer array of ``x``'s namespace and
     device; with the latter (what the ascent loop passes: every step's offsets
-    go to the device once, before the run) the whole batch moves in one gather
-    per input, whatever ``N``, and nothing waits for the device.
+    go to the device once, before the run) the whole batch moves with one
+    ``take`` of rows of the ``(N * T * H * W, C)`` array, whatever ``N``, and
+    nothing waits for the device.
     """
     xp = namespace(x, xp=xp)
     return _move(x, offs, xp, 1)
@@ -82,16 +82,22 @@ class StepShift:
 def _move(x, offs, xp, sign, cache=None):
     if isinstance(offs, np.ndarray) and not offs.any():
         return x
-    if not hasattr(xp, "take_along_axis"):  # namespaces before the 2024.12 standard
-        return _roll_each(x, sign * np.asarray(to_numpy(offs)), xp)
     if isinstance(offs, np.ndarray):
         offs = from_numpy(offs, xp, dtype=xp.int64, device=array_device(x))
     n, t, h, w, c = x.shape
     cache = {} if cache is None else cache
     if (h, w, sign) not in cache:
-        cache[h, w, sign] = xp.reshape(source_index(offs, h, w, sign, xp), (n, 1, h * w, 1))
-    index = cache[h, w, sign]
-    moved = xp.take_along_axis(xp.reshape(x, (n, t, h * w, c)), index, axis=2)
+        cache[h, w, sign] = source_index(offs, h, w, sign, xp)
+    if (n, t, h, w, sign) not in cache:
+        # one index into the rows of the (N * T * H * W, C) array: frame (n, t) reads its own
+        # frame's pixels at item n's positions (no index the size of x's channels)
+        src = cache[h, w, sign]
+        if n * t * h * w < 2**31:  # half the index traffic
+            src = xp.astype(src, xp.int32)
+        frames = xp.arange(n * t, dtype=src.dtype, device=array_device(src)) * (h * w)
+        rows = xp.reshape(frames, (n, t, 1)) + xp.reshape(src, (n, 1, h * w))
+        cache[n, t, h, w, sign] = xp.reshape(rows, (n * t * h * w,))
+    moved = xp.take(xp.reshape(x, (n * t * h * w, c)), cache[n, t, h, w, sign], axis=0)
     return xp.reshape(moved, (n, t, h, w, c))
 
 
@@ -101,24 +107,10 @@ def source_index(offs, height: int, width: int, sign: int, xp):
     Output pixel ``(i, j)`` of item ``n`` reads ``((i - s dy_n) mod H, (j - s dx_n) mod W)``.
     """
     device = array_device(offs)
-    rows = xp.arange(height, dtype=xp.int64, device=device)
-    cols = xp.arange(width, dtype=xp.int64, device=device)
+    rows = xp.arange(height, dtype=offs.dtype, device=device)
+    cols = xp.arange(width, dtype=offs.dtype, device=device)
     dy, dx = offs[:, 0:1], offs[:, 1:2]
     src_rows = (rows[None, :] - sign * dy) % height
     src_cols = (cols[None, :] - sign * dx) % width
     flat = src_rows[:, :, None] * width + src_cols[:, None, :]
     return xp.reshape(flat, (offs.shape[0], height * width))
-
-
-def _roll_each(x, offs, xp):
-    if not offs.any():
-        return x
-    if (offs == offs[0]).all():
-        return xp.roll(x, shift=tuple(int(o) for o in offs[0]), axis=_SPATIAL)
-    return xp.concat(
-        [
-            xp.roll(x[n : n + 1, ...], shift=tuple(int(o) for o in offs[n]), axis=_SPATIAL)
-            for n in range(x.shape[0])
-        ],
-        axis=0,
-    )

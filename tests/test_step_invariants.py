@@ -72,13 +72,23 @@ def counted():
     return runs
 
 
+#: operations on strides only, and the copy a reshape makes of an array that is not contiguous:
+#: torch counts a size-1 batch axis as contiguous whatever its stride, so N = 1 can skip one copy
+LAYOUT = {"view", "_unsafe_view", "clone", "expand", "unsqueeze", "squeeze", "slice", "select",
+          "permute", "detach", "alias"}
+
+
+def _computing(counter):
+    return collections.Counter({k: v for k, v in counter.items() if k not in LAYOUT})
+
+
 def test_operations_per_step_do_not_grow_with_the_batch(counted):
     (_, one), (_, many) = counted[1], counted[16]
     for step in range(1, 11):
-        assert sum(many[step].values()) == sum(one[step].values()), (step, many[step] - one[step])
-        assert many[step] == one[step]
-    # jitter is one gather per input and direction, never a roll per visualization
-    assert one[2]["gather"] == many[2]["gather"] == 4
+        assert _computing(many[step]) == _computing(one[step]), (step, many[step] - one[step])
+        assert abs(sum(many[step].values()) - sum(one[step].values())) <= 2
+    # jitter is one row gather per input and direction, never a roll per visualization
+    assert one[2]["index_select"] == many[2]["index_select"] == 4
     assert many[2]["roll"] == 0 and many[2]["cat"] == one[2]["cat"]
 
 

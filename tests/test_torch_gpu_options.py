@@ -330,3 +330,35 @@ def test_cuda_graphs_with_autocast():
     assert details["cuda_graphs"] is True and details["autocast"] == "bfloat16"
     assert all(np.isfinite(v).all() for v in graphed.inputs.values())
     np.testing.assert_allclose(graphed.final["objective"], eager.final["objective"], rtol=1e-2)
+
+
+class _SlightlyLayoutDependent(nn.Module):
+    """A conv net whose output moves by 1e-3 of its size when its input is channels-last: a layout
+    mistake small enough for float32's tolerance, caught by the float64 comparison."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.stviz_inputs, self.stviz_layout = {"rgb": (1, 16, 16, 3)}, Image2D()
+
+    def forward(self, x):
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            x = x * (1 + 1e-3)
+        return self.conv(x)
+
+
+def test_the_formats_are_compared_in_float64_on_the_copy():
+    model = _SlightlyLayoutDependent()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.warns(UserWarning, match="differs by 0.001"):
+        be = TorchBackend(model, "conv", channels_last=True)
+    assert be.describe()["channels_last"] is False
+    assert "differs by" in be.describe()["channels_last_reason"]
+    be.close()
+    good = small_two_stream(torch.float32)
+    with TorchBackend(good, "conv5_fusion", channels_last=True) as be:
+        assert be.describe()["channels_last"] is True and be.describe()["channels_last_reason"] is None
+        assert all(p.dtype == torch.float32 for p in be.model.parameters())  # back from float64
+        conv = next(m for m in be.model.modules() if isinstance(m, nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

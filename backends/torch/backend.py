@@ -121,7 +121,7 @@ class TorchBackend:
         if cuda_graphs:
             check_device(self.device)
         #: whether the convolutions run in channels-last memory format (decided at construction)
-        self.channels_last = False
+        self.channels_last, self.channels_last_reason = False, None
         #: whether the forward and backward pass replay CUDA graphs
         self.cuda_graphs = bool(cuda_graphs)
         self._graphs = None
@@ -208,6 +208,7 @@ class TorchBackend:
             "activation_shape": list(self.activation_shape),
             "autocast": self.autocast,
             "channels_last": bool(self.channels_last),
+            "channels_last_reason": self.channels_last_reason,
             "cuda_graphs": self._graphs is not None,
             "classes": None if self.labels is None else len(self.labels),
             "used_inputs": sorted(self.used_inputs),
@@ -285,34 +286,68 @@ class TorchBackend:
 
     def _try_channels_last(self, model, *, explicit):
         """Convert ``self.model`` to channels-last format if it computes the same there; else go back
-        to ``model`` (contiguous) and say why when ``explicit``."""
-        torch = self.torch
-        g = torch.Generator().manual_seed(0)
-        x = {k: (torch.randn((1, *s.shape), generator=g, dtype=torch.float64) * 50).to(
-            dtype=self.dtype, device=self.device) for k, s in self.inputs.items()}
-        with _mf.full_float32():
-            ref_out, ref_grads, cot = self._trial(x, g)
-        undo = _mf.convert(self.model)
-        self.channels_last = True
-        try:
-            with _mf.full_float32():
-                out, grads, _ = self._trial(x, g, cot)
-        except Exception as exc:  # any failure means: not in this format
-            reason = f"the model fails in that format ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        to ``model`` (contiguous) and say why (``describe()["channels_last_reason"]``, and a warning
+        when ``explicit``).
+
+        The comparison runs in float64 on the working copy when it can (the copy goes back to its
+        dtype exactly afterwards): both formats then agree to ~1e-12, and a model that mistakes the
+        layout differs by order one, whatever TF32 or the convolution algorithms would round. Where
+        float64 fails (a device or layer without it) it runs in the model's dtype with TF32 off.
+        """
+        reason = None
+        if self.model is not self.user_model and self.dtype != self.torch.float64:
+            try:
+                reason = self._compare_formats(self.torch.float64)
+            except Exception:  # noqa: BLE001 - no float64 here: compare in the model's dtype
+                _mf.revert(getattr(self, "_undo", []))
+                self.model.to(self.dtype)
+                reason = self._compare_formats(self.dtype)
         else:
-            tol = _mf.tolerance(getattr(torch, self.autocast) if self.autocast else self.dtype)
-            reason = _mf.mismatch(f"output of {self.layer!r}", ref_out, out, tol)
-            for k, a, b in zip(x, ref_grads, grads, strict=True):
-                reason = reason or _mf.mismatch(f"gradient w.r.t. {k!r}", a, b, tol)
+            reason = self._compare_formats(self.dtype)
+        self.channels_last_reason = reason
         if reason is None:
             return
         self.channels_last = False
-        _mf.revert(undo)
+        _mf.revert(self._undo)
         if self.model is not model:  # drop the copy: the model itself runs, as without the option
             self._attach(model, self.target)
         if explicit:
             warnings.warn(f"channels_last=True ignored, the contiguous format is used: {reason}",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=4)
+
+    def _compare_formats(self, dtype):
+        """Convert ``self.model`` (computing in ``dtype`` meanwhile) and return why its output or
+        input gradient differs from the contiguous format's, or None; ``self._undo`` undoes it."""
+        torch = self.torch
+        self._undo, self.channels_last = [], False
+        autocast, self.autocast = self.autocast, None if dtype == torch.float64 else self.autocast
+        if dtype != self.dtype:
+            self.model.to(dtype)
+        try:
+            g = torch.Generator().manual_seed(0)
+            x = {k: (torch.randn((1, *s.shape), generator=g, dtype=torch.float64) * 50).to(
+                dtype=dtype, device=self.device) for k, s in self.inputs.items()}
+            with _mf.full_float32():
+                ref_out, ref_grads, cot = self._trial(x, g)
+            self._undo = _mf.convert(self.model)
+            self.channels_last = True
+            try:
+                with _mf.full_float32():
+                    out, grads, _ = self._trial(x, g, cot)
+            except Exception as exc:  # any failure means: not in this format
+                if dtype != self.dtype:
+                    raise
+                return (f"the model fails in that format ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0]})")
+            tol = _mf.tolerance(getattr(torch, self.autocast) if self.autocast else dtype)
+            reason = _mf.mismatch(f"output of {self.layer!r}", ref_out, out, tol)
+            for k, a, b in zip(x, ref_grads, grads, strict=True):
+                reason = reason or _mf.mismatch(f"gradient w.r.t. {k!r}", a, b, tol)
+            return reason
+        finally:
+            self.autocast = autocast
+            if dtype != self.dtype:
+                self.model.to(self.dtype)  # float64 -> the model's dtype: exact, strides kept
 
     def _trial(self, x, generator, cotangent=None):
         """``(output, input gradients, r)``: the target's output for ``x`` and the gradients of
