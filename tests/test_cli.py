@@ -53,6 +53,16 @@ def test_visualize_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
 
 
+def test_visualize_passes_backend_options(tmp_path):
+    out = tmp_path / "run"
+    args = ["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--steps",
+            "2", "--out", str(out), "--quiet", "--backend-option", "channels_last=true",
+            "--backend-option", "fold_batch_norm=false"]
+    assert main(args) == 0
+    details = sv.load(out / "2_gamma1").config["backend_details"]
+    assert details["channels_last"] is True and details["folded_batch_norm"] == []
+
+
 @pytest.mark.parametrize("args, message", [
     (["visualize", "no_such_module:f", "--layer", "x", "--channels", "0"], "cannot import"),
     (["visualize", "tests.test_cli:tiny_model", "--layer", "9", "--channels", "0"],
@@ -75,6 +85,12 @@ def test_visualize_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
       "FILE"], "is a file, not a folder"),
     (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
       "FILE/below"], "cannot write into --out"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+      "--backend-option", "cuda_graphs"], "is not KEY=VALUE"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+      "--backend-option", "warp_speed=9"], "warp_speed"),
+    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+      "--backend-option", "cuda_graphs=true"], "cuda_graphs needs a CUDA device"),
     (["flow", "missing.mp4", "--frames", "1"], "1 is not in the range x>=2"),
     (["flow", "missing.mp4", "--start", "-5"], "-5 is not in the range x>=0"),
     (["flow", "missing.mp4", "--size", "0"], "0 is not in the range x>=16"),

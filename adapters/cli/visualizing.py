@@ -75,12 +75,15 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--backend", type=click.Choice(sorted(plugins())), default=None,
               help="Framework plugin (found from the model when omitted).")
 @click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda.")
+@click.option("--backend-option", "backend_option", multiple=True, metavar="KEY=VALUE",
+              help="A backend option, repeatable: e.g. autocast=bfloat16, cuda_graphs=true, "
+                   "channels_last=false, fold_batch_norm=false.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
 @TRUST
 def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_scale, steps, seed,
-              backend, device, out, overwrite, quiet, trust_pickle):
+              backend, device, backend_option, out, overwrite, quiet, trust_pickle):
     """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function' or a .pt/.keras file).
 
     The model must carry its layout (models from stviz_adapters do) or be one
@@ -89,6 +92,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
     import stviz_core as sv
 
     gammas = numbers(gamma, float, "gamma values")
+    options = backend_options(backend_option)
     if (channels is None) == (classes is None):
         raise click.UsageError("give --channels or --classes (one of them)")
     units = objective = None
@@ -116,7 +120,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
             t = time.perf_counter()
             result = sv.visualize(net, layer, channels=units, objective=objective, preset=reg,
                                   steps=steps, seed=seed, backend=backend,
-                                  objective_scale=objective_scale,
+                                  backend_options=options, objective_scale=objective_scale,
                                   callback=Progress(quiet, f"gamma {g:g}"))
             done.append(result.save(out / safe_name(f"{layer}_gamma{g:g}")))
             quality_warnings(result, f"gamma {g:g}")
@@ -129,6 +133,26 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
         raise click.ClickException(str(exc)) from None
     folder_report(out, quiet)
     click.echo(f"stviz visualize: {len(done)} results in {out}; open {out / 'index.html'}")
+
+
+def backend_options(pairs) -> dict:
+    """``--backend-option KEY=VALUE`` pairs as a dict: true/false/none and numbers converted."""
+    words = {"true": True, "false": False, "none": None}
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE (e.g. cuda_graphs=true)",
+                                     param_hint="--backend-option")
+        value = value.strip()
+        if value.lower() in words:
+            options[key.strip()] = words[value.lower()]
+            continue
+        try:
+            options[key.strip()] = int(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
 
 
 @cli.command()
