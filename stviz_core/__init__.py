@@ -21,6 +21,7 @@ from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_pl
 from .loop import NonFiniteError, ascend  # noqa: E402
 from .objectives import Context, Objective, channel, class_logit, neuron, per_item  # noqa: E402
 from .result import Comparison, Result, compare, load, stack  # noqa: E402
+from .start import Clip  # noqa: E402
 from .visualize import visualize  # noqa: E402
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ascend",
     "visualize",
     "Result",
+    "Clip",
     "Comparison",
     "compare",
     "load",

@@ -19,11 +19,15 @@ from ._xp import from_numpy, to_numpy
 from .diversity import gram_similarity
 from .optim import adam
 from .quality import a_hat_context, auto_factors, measure
+from .regularizers import project_to_bound_unchecked
 from .result import Result
 from .run_config import RunSettings, plan_run, run_config
 from .step import (adam_step, gradient_norms, objective_gradients, penalties, regularizer_gradients,
                    scale_objective)
 from .trace import first_non_finite, host_trace, new_trace, record
+from .optim import AdamState
+from .start import STATE_KEYS
+from .transforms import Draws
 
 __all__ = ["ascend", "NonFiniteError"]
 
@@ -48,10 +52,11 @@ class NonFiniteError(FloatingPointError):
 
 
 def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, learning_rate=None,
-           seed=0, jitter: bool = True, stride: Optional[int] = None, rho: Optional[float] = None,
+           seed=None, jitter: bool = True, stride: Optional[int] = None, rho: Optional[float] = None,
            a_hat=None, moment: Optional[str] = None, check_every: int = 10, callback=None,
            parameterization=None, transforms=None, diversity=None,
-           objective_scale="auto") -> Result:
+           objective_scale="auto", init=None, schedule_steps: Optional[int] = None,
+           keep_state: bool = False) -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
     Each step: shift the inputs by the step's jitter offsets, read the target
@@ -75,10 +80,11 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
         Overrides ``preset.steps``.
     learning_rate : float or schedule, optional
         Overrides ``preset.learning_rate``.
-    seed : int or sequence of int
+    seed : int or sequence of int, optional
         One seed for every visualization or one each; visualization ``n`` with
         seed ``s`` starts from the same noise and sees the same jitter as a
-        single run with seed ``s``.
+        single run with seed ``s``. Default 0, or the seeds of the result
+        ``init`` continues.
     jitter : bool
         Shift the input randomly by ``0..stride`` pixels each step.
     stride, rho : int, float, optional
@@ -111,6 +117,24 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
         ``"paper"`` keeps eq. 1 literal (``a_hat = 1``). With ``a_hat`` eq. 1 is
         always literal. The result's ``config["quality"]`` records each
         visualization's unit share of the gradient, gain and distinctness.
+    init : mapping, Clip or Result, optional
+        Where to start (:mod:`stviz_core.start`): noise when omitted;
+        canonical inputs ``{name: (N or 1, T, H, W, C)}`` or a
+        :class:`~stviz_core.start.Clip` (checked against the backend's inputs,
+        projected into the bound with a warning where outside); or a
+        :class:`Result`, which this run continues (its seeds, objective scale,
+        schedule position and, when kept, Adam's state). ``config["init"]``
+        records it.
+    schedule_steps : int, optional
+        Length of the whole plan this run is the start of (``>= steps``): the
+        learning-rate schedule, jitter offsets and transforms are those of a
+        ``schedule_steps`` run, of which this run does the first ``steps``
+        (a continuation does the next ones). Default: ``steps`` (a continued
+        result's plan, extended when this run goes past it).
+    keep_state : bool
+        Keep Adam's moments (and a non-pixel parameterization's parameters)
+        in :attr:`Result.state`, so that a continuation goes on exactly as
+        the uninterrupted run would.
 
     Returns
     -------
@@ -120,7 +144,8 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
                    seed=seed, jitter=jitter, stride=stride, rho=rho, a_hat=a_hat, moment=moment,
                    check_every=check_every, parameterization=parameterization,
                    transforms=transforms, diversity=diversity,
-                   objective_scale=objective_scale)
+                   objective_scale=objective_scale, init=init, schedule_steps=schedule_steps,
+                   keep_state=keep_state)
     return _run(backend, run, callback)
 
 
@@ -154,14 +179,36 @@ def initial_inputs(backend, run: RunSettings, fields=None):
     )
     params, x = {}, {}
     for name in sorted(run.specs):
-        start = fields[name].init(init_rngs, scale=run.preset.init_scale)
-        params[name], x[name] = fields[name].initial(start)
+        if name in run.start.inputs:
+            params[name], x[name] = _given(backend, run, fields[name], name)
+        else:
+            start = fields[name].init(init_rngs, scale=run.preset.init_scale)
+            params[name], x[name] = fields[name].initial(start)
+    # drawn for the whole plan and sliced: a continuation sees what the uninterrupted run saw
+    first, stop = run.first_step, run.first_step + run.steps
     offsets = np.stack(
-        [_jitter.offsets(rng, run.steps, run.stride if run.jitter else 0) for rng in jitter_rngs],
+        [_jitter.offsets(rng, run.plan_steps, run.stride if run.jitter else 0)[first:stop]
+         for rng in jitter_rngs],
         axis=1,
     )
-    draws = run.transforms.draw(warp_rngs, run.steps) if run.transforms.active else None
+    draws = None
+    if run.transforms.active:
+        draws = run.transforms.draw(warp_rngs, run.plan_steps)
+        if (first, stop) != (0, run.plan_steps):
+            draws = Draws(*(getattr(draws, f.name)[first:stop] for f in dataclasses.fields(draws)))
     return params, x, offsets, draws
+
+
+def _given(backend, run: RunSettings, field, name):
+    """``(params, x)`` of an input the run starts from (a clip, or a continued result's input)."""
+    x = from_numpy(run.start.inputs[name], backend.xp, dtype=backend.dtype, device=backend.device)
+    kept = run.start.state.get(f"params/{name}")
+    if run.start.continued:  # the result's inputs come out of the last step's constraint as they are
+        if kept is not None:
+            return from_numpy(kept, backend.xp, dtype=backend.dtype, device=backend.device), x
+        return field.from_input(x), x
+    x = project_to_bound_unchecked(x, run.streams[name].bound, backend.xp)  # in the working dtype
+    return field.from_input(x), x
 
 
 def _run(backend, run: RunSettings, callback) -> Result:
@@ -175,7 +222,7 @@ def _run(backend, run: RunSettings, callback) -> Result:
     frozen = penalties(run, x, run.frozen, xp)
     # every step's offsets go to the device once: the step reads its row there, without a transfer
     shifts = from_numpy(offsets, xp, dtype=xp.int64, device=backend.device) if offsets.any() else None
-    state = optimizer.init({k: params[k] for k in run.used})
+    state = _restored(optimizer.init({k: params[k] for k in run.used}), run, backend)
     trace = new_trace(run.specs, ["diversity"] if run.diverse else [])
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
@@ -190,7 +237,40 @@ def _run(backend, run: RunSettings, callback) -> Result:
         params, x, state = adam_step(run, fields, optimizer, state, loss_grads, params, x, step)
         if callback is not None:
             callback(step + 1, run.steps)
-    return _final_result(backend, run, optimizer, x, trace, start)
+    return _final_result(backend, run, optimizer, x, trace, start,
+                         kept=_kept_state(run, state, params) if run.keep_state else None,
+                         count=state.count)
+
+
+def _restored(state, run: RunSettings, backend):
+    """Adam's state: fresh, or the continued result's moments when it kept them."""
+    kept = run.start.adam_state(run.used)
+    if kept is None:
+        return state
+    moments = {}
+    for part in ("mu", "nu"):
+        moments[part] = {}
+        for k in run.used:
+            want, got = tuple(getattr(state, part)[k].shape), tuple(kept[part][k].shape)
+            if want != got:
+                raise ValueError(
+                    f"the continued result's Adam {part} of input {k!r} has shape {got}; this run's "
+                    f"(moment {run.moment!r}) has {want}: continue with the result's moment "
+                    "(its config['optimizer']['moment'])")
+            moments[part][k] = from_numpy(kept[part][k], backend.xp, dtype=backend.dtype,
+                                          device=backend.device)
+    return AdamState(run.start.optimizer_count, moments["mu"], moments["nu"])
+
+
+def _kept_state(run: RunSettings, state, params) -> dict:
+    """:attr:`Result.state` of a run with ``keep_state``: what its continuation needs."""
+    kept = {}
+    for k in run.used:
+        kept[f"{STATE_KEYS[0]}{k}"] = to_numpy(state.mu[k]).copy()
+        kept[f"{STATE_KEYS[1]}{k}"] = to_numpy(state.nu[k]).copy()
+    if run.parameterization.name != "pixel":
+        kept.update({f"{STATE_KEYS[2]}{k}": to_numpy(params[k]).copy() for k in sorted(params)})
+    return kept
 
 
 def _checkpoint(backend, run, optimizer, trace, good, x, step):
@@ -220,15 +300,16 @@ def _checkpoint(backend, run, optimizer, trace, good, x, step):
 def _scaled(backend, run, x):
     """The run with its automatic unit scale set (when it has one) and the start's gradient norms."""
     start = gradient_norms(backend, run, x)
-    if not run.auto_scaled:
+    if not run.auto_scaled or run.unit_scale is not None:  # literal, or a continuation's scale
         return run, start
     factors = auto_factors(start[1], start[3])
     return (dataclasses.replace(run, unit_scale=tuple(float(f) for f in factors)),
             (start[0] * factors, start[1] * factors, start[2], start[3]))
 
 
-def _final_result(backend, run, optimizer, x, trace, start) -> Result:
-    """The Result: objective and penalties at the final (unjittered) inputs, checked finite."""
+def _final_result(backend, run, optimizer, x, trace, start, *, kept=None, count=0) -> Result:
+    """The Result: objective and penalties at the final (unjittered) inputs, checked finite;
+    ``kept``: its :attr:`Result.state`, ``count``: Adam's update count."""
     xp = backend.xp
     final = new_trace(run.specs, ["diversity"] if run.diverse else [])
     acts = backend.activations(x)
@@ -238,7 +319,9 @@ def _final_result(backend, run, optimizer, x, trace, start) -> Result:
     final_np = {k: to_numpy(vals[0]).astype(np.float64) for k, vals in final.items()}
     config = run_config(backend, run, optimizer)
     config["quality"] = _quality(backend, run, x, start)
-    result = Result(_host(x), config, host_trace(trace), final_np)
+    if kept is not None:
+        config["optimizer_state"] = {"kept": True, "count": int(count)}
+    result = Result(_host(x), config, host_trace(trace), final_np, kept or {})
     for key, values in final_np.items():
         if not np.isfinite(values).all():
             raise NonFiniteError(f"the final {key!r} is not finite: {values}", step=run.steps,

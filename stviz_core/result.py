@@ -54,12 +54,20 @@ class Result:
         ``"total"`` = objective - penalties.
     final : dict of str to ndarray
         The same terms, shape ``(N,)``, at the final inputs without jitter.
+    state : dict of str to ndarray
+        What a continuation needs besides the inputs, kept with
+        ``ascend(..., keep_state=True)`` (empty otherwise): Adam's moments
+        ``"adam/mu/<input>"`` and ``"adam/nu/<input>"``, a non-pixel
+        parameterization's ``"params/<input>"``, an anchor's clip
+        ``"anchor/<input>"``; every array visualization-first
+        (:mod:`stviz_core.start`).
     """
 
     inputs: dict
     config: dict
     trace: dict
     final: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0])
@@ -110,7 +118,8 @@ class Result:
             if own is None:
                 raise ValueError(f"{npz_path.name}: an interrupted save left a file without its config")
             sidecar = _read_sidecar(own, npz_path.name)
-        return cls(arrays["inputs"], sidecar["config"], arrays["trace"], arrays["final"])
+        return cls(arrays["inputs"], sidecar["config"], arrays["trace"], arrays["final"],
+                   arrays["state"])
 
     def compare(self, other: "Result") -> "Comparison":
         """Shorthand for :func:`compare`."""
@@ -141,11 +150,12 @@ class Result:
             config,
             {k: v[:, items] for k, v in self.trace.items()},
             {k: v[items] for k, v in self.final.items()},
+            {k: v[items] for k, v in self.state.items()},
         )
 
     def _arrays(self):
         arrays = {}
-        for group in ("inputs", "trace", "final"):
+        for group in ("inputs", "trace", "final", "state"):
             for name, value in sorted(getattr(self, group).items()):
                 arrays[f"{group}/{name}"] = np.asarray(value)
         return arrays
@@ -193,13 +203,14 @@ def stack(results) -> Result:
     cat = lambda group, axis: {  # noqa: E731
         k: np.concatenate([getattr(r, group)[k] for r in results], axis=axis)
         for k in getattr(first, group)}
-    return Result(cat("inputs", 0), config, cat("trace", 1), cat("final", 0))
+    return Result(cat("inputs", 0), config, cat("trace", 1), cat("final", 0), cat("state", 0))
 
 
 def _layout(r):
     """Array names and shapes without the visualization axis (traces keep their step count)."""
     return ({k: v.shape[1:] for k, v in r.inputs.items()},
-            {k: v.shape[0] for k, v in r.trace.items()}, sorted(r.final))
+            {k: v.shape[0] for k, v in r.trace.items()}, sorted(r.final),
+            {k: v.shape[1:] for k, v in r.state.items()})
 
 
 def _batch_description(objectives):
@@ -306,7 +317,7 @@ def _write_member(zf, name, data):
 
 def _read_npz(blob, name):
     """``({group: {name: array}}, embedded sidecar bytes or None)``."""
-    groups = {"inputs": {}, "trace": {}, "final": {}}
+    groups = {"inputs": {}, "trace": {}, "final": {}, "state": {}}
     own = None
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as zf:

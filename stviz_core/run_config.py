@@ -17,6 +17,7 @@ from .backend import input_specs
 from .objectives import Context, Objective, per_item
 from .optim import Constant
 from .quality import SCALES, STATISTIC
+from .start import NOISE, Start, plan_start, previous_result
 from .transforms import Transforms
 
 __all__ = ["RunSettings", "plan_run", "run_config"]
@@ -65,6 +66,16 @@ class RunSettings:
         The unit term's scale when no ``a_hat`` is given (:mod:`stviz_core.quality`).
     unit_scale : tuple of float, optional
         Per-visualization factors on the objective, set by the loop with ``"auto"``.
+    start : Start
+        Where the run starts (:mod:`stviz_core.start`): noise, a clip, or a result continued.
+    first_step : int
+        Steps of the plan done before this run (a continuation's; 0 otherwise).
+    schedule_steps : int
+        Steps of the whole plan (``>= first_step + steps``): the learning rate at this
+        run's step ``i`` is the schedule's at ``first_step + i`` of ``schedule_steps``, and
+        the jitter offsets and transforms are drawn for the whole plan.
+    keep_state : bool
+        Keep Adam's moments (and what else a continuation needs) in :attr:`Result.state`.
     """
 
     objective: Objective
@@ -87,6 +98,10 @@ class RunSettings:
     diversity: float = 0.0
     objective_scale: str = "paper"
     unit_scale: Optional[tuple] = None
+    start: Start = NOISE
+    first_step: int = 0
+    schedule_steps: Optional[int] = None
+    keep_state: bool = False
 
     @property
     def auto_scaled(self) -> bool:
@@ -108,9 +123,15 @@ class RunSettings:
         """Inputs the target layer does not depend on, sorted: they stay as initialized."""
         return tuple(sorted(set(self.specs) - set(self.used)))
 
+    @property
+    def plan_steps(self) -> int:
+        """Steps of the whole plan this run is a part of (``schedule_steps``, else ``steps``)."""
+        return self.steps if self.schedule_steps is None else self.schedule_steps
+
     def learning_rate(self, step: int) -> float:
-        """The schedule's learning rate at the 0-based ``step`` of this run."""
-        return self.schedule(step, self.steps)
+        """The schedule's learning rate at the 0-based ``step`` of this run (step
+        ``first_step + step`` of the plan)."""
+        return self.schedule(self.first_step + step, self.plan_steps)
 
     def is_check_step(self, step: int) -> bool:
         """Whether the trace is checked for non-finite values after ``step``."""
@@ -124,7 +145,7 @@ def plan_run(
     preset=None,
     steps: Optional[int] = None,
     learning_rate=None,
-    seed=0,
+    seed=None,
     jitter: bool = True,
     stride: Optional[int] = None,
     rho: Optional[float] = None,
@@ -135,13 +156,17 @@ def plan_run(
     transforms=None,
     diversity=None,
     objective_scale="auto",
+    init=None,
+    schedule_steps: Optional[int] = None,
+    keep_state: bool = False,
 ) -> RunSettings:
     """Validate the arguments of :func:`stviz_core.ascend` against ``backend``; fill in defaults.
 
     Parameters are those of :func:`stviz_core.ascend` (``moment`` is checked
     when the optimizer is built); ``parameterization``, ``transforms`` and
     ``diversity`` default to the preset's; ``objective_scale`` is ``"auto"`` or
-    ``"paper"`` (:mod:`stviz_core.quality`).
+    ``"paper"`` (:mod:`stviz_core.quality`); ``seed=None`` is 0, or a continued
+    result's seeds; ``init`` is planned by :func:`stviz_core.start.plan_start`.
 
     Returns
     -------
@@ -154,6 +179,9 @@ def plan_run(
     check_every = positive_int(check_every, "check_every")
     schedule = _schedule(preset.learning_rate if learning_rate is None else learning_rate)
     objective, n_obj = _batch_objective(objective)
+    previous = previous_result(init)
+    if seed is None:
+        seed = list(previous.config.get("seeds") or [0]) if previous is not None else 0
     seeds = _seeds(seed, n_obj)
     specs = _specs(backend)
     channels = _channel_count(backend)
@@ -163,6 +191,22 @@ def plan_run(
     streams = {k: preset.for_role(s.role) for k, s in specs.items()}
     parameterization = _param.resolve(
         preset.parameterization if parameterization is None else parameterization)
+    objective_scale = _objective_scale(objective_scale)
+    start = plan_start(init, specs=specs, bounds={k: streams[k].bound for k in specs},
+                       batch=len(seeds), parameterization=parameterization,
+                       objectives=_descriptions(objective, len(seeds)), layer=_layer_name(backend),
+                       objective_scale=objective_scale)
+    first_step = start.first_step
+    planned = start.schedule_steps if schedule_steps is None else positive_int(
+        schedule_steps, "schedule_steps")
+    if planned is None:
+        planned = first_step + steps
+    elif planned < first_step + steps:
+        if schedule_steps is not None:
+            raise ValueError(f"schedule_steps={planned} is shorter than the run: {first_step} "
+                             f"step(s) done before it and {steps} in it; give at least "
+                             f"{first_step + steps}, or leave it out")
+        planned = first_step + steps  # a continuation past the planned length extends the plan
     return RunSettings(
         objective=objective, seeds=tuple(seeds), preset=preset, steps=steps,
         schedule=schedule, jitter=bool(jitter), stride=stride, rho=rho,
@@ -174,7 +218,12 @@ def plan_run(
         parameterization=parameterization,
         transforms=_transforms(preset.transforms if transforms is None else transforms),
         diversity=check_weight(preset.diversity if diversity is None else diversity),
-        objective_scale=_objective_scale(objective_scale),
+        objective_scale=objective_scale,
+        unit_scale=start.unit_scale,
+        start=start,
+        first_step=first_step,
+        schedule_steps=planned,
+        keep_state=bool(keep_state),
     )
 
 
@@ -207,6 +256,7 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
         "seeds": list(run.seeds),
         "preset": run.preset.to_dict(),
         "steps": run.steps,
+        "init": dict(run.start.origin),
         "learning_rate": run.schedule.to_dict(),
         "optimizer": optimizer.config,
         "jitter": {"enabled": run.jitter, "stride": run.stride, "mode": "roll (wraps around)"},
@@ -219,6 +269,8 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
         "objective_scale": {"mode": run.objective_scale,
                             "applied": "auto" if run.auto_scaled else "paper",
                             "statistic": STATISTIC if run.auto_scaled else "1/(rho^2 a_hat)"},
+        **({"plan": {"first_step": run.first_step, "schedule_steps": run.plan_steps}}
+           if (run.first_step, run.plan_steps) != (0, run.steps) else {}),
         "optimized_inputs": sorted(run.used),
         "inputs": {k: _input_config(run, k) for k in sorted(run.specs)},
         "dtype": _name(backend.dtype),
@@ -309,6 +361,23 @@ def _channel_count(backend):
         return int(shape[-1]) if shape else None
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def _descriptions(objective, batch) -> list:
+    """Each visualization's objective described (as the config records them)."""
+    per = getattr(objective, "objectives", None)
+    return [o.describe() for o in per] if per else [objective.describe()] * batch
+
+
+def _layer_name(backend):
+    """The backend's target layer name, when it says (``backend.layer`` or ``describe()``)."""
+    layer = getattr(backend, "layer", None)
+    if layer is None and hasattr(backend, "describe"):
+        try:
+            layer = dict(backend.describe()).get("layer")
+        except Exception:  # noqa: BLE001 - describe() is optional and informative only
+            layer = None
+    return None if layer is None else str(layer)
 
 
 def _layer(backend) -> str:

@@ -45,6 +45,9 @@ class Parameterization(abc.ABC):
 
     name: str
     moment: str = "item"
+    #: whether a run can start from a given input (``ascend(init=...)``): the field can map an
+    #: input back to parameters that stand for it exactly (:meth:`Field.from_input`)
+    takes_init: bool = False
 
     @abc.abstractmethod
     def bind(self, shape, role, *, bound, xp, dtype, device=None) -> "Field":
@@ -93,3 +96,14 @@ class Field(abc.ABC):
     def initial(self, params):
         """``(params, x)`` at the start: by default :meth:`constrain`."""
         return self.constrain(params)
+
+    def from_input(self, x):
+        """The parameters whose :meth:`to_input` is ``x`` (an input inside the bound).
+
+        Raises
+        ------
+        ValueError
+            The parameterization has no inverse (``takes_init`` is false).
+        """
+        raise ValueError(f"{type(self).__name__} has no inverse from an input to its parameters; "
+                         "init= is taken by the 'pixel' and 'fourier' parameterizations")

@@ -92,6 +92,7 @@ class Fourier(Parameterization):
     alpha: float = 1.0
     decorrelate: bool = True
     name = "fourier"
+    takes_init = True
 
     def __post_init__(self):
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
@@ -123,3 +124,6 @@ class _FourierField(Field):
     def constrain(self, params):
         x = project_to_bound_unchecked(self.to_input(params), self.bound, self.xp)
         return _pairs(self.basis.from_input(x), self.xp), x
+
+    def from_input(self, x):
+        return _pairs(self.basis.from_input(x), self.xp)

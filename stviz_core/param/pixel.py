@@ -44,6 +44,7 @@ class Pixel(Parameterization):
 
     name = "pixel"
     moment = "pixel"
+    takes_init = True
 
     def bind(self, shape, role, *, bound, xp, dtype, device=None) -> Field:
         return _PixelField(shape, role, bound=bound, xp=xp, dtype=dtype, device=device)
@@ -69,3 +70,6 @@ class _PixelField(Field):
 
     def initial(self, params):
         return params, params  # not projected: the paper's start, unchanged
+
+    def from_input(self, x):
+        return x

@@ -1,0 +1,229 @@
+"""Starting from a given clip (init=), continuing a Result, feature inversion and accentuation."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import stviz_core as sv
+from stviz_core.testing import LinearBackend
+from stviz_core.transforms import Transforms
+
+B = 160.0
+
+
+def linear_two_stream(xp, *, seed=0, channels=2, size=8):
+    rng = np.random.default_rng(seed)
+    return LinearBackend(
+        {"rgb": rng.standard_normal((1, 3, 3, 3, channels)),
+         "flow": rng.standard_normal((2, 3, 3, 2, channels))},
+        {"rgb": ((1, size, size, 3), "appearance"), "flow": ((2, size, size, 2), "motion")},
+        xp=xp)
+
+
+def clip_for(be, seed=1, scale=40.0, batch=1):
+    rng = np.random.default_rng(seed)
+    return {k: scale * rng.standard_normal((batch, *s.shape)) for k, s in be.inputs.items()}
+
+
+def max_diff(a, b):
+    return max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max()) for k in a)
+
+
+# -- init= and continuation ---------------------------------------------------
+
+
+@pytest.mark.parametrize("parameterization", ["pixel", "fourier", "maco"])
+def test_a_result_continues_a_run_exactly(xp, parameterization):
+    """50 + 50 steps equal 100 when the first run is planned for 100 and keeps its state."""
+    if parameterization != "pixel" and xp.__name__.endswith("array_api_strict"):
+        pytest.skip("the spectral parameterizations' FFT path is covered on numpy and torch")
+    be = linear_two_stream(xp)
+    objectives = [sv.channel(0), sv.channel(1)]
+    options = dict(seed=[3, 4], stride=2, parameterization=parameterization)
+    full = sv.ascend(be, objectives, steps=20, **options)
+    first = sv.ascend(be, objectives, steps=10, schedule_steps=20, keep_state=True, **options)
+    assert first.config["plan"] == {"first_step": 0, "schedule_steps": 20}
+    rest = sv.ascend(be, objectives, steps=10, init=first, stride=2,
+                     parameterization=parameterization)
+    assert rest.config["init"]["kind"] == "result" and rest.config["init"]["steps_done"] == 10
+    assert rest.config["init"]["optimizer_state"] == "restored"
+    assert rest.config["seeds"] == [3, 4]
+    assert rest.config["plan"] == {"first_step": 10, "schedule_steps": 20}
+    assert max_diff(full.inputs, rest.inputs) == 0.0
+    for key in full.trace:
+        np.testing.assert_array_equal(np.concatenate([first.trace[key], rest.trace[key]]),
+                                      full.trace[key])
+
+
+def test_a_continuation_keeps_transforms_and_survives_save_and_load(tmp_path):
+    be = linear_two_stream(np)
+    options = dict(seed=5, stride=2, transforms=Transforms(scale=(0.9, 1.1), rotate=(-5, 5),
+                                                           time_shift=1))
+    full = sv.ascend(be, sv.channel(0), steps=12, **options)
+    first = sv.ascend(be, sv.channel(0), steps=6, schedule_steps=12, keep_state=True, **options)
+    first.save(tmp_path / "first")
+    loaded = sv.load(tmp_path / "first")
+    assert sorted(loaded.state) == ["adam/mu/flow", "adam/mu/rgb", "adam/nu/flow", "adam/nu/rgb"]
+    rest = sv.ascend(be, sv.channel(0), steps=6, init=loaded, stride=2,
+                     transforms=options["transforms"])
+    assert max_diff(full.inputs, rest.inputs) == 0.0
+
+
+def test_without_the_kept_state_adam_restarts_and_that_is_the_only_difference():
+    """The documented difference: a result saved without keep_state is continued with Adam's
+    moments at zero; it equals a continuation whose kept moments are zeroed."""
+    be = linear_two_stream(np)
+    full = sv.ascend(be, sv.channel(0), steps=20, seed=1, stride=2)
+    first = sv.ascend(be, sv.channel(0), steps=10, seed=1, stride=2, schedule_steps=20,
+                      keep_state=True)
+    restarted = sv.ascend(be, sv.channel(0), steps=10, stride=2,
+                          init=sv.Result(first.inputs, first.config, first.trace, first.final))
+    assert restarted.config["init"]["optimizer_state"] == "restarted"
+    zeroed = sv.Result(first.inputs, dict(first.config, optimizer_state={"kept": True, "count": 0}),
+                       first.trace, first.final, {k: 0 * v for k, v in first.state.items()})
+    same = sv.ascend(be, sv.channel(0), steps=10, stride=2, init=zeroed)
+    assert max_diff(restarted.inputs, same.inputs) == 0.0
+    assert max_diff(restarted.inputs, full.inputs) > 1.0  # a visible difference, as documented
+
+
+def test_a_continuation_past_the_plan_extends_it():
+    be = linear_two_stream(np)
+    first = sv.ascend(be, sv.channel(0), steps=5, seed=2, keep_state=True)
+    assert "plan" not in first.config
+    rest = sv.ascend(be, sv.channel(0), steps=5, init=first)
+    assert rest.config["plan"] == {"first_step": 5, "schedule_steps": 10}
+    with pytest.raises(ValueError, match="schedule_steps=8 is shorter than the run: 5 step"):
+        sv.ascend(be, sv.channel(0), steps=5, init=first, schedule_steps=8)
+
+
+def test_a_clip_init_starts_there(xp):
+    be = linear_two_stream(xp)
+    clip = clip_for(be)
+    r = sv.ascend(be, sv.channel(0, normalize=False), steps=1, init=clip, jitter=False,
+                  objective_scale="paper")
+    expected = float(np.asarray(sv.channel(0, normalize=False).value(
+        be.activations({k: xp.asarray(v) for k, v in clip.items()})))[0])
+    assert r.trace["objective"][0, 0] == pytest.approx(expected, rel=1e-12)
+    assert r.config["init"] == {"kind": "clip", "source": "arrays", "inputs": ["flow", "rgb"],
+                                "noise": []}
+
+
+def test_fourier_starts_from_the_clip_exactly():
+    be = linear_two_stream(np)
+    clip = clip_for(be)
+    runs = [sv.ascend(be, sv.channel(0), steps=1, init=clip, jitter=False, parameterization=p)
+            for p in ("pixel", "fourier")]
+    assert runs[1].trace["objective"][0, 0] == pytest.approx(runs[0].trace["objective"][0, 0],
+                                                             rel=1e-10)
+
+
+def test_one_clip_for_a_batch_and_inputs_left_to_noise():
+    be = linear_two_stream(np)
+    clip = clip_for(be)
+    r = sv.ascend(be, [sv.channel(0), sv.channel(1)], seed=[7, 8], steps=1, learning_rate=1e-9,
+                  init=sv.Clip({"rgb": clip["rgb"][0]}, source="one frame"))
+    noise = sv.ascend(be, [sv.channel(0), sv.channel(1)], seed=[7, 8], steps=1, learning_rate=1e-9)
+    np.testing.assert_allclose(r.inputs["rgb"], np.repeat(clip["rgb"], 2, axis=0), atol=1e-6)
+    np.testing.assert_allclose(r.inputs["flow"], noise.inputs["flow"], atol=1e-6)
+    assert r.config["init"]["source"] == "one frame" and r.config["init"]["noise"] == ["flow"]
+
+
+def test_an_init_outside_the_bound_is_projected_and_said_so():
+    be = linear_two_stream(np)
+    clip = clip_for(be, scale=1.0)
+    clip["rgb"][0, 0, 0, 0] = [300.0, 0.0, 0.0]
+    with pytest.warns(UserWarning, match=r"input 'rgb' lie outside the hard bound B = 160 \(largest "
+                                         r"norm 300\); they are projected onto it"):
+        r = sv.ascend(be, sv.channel(0), steps=1, learning_rate=1e-9, init=clip, jitter=False)
+    projected = r.config["init"]["projected"]
+    assert list(projected) == ["rgb"] and projected["rgb"]["largest_norm"] == 300.0
+    assert projected["rgb"]["fraction"] == pytest.approx(1 / 64)
+    assert np.linalg.norm(r.inputs["rgb"][0, 0, 0, 0]) == pytest.approx(B, rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inside the bound: no warning
+        sv.ascend(be, sv.channel(0), steps=1, init=clip_for(be, scale=1.0))
+
+
+@pytest.mark.parametrize("init, match", [
+    ({"rgb": np.zeros((1, 1, 8, 7, 3))},
+     r"init input 'rgb' has shape \(1, 1, 8, 7, 3\); the model takes \(N or 1, 1, 8, 8, 3\)"),
+    ({"rgb": np.zeros((3, 1, 8, 8, 3))}, r"holds 3 clips for 2 visualization\(s\): give 1"),
+    ({"clip": np.zeros((1, 1, 8, 8, 3))},
+     r"init has input\(s\) 'clip' the model does not take; its inputs \(T, H, W, C\) are: "
+     r"flow \(2, 8, 8, 2\), rgb \(1, 8, 8, 3\)"),
+    ({"rgb": np.full((1, 1, 8, 8, 3), np.nan)}, "holds 192 non-finite value"),
+    ("video.mp4", "init must be None .noise., canonical inputs"),
+])
+def test_bad_inits_are_refused_with_the_expected_shape(init, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        sv.ascend(linear_two_stream(np), [sv.channel(0), sv.channel(1)], steps=1, init=init)
+
+
+def test_maco_takes_no_clip_and_says_which_do():
+    be = linear_two_stream(np)
+    with pytest.raises(ValueError, match="'maco' parameterization cannot start from a given clip.*"
+                                         "'pixel' and 'fourier'"):
+        sv.ascend(be, sv.channel(0), steps=1, init=clip_for(be), parameterization="maco")
+
+
+def test_a_result_of_another_run_is_not_continued():
+    be = linear_two_stream(np)
+    first = sv.ascend(be, sv.channel(0), steps=2)
+    with pytest.raises(ValueError, match=r"whose objectives are \['channel\(0\)'\]; this run's are "
+                                         r"\['channel\(1\)'\].*init=stviz_core.Clip"):
+        sv.ascend(be, sv.channel(1), steps=2, init=first)
+    with pytest.raises(ValueError, match="the result optimized the 'pixel' parameterization"):
+        sv.ascend(be, sv.channel(0), steps=2, init=first, parameterization="fourier")
+    # a new run from its inputs is fine
+    r = sv.ascend(be, sv.channel(1), steps=2, init=sv.Clip(first.inputs, source="first"))
+    assert r.config["init"]["kind"] == "clip"
+
+
+# -- clips from files (adapters) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_video(tmp_path_factory):
+    """A synthetic 'spin' clip of the demo's data set (13 frames), written as a GIF."""
+    pytest.importorskip("cv2")
+    from stviz_adapters.demo.synthetic_actions import FRAMES, render_clip
+    from stviz_adapters.media.render import write_gif
+
+    path = tmp_path_factory.mktemp("video") / "spin.gif"
+    write_gif(render_clip(5, np.random.default_rng(0), frames=FRAMES + 2), path)
+    return path
+
+
+def test_a_video_becomes_the_two_stream_inputs_as_the_demo_data_are_made(demo_video):
+    from stviz_adapters.clips import load_clip
+    from stviz_adapters.demo.synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
+    from stviz_adapters.media.video_io import read_video
+
+    class Model:
+        stviz_inputs = {"rgb": (1, 64, 64, 3), "flow": (10, 64, 64, 2)}
+
+    clip = load_clip(Model(), demo_video)
+    frames = read_video(demo_video).frames[1:12]  # the central window of 11 of 13 frames
+    np.testing.assert_allclose(clip.inputs["rgb"][0, 0], frames[5] - MEAN_RGB, atol=1e-4)
+    np.testing.assert_allclose(clip.inputs["flow"][0], tvl1_flow(frames) * FLOW_SCALE, atol=1e-4)
+    assert clip.source == str(demo_video) and clip.details["frames"] == [1, 12]
+    later = load_clip(Model(), demo_video, start=2)
+    assert later.details["frames"] == [2, 13]
+    with pytest.raises(ValueError, match="has 13 frame.*need 14"):
+        load_clip(Model(), demo_video, start=3)
+
+
+def test_inputs_files_and_saved_results_are_clips(tmp_path):
+    from stviz_adapters.clips import load_clip
+
+    be = linear_two_stream(np)
+    inputs = clip_for(be)
+    np.savez(tmp_path / "input.npz", **inputs)
+    clip = load_clip(None, tmp_path / "input.npz")
+    assert max_diff(clip.inputs, inputs) == 0 and clip.details == {"from": "inputs file"}
+    saved = sv.ascend(be, sv.channel(0), steps=2).save(tmp_path / "run")
+    clip = load_clip(None, f"{saved}.json")
+    assert clip.details["from"] == "result" and clip.source == str(saved)
+    with pytest.raises(FileNotFoundError, match="no clip at .*missing.mp4: give a video file"):
+        load_clip(None, tmp_path / "missing.mp4")
