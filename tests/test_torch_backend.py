@@ -79,6 +79,7 @@ def test_forward_stops_at_the_target_layer():
     handles = [getattr(model, n).register_forward_hook(lambda *a, n=n: calls.append(n))
                for n in ("conv5_fusion", "fc6", "fc8")]
     with TorchBackend(model, "rgb.conv3_3") as be:
+        calls.clear()  # construction runs the whole model once (it counts the target's calls)
         be.activations({k: torch.zeros((1, *s.shape)) for k, s in be.inputs.items()})
     assert calls == []  # nothing above rgb.conv3_3 ran, not even the flow tower's fusion
     with TorchBackend(model, "conv5_fusion") as be:

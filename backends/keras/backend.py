@@ -179,6 +179,11 @@ class KerasBackend:
 
     def _find_layer(self, model, layer):
         names = {lay.name: lay for lay in model.layers}
+        #: which call of a shared layer is visualized (``layer="name:k"``), None for its only one
+        self.call = None
+        base, sep, call = layer.rpartition(":")
+        if layer not in names and sep and call.isdigit() and base in names:
+            layer, self.call = base, int(call)
         if layer not in names:
             close = closest_names(layer, list(names))
             raise ValueError(
@@ -196,8 +201,20 @@ class KerasBackend:
     def _build_forward(self):
         keras, target = self.keras, self.target
         if _graph_inputs(self.model) is not None:
+            nodes = list(getattr(target, "_inbound_nodes", []))
+            if self.call is None and len(nodes) > 1:
+                calls = ", ".join(f"{target.name}:{k}" for k in range(len(nodes)))
+                raise ValueError(
+                    f"layer {self.layer!r} is called {len(nodes)} times in the model's graph (a "
+                    f"shared layer); stviz visualizes one call: name it, as one of {calls}")
+            if self.call is not None and self.call >= len(nodes):
+                raise ValueError(f"layer {self.layer!r}: the layer is called {len(nodes)} time"
+                                 f"{'s' if len(nodes) > 1 else ''} in the model's graph, so its "
+                                 f"calls are 0..{len(nodes) - 1}")
             try:
-                output = target.output
+                output = target.output if self.call is None else nodes[self.call].output_tensors
+                if isinstance(output, (list, tuple)) and len(output) == 1:
+                    output = output[0]
             except (AttributeError, ValueError) as exc:
                 raise ValueError(
                     f"layer {self.layer!r} has no single output in the model's graph "
@@ -214,9 +231,14 @@ class KerasBackend:
 
     def _eager_forward(self, args):
         target, original = self.target, self.target.call
+        calls = [0]
 
         def stop(*a, **kw):
-            raise _Stop(original(*a, **kw))
+            out = original(*a, **kw)
+            calls[0] += 1
+            if self.call is None or calls[0] - 1 == self.call:
+                raise _Stop(out)
+            return out
 
         target.call = stop
         try:

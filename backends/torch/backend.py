@@ -102,15 +102,17 @@ class TorchBackend:
             raise ValueError(f"unknown cuda_graphs {cuda_graphs!r}; valid choices: True, False")
         self.autocast = autocast
         self.folded = []
-        target = layer
-        if fold_batch_norm and layer in dict(model.named_modules()):
-            model, target = self._fold(model, layer)
+        #: which call of the target module is visualized (``layer="name:k"``), None for its only one
+        name, self.call = split_call(layer, dict(model.named_modules()))
+        target = name
+        if fold_batch_norm and name in dict(model.named_modules()):
+            model, target = self._fold(model, name)
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=True)
         #: the model's class names in logit order (``model.stviz_labels``), or None
         self.labels = _labels(self.user_model)
         modules = dict(model.named_modules())
-        if layer not in modules:
-            close = closest_names(layer, [m for m in modules if m])
+        if name not in modules:
+            close = closest_names(name, [m for m in modules if m])
             raise ValueError(
                 f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "
                 f"({len(modules) - 1} layers in all, see model.named_modules())"
@@ -125,7 +127,7 @@ class TorchBackend:
         #: whether the forward and backward pass replay CUDA graphs
         self.cuda_graphs = bool(cuda_graphs)
         self._graphs = None
-        self._closed, self._armed = False, False
+        self._closed, self._armed, self._counting, self._calls = False, False, False, 0
         self._modes, self._flags, self._hook = [], [], None
         self.model = self.target = self.module = None
         try:
@@ -367,6 +369,9 @@ class TorchBackend:
     def _capture(self, module, args, output):
         if not self._armed:  # someone else runs the model (tracing, the user's own calls)
             return None
+        self._calls += 1
+        if self._counting or (self.call is not None and self._calls - 1 != self.call):
+            return None
         if not isinstance(output, self.torch.Tensor):
             raise TypeError(
                 f"layer {self.layer!r} returns {type(output).__name__}, not a tensor; "
@@ -379,13 +384,17 @@ class TorchBackend:
         # fresh copies (one per input, channels-last or contiguous): in-place ops in the model
         # never touch the leaves
         args = [_mf.argument(a, self.channels_last) for a in to_model(self.layout, leaves, self.xp)]
-        self._captured, self._armed = None, True
+        self._captured, self._armed, self._calls = None, True, 0
         try:
             self.model(*args)
         except _Stop:
             return self._captured
         finally:
             self._armed = False
+        if self.call is not None and self._calls:
+            raise ValueError(f"layer {self.layer!r}: the module is called {self._calls} time"
+                             f"{'s' if self._calls > 1 else ''} in one forward pass, so its calls "
+                             f"are 0..{self._calls - 1}")
         raise RuntimeError(
             f"the forward pass never reached layer {self.layer!r}: the model does not call "
             "this module for these inputs"
@@ -419,6 +428,8 @@ class TorchBackend:
                 f"(canonical {{{', '.join(f'{k}: {s.shape}' for k, s in self.inputs.items())}}} "
                 f"as (T, H, W, C)); the model said: {str(exc).splitlines()[0]}"
             ) from None
+        if self.call is None:
+            self._refuse_shared(leaves)
         shape = tuple(_channels_last(out, torch).shape)
         #: whether the target's output depends on the inputs (False: nothing to differentiate)
         self._grad_flows = bool(out.requires_grad)
@@ -429,6 +440,35 @@ class TorchBackend:
         except RuntimeError as exc:
             raise self._explained(exc) from None
         return shape, {k for k, g in zip(leaves, grads, strict=True) if g is not None}
+
+    def _refuse_shared(self, leaves):
+        """Refuse a target module that one forward pass calls more than once (a shared block):
+        which call is meant must be named. Counted with one forward pass of the whole model."""
+        torch = self.torch
+        args = [_mf.argument(a.detach(), self.channels_last)
+                for a in to_model(self.layout, leaves, self.xp)]
+        self._armed, self._counting, self._calls = True, True, 0
+        try:
+            with torch.no_grad(), self._autocast():
+                self.model(*args)
+        except Exception:  # noqa: BLE001 - the model fails past the target: count what was seen
+            pass
+        finally:
+            self._armed, self._counting = False, False
+        if self._calls > 1:
+            calls = ", ".join(f"{self.layer}:{k}" for k in range(self._calls))
+            raise ValueError(
+                f"layer {self.layer!r} is called {self._calls} times in one forward pass (a shared "
+                f"module); stviz visualizes one call: name it, as one of {calls}")
+
+
+def split_call(layer, modules):
+    """``(module name, call)`` of ``layer``: ``"block:1"`` names the second call of module
+    ``block`` (a module called more than once in ``forward``); a plain name has call None."""
+    name, sep, call = layer.rpartition(":")
+    if layer in modules or not sep or not call.isdigit() or name not in modules:
+        return layer, None
+    return name, int(call)
 
 
 def _is_backend_hook(fn):
