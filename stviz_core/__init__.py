@@ -16,10 +16,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import jitter, objectives, optim, presets, regularizers  # noqa: E402
+from . import codes, jitter, objectives, optim, presets, regularizers  # noqa: E402
 from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_plugin  # noqa: E402
 from .loop import NonFiniteError, ascend  # noqa: E402
-from .objectives import Context, Objective, channel, class_logit, neuron, per_item  # noqa: E402
+from .codes import Code  # noqa: E402
+from .objectives import (Context, Objective, channel, class_logit, feature_match, neuron,  # noqa: E402
+                         per_item)
 from .result import Comparison, Result, compare, load, stack  # noqa: E402
 from .start import Clip  # noqa: E402
 from .visualize import visualize  # noqa: E402
@@ -47,6 +49,9 @@ __all__ = [
     "neuron",
     "class_logit",
     "per_item",
+    "feature_match",
+    "Code",
+    "codes",
     "presets",
     "regularizers",
     "objectives",

@@ -22,8 +22,8 @@ from .quality import a_hat_context, auto_factors, measure
 from .regularizers import project_to_bound_unchecked
 from .result import Result
 from .run_config import RunSettings, plan_run, run_config
-from .step import (adam_step, gradient_norms, objective_gradients, penalties, regularizer_gradients,
-                   scale_objective)
+from .step import (adam_step, gradient_norms, objective_gradients, objective_terms, penalties,
+                   regularizer_gradients)
 from .trace import first_non_finite, host_trace, new_trace, record
 from .optim import AdamState
 from .start import STATE_KEYS
@@ -299,6 +299,13 @@ def _checkpoint(backend, run, optimizer, trace, good, x, step):
 
 def _scaled(backend, run, x):
     """The run with its automatic unit scale set (when it has one) and the start's gradient norms."""
+    if run.auto_scaled and run.unit_scale is None and run.free_part is not None:
+        # the factor of the unit terms alone; then the start of the whole, scaled objective
+        units = gradient_norms(backend, dataclasses.replace(run, objective=run.unit_part,
+                                                            unit_part=None, free_part=None), x)
+        factors = auto_factors(units[1], units[3])
+        run = dataclasses.replace(run, unit_scale=tuple(float(f) for f in factors))
+        return run, gradient_norms(backend, run, x)
     start = gradient_norms(backend, run, x)
     if not run.auto_scaled or run.unit_scale is not None:  # literal, or a continuation's scale
         return run, start
@@ -314,7 +321,7 @@ def _final_result(backend, run, optimizer, x, trace, start, *, kept=None, count=
     final = new_trace(run.specs, ["diversity"] if run.diverse else [])
     acts = backend.activations(x)
     terms = {"diversity": run.diversity * gram_similarity(acts, xp=xp)} if run.diverse else {}
-    value, _ = scale_objective(run, run.objective.value(acts, run.context), acts, xp)
+    value, _ = objective_terms(run, acts, xp)
     record(final, value, {**penalties(run, x, x, xp), **terms})
     final_np = {k: to_numpy(vals[0]).astype(np.float64) for k, vals in final.items()}
     config = run_config(backend, run, optimizer)
@@ -336,7 +343,11 @@ def _quality(backend, run, x, start):
     gain = None if ctx is None else to_numpy(
         run.objective.value(backend.activations(x), ctx)).astype(np.float64)
     factors = np.ones(run.batch) if run.unit_scale is None else np.asarray(run.unit_scale)
-    return measure(start, end, factors, _host(x), run, gain)
+    entries = measure(start, end, factors, _host(x), run, gain)
+    if run.units is None:  # feature matching alone: its gradient vanishes as it converges
+        for entry in entries:
+            entry["feature_match"] = True
+    return entries
 
 
 def _host(x):

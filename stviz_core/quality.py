@@ -19,6 +19,21 @@ sum does, and Adam only sees the ratio); where either norm is zero or not finite
 (a dead unit, no regularization) the factor is 1, the literal one.
 ``objective_scale="paper"``, or any given ``a_hat``, keeps eq. 1 literal.
 
+Feature matching (:func:`stviz_core.objectives.feature_match`) is left out of
+the automatic scale: ``||A - A0||^2 / ||A0||^2`` is already normalized (the
+code's own energy), and with the paper's regularizer weights (normalized by
+``H W B^alpha`` and ``H W V^2``) it is Mahendran and Vedaldi's objective with
+weight 1. Scaling it to the regularizers' gradient at the start would be
+wrong twice: on a noise start its gradient is large and the factor would
+shrink it, and the ascent would then settle where the matching gradient
+(proportional to ``A - A0``) balances the regularizers, far from the code; from
+a clip start (accentuation) it is zero. So in a sum the factor is measured
+on, and applied to, the unit terms alone, and a run of feature matching alone
+is literal (``config["objective_scale"]["applied"] = "paper"``, scale 1). Its
+quality entries carry ``feature_match: True`` and no warnings: the matching
+gradient vanishes as the code is reached, so a small unit share at the end
+is success, and two inversions of one clip are meant to agree.
+
 Quality (``result.config["quality"]``, one dict per visualization):
 
 ``unit_share_start``, ``unit_share_end``
@@ -151,10 +166,11 @@ def warnings(entry) -> list:
     Returns
     -------
     list of str
-        Empty when the visualization is neither regularizer-dominated nor indistinct.
+        Empty when the visualization is neither regularizer-dominated nor indistinct,
+        and for a feature-matching run (module notes).
     """
     out = []
-    if not entry:
+    if not entry or entry.get("feature_match"):
         return out
     share = entry.get("unit_share_end")
     if share is not None and share < SHARE_MIN:

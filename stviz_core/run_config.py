@@ -14,7 +14,9 @@ from . import presets as _presets
 from ._checks import non_negative, positive, positive_int
 from .diversity import check_weight
 from .backend import input_specs
-from .objectives import Context, Objective, per_item
+from .codes import layer_name
+from .objectives import (Context, Objective, feature_terms, per_item, resolve_codes,
+                         split_scale_free)
 from .optim import Constant
 from .quality import SCALES, STATISTIC
 from .start import NOISE, Start, plan_start, previous_result
@@ -76,6 +78,11 @@ class RunSettings:
         the jitter offsets and transforms are drawn for the whole plan.
     keep_state : bool
         Keep Adam's moments (and what else a continuation needs) in :attr:`Result.state`.
+    unit_part, free_part : Objective or None
+        ``objective`` split by :func:`stviz_core.objectives.split_scale_free`: the
+        terms the automatic scale applies to, and the scale-free ones (feature
+        matching). ``free_part`` is ``None`` when there are none (then the
+        whole objective takes the scale).
     """
 
     objective: Objective
@@ -102,11 +109,20 @@ class RunSettings:
     first_step: int = 0
     schedule_steps: Optional[int] = None
     keep_state: bool = False
+    unit_part: Optional[Objective] = None
+    free_part: Optional[Objective] = None
+
+    @property
+    def units(self) -> Optional[Objective]:
+        """The terms that take the automatic scale: the whole objective, or its unit part when it
+        has scale-free terms; ``None`` when every term is scale-free."""
+        return self.objective if self.free_part is None else self.unit_part
 
     @property
     def auto_scaled(self) -> bool:
-        """Whether the unit term gets the automatic scale (``"auto"`` and no ``a_hat``)."""
-        return self.objective_scale == "auto" and self.context.a_hat is None
+        """Whether the unit term gets the automatic scale (``"auto"``, no ``a_hat``, and a unit term)."""
+        return (self.objective_scale == "auto" and self.context.a_hat is None
+                and self.units is not None)
 
     @property
     def batch(self) -> int:
@@ -179,6 +195,7 @@ def plan_run(
     check_every = positive_int(check_every, "check_every")
     schedule = _schedule(preset.learning_rate if learning_rate is None else learning_rate)
     objective, n_obj = _batch_objective(objective)
+    objective = resolve_codes(objective, backend)  # feature_match(clip): the clip's code
     previous = previous_result(init)
     if seed is None:
         seed = list(previous.config.get("seeds") or [0]) if previous is not None else 0
@@ -186,6 +203,7 @@ def plan_run(
     specs = _specs(backend)
     channels = _channel_count(backend)
     _check_units(objective, channels, backend)
+    _check_codes(objective, backend, len(seeds))
     a_hat = _a_hat(a_hat, channels, backend)
     rho, stride = _receptive_field(backend, rho, stride)
     streams = {k: preset.for_role(s.role) for k, s in specs.items()}
@@ -194,7 +212,7 @@ def plan_run(
     objective_scale = _objective_scale(objective_scale)
     start = plan_start(init, specs=specs, bounds={k: streams[k].bound for k in specs},
                        batch=len(seeds), parameterization=parameterization,
-                       objectives=_descriptions(objective, len(seeds)), layer=_layer_name(backend),
+                       objectives=_descriptions(objective, len(seeds)), layer=layer_name(backend),
                        objective_scale=objective_scale)
     first_step = start.first_step
     planned = start.schedule_steps if schedule_steps is None else positive_int(
@@ -224,6 +242,7 @@ def plan_run(
         first_step=first_step,
         schedule_steps=planned,
         keep_state=bool(keep_state),
+        **dict(zip(("unit_part", "free_part"), _split(objective))),
     )
 
 
@@ -268,7 +287,9 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
         "a_hat": run.context.a_hat,
         "objective_scale": {"mode": run.objective_scale,
                             "applied": "auto" if run.auto_scaled else "paper",
-                            "statistic": STATISTIC if run.auto_scaled else "1/(rho^2 a_hat)"},
+                            "statistic": STATISTIC if run.auto_scaled else "1/(rho^2 a_hat)",
+                            **({"scale_free": "feature_match terms: never scaled (already "
+                                "normalized by ||A0||^2)"} if run.free_part is not None else {})},
         **({"plan": {"first_step": run.first_step, "schedule_steps": run.plan_steps}}
            if (run.first_step, run.plan_steps) != (0, run.steps) else {}),
         "optimized_inputs": sorted(run.used),
@@ -369,17 +390,6 @@ def _descriptions(objective, batch) -> list:
     return [o.describe() for o in per] if per else [objective.describe()] * batch
 
 
-def _layer_name(backend):
-    """The backend's target layer name, when it says (``backend.layer`` or ``describe()``)."""
-    layer = getattr(backend, "layer", None)
-    if layer is None and hasattr(backend, "describe"):
-        try:
-            layer = dict(backend.describe()).get("layer")
-        except Exception:  # noqa: BLE001 - describe() is optional and informative only
-            layer = None
-    return None if layer is None else str(layer)
-
-
 def _layer(backend) -> str:
     layer = getattr(backend, "layer", None)
     return f"layer {layer!r}" if layer else "the target layer"
@@ -409,6 +419,24 @@ def _check_units(objective, channels, backend) -> None:
         layer = getattr(backend, "layer", None)
         raise ValueError(f"{what} out of range: the layer has {channels} channels "
                          f"(0..{channels - 1})" + (f" [layer {layer!r}]" if layer else ""))
+
+
+def _split(objective):
+    """``(unit_part, free_part)`` for :class:`RunSettings`: ``(None, None)`` without scale-free terms
+    (the run then uses ``objective`` itself, whose cached cotangents stay with it)."""
+    unit, free = split_scale_free(objective)
+    return (None, None) if free is None else (unit, free)
+
+
+def _check_codes(objective, backend, batch) -> None:
+    """Refuse feature-matching codes of another layer, shape or batch than the run's."""
+    shape = getattr(backend, "activation_shape", None)
+    try:
+        shape = tuple(int(d) for d in shape[1:]) if shape else None
+    except (TypeError, ValueError):
+        shape = None
+    for term in feature_terms(objective):
+        term.check_against(layer_name(backend), shape, batch)
 
 
 def _a_hat(a_hat, channels, backend):

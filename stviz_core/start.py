@@ -50,7 +50,7 @@ import numpy as np
 from ._xp import to_numpy
 from .result import Result
 
-__all__ = ["Clip", "Start", "NOISE", "plan_start", "STATE_KEYS"]
+__all__ = ["Clip", "Start", "NOISE", "plan_start", "check_inputs", "STATE_KEYS"]
 
 #: the kinds of start ``config["init"]["kind"]`` names
 KINDS = ("noise", "clip", "result")
@@ -197,7 +197,7 @@ def plan_start(init, *, specs, bounds, batch, parameterization, objectives, laye
                         f"{type(init).__name__}")
     if not getattr(parameterization, "takes_init", False):
         raise ValueError(_refusal(parameterization))
-    inputs = _checked_inputs(init.inputs, specs, batch)
+    inputs = check_inputs(init.inputs, specs, batch)
     inputs, projected = _projected(inputs, bounds)
     origin = {"kind": "clip", "source": init.source, **init.details,
               "inputs": sorted(inputs), "noise": sorted(set(specs) - set(inputs))}
@@ -217,8 +217,22 @@ def _shapes(specs) -> str:
     return ", ".join(f"{k} {tuple(s.shape)}" for k, s in sorted(specs.items()))
 
 
-def _checked_inputs(given, specs, batch) -> dict:
-    """The given inputs as float64 ``(batch, T, H, W, C)``, or the error that says what is wrong."""
+def check_inputs(given, specs, batch) -> dict:
+    """The given inputs as float64 ``(batch, T, H, W, C)``, or the error that says what is wrong.
+
+    Parameters
+    ----------
+    given : mapping of str to ndarray
+        float64 ``(N or 1, T, H, W, C)`` (a :class:`Clip`'s inputs).
+    specs : mapping of str to InputSpec
+    batch : int
+
+    Raises
+    ------
+    ValueError
+        An input the model does not take, a shape other than the model's (named),
+        a batch that is neither 1 nor ``batch``, non-finite values.
+    """
     unknown = sorted(set(given) - set(specs))
     if unknown:
         raise ValueError(f"init has input(s) {', '.join(map(repr, unknown))} the model does not "

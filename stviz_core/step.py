@@ -30,7 +30,7 @@ from .run_config import RunSettings
 from .transforms import Warp
 
 __all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step",
-           "scale_objective"]
+           "scale_objective", "objective_terms"]
 
 
 def scale_objective(run: RunSettings, value, cotangent, xp):
@@ -43,6 +43,19 @@ def scale_objective(run: RunSettings, value, cotangent, xp):
         return value, cotangent
     s = _unit_scale(run.unit_scale, xp, value.dtype, array_device(value))
     return value * s, cotangent * xp.reshape(s, (-1,) + (1,) * (cotangent.ndim - 1))
+
+
+def objective_terms(run: RunSettings, acts, xp, context=None):
+    """The run's objective value ``(N,)`` and cotangent at ``acts``, with ``run.unit_scale`` on the
+    unit terms only (feature-matching terms are scale-free: :func:`objectives.split_scale_free`)."""
+    ctx = run.context if context is None else context
+    if run.free_part is None:
+        return scale_objective(run, *value_and_cotangent(run.objective, acts, ctx), xp)
+    value, cot = value_and_cotangent(run.free_part, acts, ctx)
+    if run.unit_part is None:
+        return value, cot
+    unit_value, unit_cot = scale_objective(run, *value_and_cotangent(run.unit_part, acts, ctx), xp)
+    return unit_value + value, unit_cot + cot
 
 
 _SCALES: dict = {}
@@ -92,7 +105,7 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
                                 for k, v in x.items()})
     if first:
         _check_activations(acts, run.batch, backend)
-    value, cotangent = scale_objective(run, *value_and_cotangent(run.objective, acts, run.context), xp)
+    value, cotangent = objective_terms(run, acts, xp)
     terms = {}
     if run.diverse:
         similarity, grad = gram_similarity_value_grad(acts, xp=xp)
@@ -230,7 +243,7 @@ def gradient_norms(backend, run, x, context=None):
     ctx = run.context if context is None else context
     acts = backend.activations(x)
     _check_activations(acts, run.batch, backend)
-    value, cot = scale_objective(run, *value_and_cotangent(run.objective, acts, ctx), xp)
+    value, cot = objective_terms(run, acts, xp, ctx)
     grads = backend.vjp(cot)
     _check_grads(grads, x, backend)
     _, reg = regularizer_gradients(run, x, xp)

@@ -9,6 +9,8 @@ import stviz_core as sv
 from stviz_core.testing import LinearBackend
 from stviz_core.transforms import Transforms
 
+from .conftest import asarray, host
+
 B = 160.0
 
 
@@ -227,3 +229,124 @@ def test_inputs_files_and_saved_results_are_clips(tmp_path):
     assert clip.details["from"] == "result" and clip.source == str(saved)
     with pytest.raises(FileNotFoundError, match="no clip at .*missing.mp4: give a video file"):
         load_clip(None, tmp_path / "missing.mp4")
+
+
+# -- the feature-matching objective ---------------------------------------------
+
+
+def test_feature_match_value_is_the_normalized_distance(xp):
+    rng = np.random.default_rng(0)
+    code, acts = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
+    got = host(sv.feature_match(code).value(asarray(xp, acts)))
+    want = -((acts - code) ** 2).sum(axis=(1, 2, 3)) / (code**2).sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    assert host(sv.feature_match(code).value(asarray(xp, code))).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("objective", ["match", "composite", "per_item"])
+def test_feature_match_cotangent_against_finite_differences(xp, objective):
+    rng = np.random.default_rng(1)
+    code = rng.standard_normal((1, 3, 4, 6))
+    acts = code[[0, 0]] + 0.3 * rng.standard_normal((2, 3, 4, 6))
+    obj = {"match": sv.feature_match(code),
+           "composite": sv.channel(3) + 0.5 * sv.feature_match(code) - sv.neuron(1),
+           "per_item": sv.per_item([sv.feature_match(code), sv.channel(2) - sv.feature_match(code)]),
+           }[objective]
+    ctx = sv.Context(rho=3.0)
+    assert not obj.linear
+    value, cot = (host(a) for a in sv.objectives.value_and_cotangent(obj, asarray(xp, acts), ctx))
+    np.testing.assert_allclose(value, host(obj.value(asarray(xp, acts), ctx)), rtol=1e-13)
+    np.testing.assert_allclose(cot, host(obj.cotangent(asarray(xp, acts), ctx)), rtol=1e-13)
+    for seed in range(3):
+        v = np.random.default_rng(10 + seed).standard_normal(acts.shape)
+        for eps in (1e-3, 1e-5):
+            up = host(obj.value(asarray(xp, acts + eps * v), ctx))
+            down = host(obj.value(asarray(xp, acts - eps * v), ctx))
+            np.testing.assert_allclose((up - down) / (2 * eps), (cot * v).reshape(2, -1).sum(1),
+                                       rtol=1e-7, atol=1e-9)
+
+
+def test_only_the_unit_terms_take_the_automatic_scale():
+    be = linear_two_stream(np)
+    code = sv.codes.encode(be, clip_for(be))
+    unit = sv.ascend(be, sv.channel(0), steps=2, seed=4)
+    both = sv.ascend(be, sv.channel(0) + 0.5 * sv.feature_match(code), steps=2, seed=4)
+    alone = sv.ascend(be, sv.feature_match(code), steps=2, seed=4)
+    assert both.config["quality"][0]["scale"] == unit.config["quality"][0]["scale"] != 1.0
+    assert both.config["objective_scale"]["applied"] == "auto"
+    assert "scale_free" in both.config["objective_scale"]
+    assert alone.config["objective_scale"]["applied"] == "paper"
+    assert alone.config["quality"][0]["scale"] == 1.0 and alone.config["quality"][0]["feature_match"]
+    from stviz_core.quality import warnings as quality_warnings
+
+    assert quality_warnings(dict(alone.config["quality"][0], unit_share_end=0.0)) == []
+    # the trace's objective is the scaled unit plus the unscaled match, at the same inputs
+    s = unit.config["quality"][0]["scale"]
+    x = {k: v for k, v in both.inputs.items()}
+    acts = be.activations(x)
+    want = s * sv.channel(0).value(acts, sv.Context(rho=3.0)) + 0.5 * sv.feature_match(code).value(acts)
+    np.testing.assert_allclose(both.final["objective"], want, rtol=1e-12)
+
+
+def test_inverting_a_linear_backend_recovers_the_row_space_component(xp):
+    """A = x W per pixel: the normalized distance's gradient lies in range(W) pixel by pixel, so
+    (with Adam's moment shared per pixel and no regularizer) the null-space component stays as
+    initialized and the range component converges to the clip's: P x = P x0, (I-P) x = (I-P) x_init."""
+    from stviz_core.presets import StreamRegularization
+
+    rng = np.random.default_rng(0)
+    w = np.linalg.qr(rng.standard_normal((3, 3)))[0][:, :2] * 1.5
+    be = LinearBackend({"clip": w.reshape(1, 1, 1, 3, 2)}, {"clip": ((2, 6, 6, 3), "appearance")},
+                       xp=xp)
+    free = StreamRegularization(lambda_norm=0.0, lambda_tv=0.0, bound=1e6)
+    preset = sv.presets.paper().replace(appearance=free, motion=free, init_scale=1e-4)
+    x0 = 40 * rng.standard_normal((1, 2, 6, 6, 3))
+    code = sv.codes.encode(be, {"clip": x0})
+    options = dict(preset=preset, jitter=False, seed=2, learning_rate=sv.optim.Exponential(8.0, 1e-3))
+    start = sv.ascend(be, sv.feature_match(code), steps=1, **dict(options, learning_rate=1e-300))
+    r = sv.ascend(be, sv.feature_match(code), steps=1000, **options)
+    p = w @ np.linalg.solve(w.T @ w, w.T)
+    x, x_init = r.inputs["clip"], start.inputs["clip"]
+    np.testing.assert_allclose(x @ p, x0 @ p, atol=1e-6 * 40)
+    np.testing.assert_allclose(x @ (np.eye(3) - p), x_init @ (np.eye(3) - p), atol=1e-9 * 40)
+    assert -r.final["objective"][0] < 1e-15
+
+
+def test_codes_of_another_layer_or_shape_are_refused_with_both(tmp_path):
+    be = linear_two_stream(np)
+    code = sv.codes.encode(be, clip_for(be))
+    assert code.layer == "linear" and code.model == "LinearBackend" and code.shape == (1, 6, 6, 2)
+    loaded = sv.Code.load(code.save(tmp_path / "code"))
+    np.testing.assert_array_equal(loaded.activations, code.activations)
+    assert (loaded.layer, loaded.source) == ("linear", "arrays")
+    other = sv.Code(code.activations, layer="conv5_fusion")
+    with pytest.raises(ValueError, match="the target code is from layer 'conv5_fusion'; this run's "
+                                         "layer is 'linear'"):
+        sv.ascend(be, sv.feature_match(other), steps=1)
+    small = sv.Code(np.ones((1, 4, 4, 2)), layer="linear")
+    be.activation_shape = (1, 1, 6, 6, 2)
+    with pytest.raises(ValueError, match=r"target code is \(4, 4, 2\) per visualization \(layer "
+                                         r"linear\), layer 'linear' gives activations of \(1, 6, 6, 2\)"):
+        sv.ascend(be, sv.feature_match(small), steps=1)
+    del be.activation_shape  # without it, the first forward pass says the same
+    with pytest.raises(ValueError, match=r"target code is \(4, 4, 2\) per visualization.*gives "
+                                         r"activations of \(1, 6, 6, 2\)"):
+        sv.ascend(be, sv.feature_match(sv.Code(np.ones((1, 4, 4, 2)))), steps=1)
+    with pytest.raises(ValueError, match="target code holds 2 clips' codes for a batch of 3"):
+        sv.ascend(be, sv.feature_match(sv.codes.encode(be, clip_for(be, batch=2))), seed=[0, 1, 2],
+                  steps=1)
+    with pytest.raises(ValueError, match="clip 0 is all zeros"):
+        sv.feature_match(np.zeros((1, 2, 2)))
+    with pytest.raises(ValueError, match="is not a saved code"):
+        sv.Code.load(np.savez(tmp_path / "x.npz", a=np.ones(2)) or tmp_path / "x.npz")
+
+
+def test_feature_match_of_a_clip_is_encoded_when_the_run_is_planned():
+    be = linear_two_stream(np)
+    clip = clip_for(be)
+    by_clip = sv.ascend(be, sv.feature_match(clip), steps=3, seed=1)
+    by_code = sv.ascend(be, sv.feature_match(sv.codes.encode(be, clip)), steps=3, seed=1)
+    assert max_diff(by_clip.inputs, by_code.inputs) == 0.0
+    assert by_clip.config["objective"] == by_code.config["objective"]
+    with pytest.raises(ValueError, match="encoded when a run is planned"):
+        sv.feature_match(clip).value(np.zeros((1, 6, 6, 2)))
