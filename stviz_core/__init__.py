@@ -24,12 +24,16 @@ from .objectives import (Context, Objective, channel, class_logit, feature_match
                          per_item)
 from .result import Comparison, Result, compare, load, stack  # noqa: E402
 from .start import Clip  # noqa: E402
-from .visualize import visualize  # noqa: E402
+from .visualize import accentuate, invert, visualize  # noqa: E402
+from . import inversion  # noqa: E402
 
 __all__ = [
     "__version__",
     "ascend",
     "visualize",
+    "invert",
+    "accentuate",
+    "inversion",
     "Result",
     "Clip",
     "Comparison",

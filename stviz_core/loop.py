@@ -56,7 +56,7 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
            a_hat=None, moment: Optional[str] = None, check_every: int = 10, callback=None,
            parameterization=None, transforms=None, diversity=None,
            objective_scale="auto", init=None, schedule_steps: Optional[int] = None,
-           keep_state: bool = False) -> Result:
+           keep_state: bool = False, anchor=None) -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
     Each step: shift the inputs by the step's jitter offsets, read the target
@@ -135,6 +135,13 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
         Keep Adam's moments (and a non-pixel parameterization's parameters)
         in :attr:`Result.state`, so that a continuation goes on exactly as
         the uninterrupted run would.
+    anchor : float, optional
+        Weight ``>= 0`` of a pixel-distance term that keeps every input given
+        by ``init`` near it (feature accentuation):
+        ``anchor * sum |x - x0|^2 / (T H W B^2)`` per input, subtracted like
+        the regularizers (trace rows ``"<input>/anchor"``); needs a clip
+        ``init`` (a continuation, the clip kept in the continued result's
+        state). ``config["anchor"]`` records it.
 
     Returns
     -------
@@ -145,7 +152,7 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
                    check_every=check_every, parameterization=parameterization,
                    transforms=transforms, diversity=diversity,
                    objective_scale=objective_scale, init=init, schedule_steps=schedule_steps,
-                   keep_state=keep_state)
+                   keep_state=keep_state, anchor=anchor)
     return _run(backend, run, callback)
 
 
@@ -223,7 +230,7 @@ def _run(backend, run: RunSettings, callback) -> Result:
     # every step's offsets go to the device once: the step reads its row there, without a transfer
     shifts = from_numpy(offsets, xp, dtype=xp.int64, device=backend.device) if offsets.any() else None
     state = _restored(optimizer.init({k: params[k] for k in run.used}), run, backend)
-    trace = new_trace(run.specs, ["diversity"] if run.diverse else [])
+    trace = new_trace(run.specs, _extra_terms(run))
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
         value, objective_grads, terms = objective_gradients(
@@ -240,6 +247,11 @@ def _run(backend, run: RunSettings, callback) -> Result:
     return _final_result(backend, run, optimizer, x, trace, start,
                          kept=_kept_state(run, state, params) if run.keep_state else None,
                          count=state.count)
+
+
+def _extra_terms(run: RunSettings) -> list:
+    """Trace keys besides the objective, norm and TV: each anchored input's, and the diversity."""
+    return [f"{k}/anchor" for k in sorted(run.anchor_to)] + (["diversity"] if run.diverse else [])
 
 
 def _restored(state, run: RunSettings, backend):
@@ -270,6 +282,8 @@ def _kept_state(run: RunSettings, state, params) -> dict:
         kept[f"{STATE_KEYS[1]}{k}"] = to_numpy(state.nu[k]).copy()
     if run.parameterization.name != "pixel":
         kept.update({f"{STATE_KEYS[2]}{k}": to_numpy(params[k]).copy() for k in sorted(params)})
+    for k, x0 in run.anchor_to.items():
+        kept[f"{STATE_KEYS[3]}{k}"] = np.broadcast_to(to_numpy(x0), (run.batch, *run.specs[k].shape)).copy()
     return kept
 
 
@@ -318,7 +332,7 @@ def _final_result(backend, run, optimizer, x, trace, start, *, kept=None, count=
     """The Result: objective and penalties at the final (unjittered) inputs, checked finite;
     ``kept``: its :attr:`Result.state`, ``count``: Adam's update count."""
     xp = backend.xp
-    final = new_trace(run.specs, ["diversity"] if run.diverse else [])
+    final = new_trace(run.specs, _extra_terms(run))
     acts = backend.activations(x)
     terms = {"diversity": run.diversity * gram_similarity(acts, xp=xp)} if run.diverse else {}
     value, _ = objective_terms(run, acts, xp)

@@ -24,7 +24,12 @@ __all__ = [
     "project_to_bound_unchecked",
     "total_variation_unchecked",
     "total_variation_value_grad_unchecked",
+    "anchor_value_grad",
+    "ANCHOR_TERM",
 ]
+
+#: the anchor term as the config records it
+ANCHOR_TERM = "weight * sum over pixels of |x - x0|^2 / (T H W B^2), per input"
 
 _T, _H, _W = 1, 2, 3
 
@@ -234,3 +239,35 @@ def _axes(kappa, gamma):
     if gamma != 0:
         pairs.append((_T, gamma))
     return pairs
+
+
+def anchor_value_grad(x, x0, bound, xp, *, weight=1.0, grad=True):
+    r"""The pixel-distance term that keeps ``x`` near a clip ``x0`` (feature accentuation).
+
+    :math:`A(x) = w \sum_{t,i,j} |x_{tij} - x0_{tij}|^2 / (T H W B^2)` per
+    visualization: the mean squared distance of the pixel vectors in units of
+    the hard bound (1 when every pixel is a bound away), so a weight means the
+    same for every input size and role. Unchecked, as the loop calls it.
+
+    Parameters
+    ----------
+    x, x0 : array
+        ``(N, T, H, W, C)`` and ``(N or 1, T, H, W, C)``.
+    bound : float
+        The input's hard bound ``B``.
+    xp : namespace
+    weight : float
+    grad : bool
+        Also return the gradient ``2 w (x - x0) / (T H W B^2)``.
+
+    Returns
+    -------
+    value : array
+        ``(N,)``.
+    gradient : array or None
+    """
+    _, t, h, w, _ = x.shape
+    scale = weight / (t * h * w * bound * bound)
+    d = x - x0
+    value = scale * per_item_sum(d * d, xp)
+    return value, ((2.0 * scale) * d if grad else None)

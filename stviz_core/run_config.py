@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
@@ -13,12 +14,14 @@ from . import param as _param
 from . import presets as _presets
 from ._checks import non_negative, positive, positive_int
 from .diversity import check_weight
+from ._xp import from_numpy
 from .backend import input_specs
 from .codes import layer_name
 from .objectives import (Context, Objective, feature_terms, per_item, resolve_codes,
                          split_scale_free)
 from .optim import Constant
 from .quality import SCALES, STATISTIC
+from .regularizers import ANCHOR_TERM
 from .start import NOISE, Start, plan_start, previous_result
 from .transforms import Transforms
 
@@ -78,6 +81,11 @@ class RunSettings:
         the jitter offsets and transforms are drawn for the whole plan.
     keep_state : bool
         Keep Adam's moments (and what else a continuation needs) in :attr:`Result.state`.
+    anchor : float
+        Weight of the pixel-distance term that keeps each anchored input near
+        ``anchor_to`` (0: none; :func:`stviz_core.regularizers.anchor_value_grad`).
+    anchor_to : mapping of str to array
+        The clip each anchored input is kept near, on the backend's device.
     unit_part, free_part : Objective or None
         ``objective`` split by :func:`stviz_core.objectives.split_scale_free`: the
         terms the automatic scale applies to, and the scale-free ones (feature
@@ -111,6 +119,8 @@ class RunSettings:
     keep_state: bool = False
     unit_part: Optional[Objective] = None
     free_part: Optional[Objective] = None
+    anchor: float = 0.0
+    anchor_to: Mapping = dataclasses.field(default_factory=dict)
 
     @property
     def units(self) -> Optional[Objective]:
@@ -175,6 +185,7 @@ def plan_run(
     init=None,
     schedule_steps: Optional[int] = None,
     keep_state: bool = False,
+    anchor=None,
 ) -> RunSettings:
     """Validate the arguments of :func:`stviz_core.ascend` against ``backend``; fill in defaults.
 
@@ -225,6 +236,7 @@ def plan_run(
                              f"step(s) done before it and {steps} in it; give at least "
                              f"{first_step + steps}, or leave it out")
         planned = first_step + steps  # a continuation past the planned length extends the plan
+    anchor, anchor_to = _anchor(anchor, start, backend)
     return RunSettings(
         objective=objective, seeds=tuple(seeds), preset=preset, steps=steps,
         schedule=schedule, jitter=bool(jitter), stride=stride, rho=rho,
@@ -243,6 +255,8 @@ def plan_run(
         schedule_steps=planned,
         keep_state=bool(keep_state),
         **dict(zip(("unit_part", "free_part"), _split(objective))),
+        anchor=anchor,
+        anchor_to=anchor_to,
     )
 
 
@@ -292,6 +306,9 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
                                 "normalized by ||A0||^2)"} if run.free_part is not None else {})},
         **({"plan": {"first_step": run.first_step, "schedule_steps": run.plan_steps}}
            if (run.first_step, run.plan_steps) != (0, run.steps) else {}),
+        **({"anchor": {"weight": run.anchor, "inputs": sorted(run.anchor_to),
+                       "to": "the clip the run started from (config['init'])",
+                       "term": ANCHOR_TERM}} if run.anchor_to else {}),
         "optimized_inputs": sorted(run.used),
         "inputs": {k: _input_config(run, k) for k in sorted(run.specs)},
         "dtype": _name(backend.dtype),
@@ -419,6 +436,26 @@ def _check_units(objective, channels, backend) -> None:
         layer = getattr(backend, "layer", None)
         raise ValueError(f"{what} out of range: the layer has {channels} channels "
                          f"(0..{channels - 1})" + (f" [layer {layer!r}]" if layer else ""))
+
+
+def _anchor(weight, start, backend):
+    """``(weight, {input: clip on the device})`` of the pixel-distance term; ``(0.0, {})`` without."""
+    weight = 0.0 if weight is None else non_negative(weight, "anchor")
+    if weight == 0:
+        return 0.0, {}
+    if start.kind == "noise":
+        raise ValueError("anchor= keeps the input near the clip the run starts from: give init= a "
+                         "clip (canonical inputs or a stviz_core.Clip)")
+    if start.continued:
+        kept = {k[len("anchor/"):]: v for k, v in start.state.items() if k.startswith("anchor/")}
+        if not kept:
+            raise ValueError("anchor= in a continuation needs the clip the continued run was "
+                             "anchored to; that run kept none (run it with anchor= and "
+                             "keep_state=True)")
+    else:
+        kept = dict(start.inputs)
+    return weight, {k: from_numpy(v, backend.xp, dtype=backend.dtype, device=backend.device)
+                    for k, v in sorted(kept.items())}
 
 
 def _split(objective):

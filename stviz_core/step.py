@@ -21,6 +21,7 @@ from .diversity import gram_similarity_value_grad
 from .objectives import value_and_cotangent
 from .optim import apply_updates
 from .regularizers import (
+    anchor_value_grad,
     norm_bound_unchecked,
     norm_bound_value_grad_unchecked,
     total_variation_unchecked,
@@ -133,7 +134,8 @@ def regularizer_gradients(run: RunSettings, x, xp):
     Returns
     -------
     penalties : dict of str to array
-        ``"<input>/norm"`` and ``"<input>/tv"``, each of shape ``(N,)``.
+        ``"<input>/norm"`` and ``"<input>/tv"``, each of shape ``(N,)``, and
+        ``"<input>/anchor"`` for an anchored input (:attr:`RunSettings.anchor`).
     grads : dict of str to array
         The penalties' summed gradient for each input in ``run.used``.
     """
@@ -146,6 +148,10 @@ def regularizer_gradients(run: RunSettings, x, xp):
         grads[k] = lam_n * nb_grad + lam_tv * tv_grad
         penalty[f"{k}/norm"] = lam_n * nb
         penalty[f"{k}/tv"] = lam_tv * tv
+        if k in run.anchor_to:
+            value, grad = anchor_value_grad(x[k], run.anchor_to[k], reg.bound, xp, weight=run.anchor)
+            grads[k] = grads[k] + grad
+            penalty[f"{k}/anchor"] = value
     return penalty, grads
 
 
@@ -163,6 +169,9 @@ def penalties(run: RunSettings, x, names, xp) -> dict:
         out[f"{k}/norm"] = run.weights[k][0] * norm_bound_unchecked(x[k], reg.alpha, xp)
         out[f"{k}/tv"] = run.weights[k][1] * total_variation_unchecked(x[k], reg.kappa,
                                                                        reg.gamma, xp)
+        if k in run.anchor_to:
+            out[f"{k}/anchor"] = anchor_value_grad(x[k], run.anchor_to[k], reg.bound, xp,
+                                                   weight=run.anchor, grad=False)[0]
     return out
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+from . import inversion
 from .backend import select_plugin
 from .loop import ascend
 from .objectives import channel as _channel
 from .objectives import resolve_classes
 
-__all__ = ["visualize"]
+__all__ = ["visualize", "invert", "accentuate"]
 
 
 def visualize(
@@ -58,19 +61,94 @@ def visualize(
     -------
     Result
     """
+    objective = _units(channels, objective)
+    with _opened(model, layer, inputs, layout, backend, backend_options, plugins) as be:
+        return ascend(be, resolve_classes(objective, _labels(be, model)), **options)
+
+
+def invert(model, layer: str, clip, *, inputs=None, layout=None, backend=None,
+           backend_options=None, plugins=None, **options):
+    """Reconstruct ``clip`` from its code at ``layer`` of ``model`` (feature inversion).
+
+    See :func:`stviz_core.inversion.invert`: noise is optimized until its code
+    at ``layer`` matches the clip's (``feature_match``), under the preset's
+    regularizers; a two-stream model's inputs are inverted jointly from a
+    layer that sees both.
+
+    Parameters
+    ----------
+    model, layer, inputs, layout, backend, backend_options, plugins
+        As in :func:`visualize`.
+    clip : mapping, Clip or Result
+        ``{name: (N, T, H, W, C)}`` for every input of the model (read a video
+        with ``stviz_adapters.clips.load_clip``).
+    **options
+        Passed to :func:`stviz_core.inversion.invert` and on to
+        :func:`stviz_core.ascend` (``preset``, ``steps``, ``seed``, ``jitter``, ...).
+
+    Returns
+    -------
+    Result
+        With ``config["inversion"]`` (the normalized feature error reached, the
+        correlation with the clip).
+    """
+    with _opened(model, layer, inputs, layout, backend, backend_options, plugins) as be:
+        return inversion.invert(be, clip, **options)
+
+
+def accentuate(model, layer: str, clip, channels=None, *, objective=None, feature_weight=1.0,
+               pixel_weight=0.0, inputs=None, layout=None, backend=None, backend_options=None,
+               plugins=None, **options):
+    """Strengthen units of ``layer`` in a real clip: maximize them from the clip, kept near it.
+
+    See :func:`stviz_core.inversion.accentuate`.
+
+    Parameters
+    ----------
+    model, layer, channels, objective, inputs, layout, backend, backend_options, plugins
+        As in :func:`visualize` (one visualization per channel or objective).
+    clip : mapping, Clip or Result
+        The real clip every visualization starts from.
+    feature_weight, pixel_weight : float
+        Weights of the feature-matching and the pixel-distance terms that keep
+        the input near the clip (``config["accentuation"]`` records both).
+    **options
+        Passed to :func:`stviz_core.ascend`.
+
+    Returns
+    -------
+    Result
+    """
+    objective = _units(channels, objective)
+    with _opened(model, layer, inputs, layout, backend, backend_options, plugins) as be:
+        return inversion.accentuate(be, clip, resolve_classes(objective, _labels(be, model)),
+                                    feature_weight=feature_weight, pixel_weight=pixel_weight,
+                                    **options)
+
+
+def _units(channels, objective):
     if (channels is None) == (objective is None):
         raise ValueError("give exactly one of channels= and objective=")
     if channels is not None:
         channels = [channels] if isinstance(channels, int) else list(channels)
         objective = [_channel(c) for c in channels]
+    return objective
+
+
+def _labels(be, model):
+    return getattr(be, "labels", None) or getattr(model, "stviz_labels", None)
+
+
+@contextmanager
+def _opened(model, layer, inputs, layout, backend, backend_options, plugins):
+    """The plugin's backend on ``model`` at ``layer``, closed afterwards even when the run fails."""
     plugin = select_plugin(model, backend=backend, available=plugins)
     extra = dict(backend_options or {})
     if layout is not None:
         extra["layout"] = layout
     be = plugin.create(model, layer=layer, inputs=inputs, **extra)
     try:
-        labels = getattr(be, "labels", None) or getattr(model, "stviz_labels", None)
-        return ascend(be, resolve_classes(objective, labels), **options)
+        yield be
     finally:
         if hasattr(be, "close"):
             be.close()

@@ -350,3 +350,83 @@ def test_feature_match_of_a_clip_is_encoded_when_the_run_is_planned():
     assert by_clip.config["objective"] == by_code.config["objective"]
     with pytest.raises(ValueError, match="encoded when a run is planned"):
         sv.feature_match(clip).value(np.zeros((1, 6, 6, 2)))
+
+
+# -- accentuation: a unit strengthened in a clip, kept near it --------------------
+
+
+def pointwise(xp, w_rgb=(0.3, -1.0, 0.5), w_flow=(2.0, 0.7), size=8):
+    return LinearBackend({"rgb": np.reshape(w_rgb, (1, 1, 1, 3, 1)),
+                          "flow": np.reshape(w_flow, (1, 1, 1, 2, 1))},
+                         {"rgb": ((1, size, size, 3), "appearance"),
+                          "flow": ((1, size, size, 2), "motion")}, xp=xp)
+
+
+def test_the_pixel_anchor_has_its_closed_form_optimum(xp):
+    """max sum_pixels w.x - a |x - x0|^2 / (T H W B^2): x = x0 + w T H W B^2 / (2 a) per pixel."""
+    from stviz_core.presets import StreamRegularization
+
+    be = pointwise(xp)
+    free = StreamRegularization(lambda_norm=0.0, lambda_tv=0.0)
+    preset = sv.presets.paper().replace(appearance=free, motion=free)
+    clip = clip_for(be, scale=30.0)
+    a = 1e6
+    r = sv.ascend(be, sv.channel(0, normalize=False), preset=preset, init=clip, anchor=a,
+                  steps=600, learning_rate=sv.optim.Exponential(1.0, 1e-4), jitter=False,
+                  objective_scale="paper")
+    shift = 8 * 8 * B**2 / (2 * a)
+    np.testing.assert_allclose(r.inputs["rgb"], clip["rgb"] + shift * np.array([0.3, -1.0, 0.5]),
+                               atol=1e-6)
+    np.testing.assert_allclose(r.inputs["flow"], clip["flow"] + shift * np.array([2.0, 0.7]),
+                               atol=1e-6)
+    assert r.config["anchor"]["weight"] == a and r.config["anchor"]["inputs"] == ["flow", "rgb"]
+    d = r.inputs["rgb"] - clip["rgb"]
+    assert r.final["rgb/anchor"][0] == pytest.approx(a * (d * d).sum() / (64 * B**2), rel=1e-9)
+
+
+def test_accentuation_records_both_weights_and_what_it_reached():
+    be = linear_two_stream(np)
+    clip = clip_for(be)
+    r = sv.inversion.accentuate(be, clip, [sv.channel(0), sv.channel(1)], feature_weight=0.5,
+                                pixel_weight=2.0, steps=30)
+    acc = r.config["accentuation"]
+    assert (acc["feature_weight"], acc["pixel_weight"]) == (0.5, 2.0)
+    assert acc["objectives"] == ["channel(0)", "channel(1)"]
+    assert r.config["objectives"][0].startswith("channel(0) + 0.5 * feature_match(code ")
+    assert r.config["anchor"]["weight"] == 2.0 and r.config["init"]["kind"] == "clip"
+    assert all(end > start for start, end in zip(acc["unit_clip"], acc["unit_end"]))
+    assert all(e > 0 for e in acc["feature_error"])
+    np.testing.assert_allclose(acc["feature_error"], -(r.final["objective"] - np.asarray(
+        acc["unit_end"]) * np.array([q["scale"] for q in r.config["quality"]])) / 0.5, rtol=1e-9)
+    with pytest.raises(ValueError, match="feature_weight and pixel_weight are both 0"):
+        sv.inversion.accentuate(be, clip, sv.channel(0), feature_weight=0)
+    with pytest.raises(ValueError, match="anchor= keeps the input near the clip the run starts "
+                                         "from: give init= a clip"):
+        sv.ascend(be, sv.channel(0), anchor=1.0, steps=1)
+
+
+def test_an_anchored_run_continues_exactly():
+    be = linear_two_stream(np)
+    clip = clip_for(be)
+    options = dict(seed=2, stride=2, anchor=3.0)
+    full = sv.ascend(be, sv.channel(0), steps=12, init=clip, **options)
+    first = sv.ascend(be, sv.channel(0), steps=6, init=clip, schedule_steps=12, keep_state=True,
+                      **options)
+    rest = sv.ascend(be, sv.channel(0), steps=6, init=first, stride=2, anchor=3.0)
+    assert max_diff(full.inputs, rest.inputs) == 0.0
+    with pytest.raises(ValueError, match="anchor= in a continuation needs the clip"):
+        sv.ascend(be, sv.channel(0), steps=6, anchor=3.0, init=sv.ascend(
+            be, sv.channel(0), steps=2, init=clip, anchor=3.0))
+
+
+def test_invert_records_the_feature_error_and_the_correlation(xp):
+    be = linear_two_stream(xp)
+    clip = clip_for(be, batch=2)
+    r = sv.inversion.invert(be, clip, steps=40)
+    inv = r.config["inversion"]
+    assert inv["layer"] == "linear" and inv["codes"] == 2 and inv["jitter"] is False
+    assert r.config["jitter"]["enabled"] is False and len(r) == 2
+    np.testing.assert_allclose(inv["feature_error"], sv.inversion.feature_error(
+        be, r.inputs, sv.codes.encode(be, clip)), rtol=1e-9)
+    assert (np.array(inv["feature_error"]) < 0.5 * -r.trace["objective"][0]).all()
+    assert sorted(inv["correlation"]) == ["flow", "rgb"] and len(inv["correlation"]["rgb"]) == 2
