@@ -156,7 +156,7 @@ def encode(backend, inputs, *, source: Optional[str] = None, batch: int = 8) -> 
                          f"{', '.join(map(repr, missing))} (the model's inputs: "
                          f"{', '.join(sorted(specs))})")
     n = max(x.shape[0] for x in clip.inputs.values())
-    arrays = check_inputs(clip.inputs, specs, n)
+    arrays = check_inputs(clip.inputs, specs, n, what="clip")
     details = dict(backend.describe()) if hasattr(backend, "describe") else {}
     parts = []
     for start in range(0, n, max(1, int(batch))):

@@ -105,7 +105,9 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, **options):
     Result
         With ``config["inversion"]``: ``layer``, ``clip``, ``feature_error``
         (per visualization, ``||phi(x) - phi0||^2 / ||phi0||^2`` at the final
-        input) and ``correlation`` (per input, per visualization, with the clip).
+        input), ``correlation`` (per optimized input, per visualization, with
+        the clip) and ``not_inverted`` (inputs the layer does not see: left as
+        initialized).
     """
     clip = _clip(clip)
     code = encode(backend, clip)
@@ -118,7 +120,8 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, **options):
     result.config["inversion"] = {
         "layer": code.layer, "clip": clip.source, "codes": n, "feature_error": _numbers(error),
         "correlation": {k: _numbers(correlation(result.inputs[k], clip.inputs[k]))
-                        for k in sorted(result.inputs) if k in clip.inputs},
+                        for k in result.config["optimized_inputs"] if k in clip.inputs},
+        "not_inverted": sorted(set(result.inputs) - set(result.config["optimized_inputs"])),
         "jitter": bool(jitter),
     }
     return result

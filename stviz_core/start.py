@@ -217,7 +217,7 @@ def _shapes(specs) -> str:
     return ", ".join(f"{k} {tuple(s.shape)}" for k, s in sorted(specs.items()))
 
 
-def check_inputs(given, specs, batch) -> dict:
+def check_inputs(given, specs, batch, what="init") -> dict:
     """The given inputs as float64 ``(batch, T, H, W, C)``, or the error that says what is wrong.
 
     Parameters
@@ -226,6 +226,8 @@ def check_inputs(given, specs, batch) -> dict:
         float64 ``(N or 1, T, H, W, C)`` (a :class:`Clip`'s inputs).
     specs : mapping of str to InputSpec
     batch : int
+    what : str
+        What the inputs are, in messages (``"init"``, ``"clip"``).
 
     Raises
     ------
@@ -235,20 +237,20 @@ def check_inputs(given, specs, batch) -> dict:
     """
     unknown = sorted(set(given) - set(specs))
     if unknown:
-        raise ValueError(f"init has input(s) {', '.join(map(repr, unknown))} the model does not "
+        raise ValueError(f"{what} has input(s) {', '.join(map(repr, unknown))} the model does not "
                          f"take; its inputs (T, H, W, C) are: {_shapes(specs)}")
     out = {}
     for name in sorted(given):
         x, want = given[name], tuple(specs[name].shape)
         if x.ndim != 5 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"init input {name!r} has shape {tuple(x.shape)}; the model takes "
+            raise ValueError(f"{what} input {name!r} has shape {tuple(x.shape)}; the model takes "
                              f"(N or 1, {', '.join(map(str, want))}) for it: (N or 1, T, H, W, C) "
                              f"with (T, H, W, C) = {want}")
         if x.shape[0] not in (1, batch):
-            raise ValueError(f"init input {name!r} holds {x.shape[0]} clips for {batch} "
+            raise ValueError(f"{what} input {name!r} holds {x.shape[0]} clips for {batch} "
                              f"visualization(s): give 1 (shared by all) or {batch} (one each)")
         if not np.isfinite(x).all():
-            raise ValueError(f"init input {name!r} holds {int((~np.isfinite(x)).sum())} non-finite "
+            raise ValueError(f"{what} input {name!r} holds {int((~np.isfinite(x)).sum())} non-finite "
                              "value(s) (NaN or inf)")
         out[name] = np.ascontiguousarray(np.broadcast_to(x, (batch, *want)), dtype=np.float64)
     return out

@@ -1,5 +1,6 @@
 """Starting from a given clip (init=), continuing a Result, feature inversion and accentuation."""
 
+import re
 import warnings
 
 import numpy as np
@@ -430,3 +431,65 @@ def test_invert_records_the_feature_error_and_the_correlation(xp):
         be, r.inputs, sv.codes.encode(be, clip)), rtol=1e-9)
     assert (np.array(inv["feature_error"]) < 0.5 * -r.trace["objective"][0]).all()
     assert sorted(inv["correlation"]) == ["flow", "rgb"] and len(inv["correlation"]["rgb"]) == 2
+
+
+# -- the command line on the demo model ------------------------------------------
+
+DEMO = "stviz_adapters.demo.model:load_demo_model"
+
+
+def test_stviz_invert_on_the_demo_net(demo_video, tmp_path, capsys):
+    """Both streams inverted jointly from conv5_fusion, the appearance alone from rgb.conv3."""
+    pytest.importorskip("torch")
+    from stviz_adapters.cli import main
+
+    out = tmp_path / "inv"
+    assert main(["invert", DEMO, str(demo_video), "--layer", "conv5_fusion", "--layer", "rgb.conv3",
+                 "--steps", "3", "--out", str(out), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert f"stviz invert: 2 layer(s) in {out}" in said
+    fusion, rgb = sv.load(out / "invert_conv5_fusion"), sv.load(out / "invert_rgb.conv3")
+    assert fusion.config["optimized_inputs"] == ["flow", "rgb"]
+    assert fusion.config["inversion"]["layer"] == "conv5_fusion"
+    assert fusion.config["inversion"]["clip"] == str(demo_video)
+    assert rgb.config["inversion"]["not_inverted"] == ["flow"]
+    with np.load(out / "clip.npz") as clip:
+        assert clip["rgb"].shape == (1, 1, 64, 64, 3) and clip["flow"].shape == (1, 10, 64, 64, 2)
+    page = (out / "index.html").read_text()
+    assert page.count("<div class='pairrow'>") == 2 and "Reconstructions from conv5_fusion" in page
+    error = fusion.config["inversion"]["feature_error"][0]
+    assert f"conv5_fusion: normalized feature error {error:.4g}" in page
+    assert "not inverted: flow (the layer does not see it)" in page
+    for side in (0, 1):  # the real clip and the reconstruction, appearance and motion
+        assert f"media/pair0_0_{side}_rgb.png" in page and f"media/pair0_0_{side}_flow.gif" in page
+    refs = re.findall(r"(?:src|href)='([^']+)'", page)
+    assert refs and all((out / ref).is_file() for ref in refs)
+
+
+def test_stviz_accentuate_on_the_demo_net(demo_video, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from stviz_adapters.cli import main
+
+    out = tmp_path / "acc"
+    assert main(["accentuate", DEMO, str(demo_video), "--layer", "conv5_fusion", "--channels", "3,9",
+                 "--steps", "3", "--pixel-weight", "0.5", "--out", str(out), "--quiet"]) == 0
+    result = sv.load(out / "accentuate_conv5_fusion")
+    acc = result.config["accentuation"]
+    assert (acc["feature_weight"], acc["pixel_weight"]) == (1.0, 0.5)
+    assert acc["objectives"] == ["channel(3)", "channel(9)"] and len(result) == 2
+    assert result.config["init"]["source"] == str(demo_video)
+    page = (out / "index.html").read_text()
+    assert page.count("<div class='pairrow'>") == 2 and "accentuated channel(9)" in page
+
+
+def test_a_clip_of_the_wrong_shape_is_one_line_with_the_expected_shape(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from stviz_adapters.cli import main
+
+    np.savez(tmp_path / "small.npz", rgb=np.zeros((1, 1, 32, 32, 3)), flow=np.zeros((1, 10, 32, 32, 2)))
+    assert main(["invert", DEMO, str(tmp_path / "small.npz"), "--layer", "conv5_fusion",
+                 "--steps", "1", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert ("clip input 'flow' has shape (1, 10, 32, 32, 2); the model takes (N or 1, 10, 64, 64, 2)"
+            in err)

@@ -1,13 +1,14 @@
 """The ``stviz`` command line (also ``python -m stviz``), built on click.
 
-Commands: ``demo``, ``visualize``, ``sweep``, ``compare``, ``report``, ``flow``, ``record``. Every
-output file is written to a temporary name and renamed, results are saved as
-each run finishes, and Ctrl-C stops after saying what was saved.
+Commands: ``demo``, ``visualize``, ``sweep``, ``compare``, ``report``, ``flow``, ``record``,
+``invert``, ``accentuate``. Every output file is written to a temporary name and renamed,
+results are saved as each run finishes, and Ctrl-C stops after saying what was saved.
 
 One module per command group: :mod:`.visualizing` (demo, visualize, compare),
 :mod:`.sweeping` (sweep), :mod:`.reporting` (report, flow), :mod:`.recording`
-(record); :mod:`.group` holds the click group, :mod:`.common` what they share,
-and this module the console script's entry point with its one error path.
+(record), :mod:`.inverting` (invert, accentuate); :mod:`.group` holds the click
+group, :mod:`.common` what they share, and this module the console script's
+entry point with its one error path.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import sys
 
 import click
 
-from . import recording, reporting, sweeping, visualizing  # noqa: F401 - they register the commands
+from . import (inverting, recording, reporting, sweeping,  # noqa: F401 - they register the commands
+               visualizing)
 from .common import CREATED, load_model
 from .common import quality_warnings as _quality_warnings  # noqa: F401 - the name tests import
 from .group import cli

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import urllib.parse
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import stviz_core as sv
@@ -23,7 +24,7 @@ from stviz_core.atomic import atomic_path, safe_name
 from stviz_core.quality import warnings
 from .render import appearance_to_rgb, flow_to_rgb, input_roles, max_gamma, write_gif
 
-__all__ = ["write_manuscript", "collect_results", "text", "attr"]
+__all__ = ["write_manuscript", "collect_results", "text", "attr", "Pair"]
 
 _STYLE = """
 .warn { color: #a40; font-size: 0.85em; margin: 0.2em 0; }
@@ -38,6 +39,15 @@ details{font-size:.75em} pre{white-space:pre-wrap;max-height:18em;overflow:auto;
 #status{font-size:.8em;color:#666}
 """
 
+_PAIR_STYLE = """
+.pairs{display:flex;flex-direction:column;gap:10px}
+.pairrow{display:flex;gap:18px;align-items:flex-start;background:#fff;border:1px solid #ddd;
+border-radius:6px;padding:8px}
+.pairrow .side{display:flex;flex-direction:column} .pairrow .side .pair{display:flex;gap:6px}
+.pairrow img{width:140px;height:140px;image-rendering:pixelated;border:1px solid #eee}
+.pairrow .cap{font-size:.8em;color:#555;margin:4px 0;max-width:22em}
+"""
+
 _CHECK = """
 window.__errors = [];
 window.addEventListener('error', function (e) { window.__errors.push(String(e.message || e)); }, true);
@@ -50,6 +60,34 @@ window.addEventListener('load', function () {
   s.setAttribute('data-ok', String(broken.length === 0 && window.__errors.length === 0));
 });
 """
+
+
+@dataclass
+class Pair:
+    """A real clip beside one visualization of a result (an inversion's reconstruction, an
+    accentuated clip): one row of the page's comparison section.
+
+    Attributes
+    ----------
+    heading : str
+        The section the row goes under (e.g. ``"Reconstructions from Mixed_4f"``).
+    clip : dict of str to ndarray
+        The real clip, ``{name: (T, H, W, C)}`` (one item).
+    result : Result
+    item : int
+        Which visualization of ``result``.
+    caption : str
+        Shown under the row (the feature error, the unit's change, ...).
+    labels : tuple of str
+        Titles of the two sides.
+    """
+
+    heading: str
+    clip: dict
+    result: object
+    item: int = 0
+    caption: str = ""
+    labels: tuple = field(default=("real clip", "reconstruction"))
 
 
 def collect_results(folder) -> list:
@@ -72,7 +110,7 @@ def _write_png(img, path):
 
 
 def write_manuscript(folder, results=None, *, title="stviz animated manuscript", fps=6.0,
-                     scale=3, unit_names=None, headings=None) -> Path:
+                     scale=3, unit_names=None, headings=None, pairs=None) -> Path:
     """Write ``index.html`` and its media into ``folder``; returns the page's path.
 
     Parameters
@@ -88,6 +126,9 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
     headings : dict, optional
         ``{layer: heading}``: these layers' groups come first, in this order,
         under these headings (others follow under ``"layer <name>"``).
+    pairs : list of Pair, optional
+        Real clips beside results' visualizations, shown first, grouped by
+        their heading in order (inversion and accentuation pages).
 
     Every string from a result, a file name or a model reaches the page through
     :func:`text` or :func:`attr` (escaped), and every file the page writes has a
@@ -99,12 +140,13 @@ def write_manuscript(folder, results=None, *, title="stviz animated manuscript",
     for stem, result in sorted(results, key=lambda item: (max_gamma(item[1]), item[0])):
         groups.setdefault(result.config.get("layer") or "layer", []).append((stem, result))
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>{text(title)}</title><style>{_STYLE}</style>"
+             f"<title>{text(title)}</title><style>{_STYLE}{_PAIR_STYLE if pairs else ''}</style>"
              f"<script>{_CHECK}</script></head><body><h1>{text(title)}</h1>"
              "<p>Motion inputs play as loops: red = rightward, green = downward, blue = speed "
              "(each min-max scaled over the clip). Appearance is min-max scaled; appearance "
              "clips (3D networks) play as loops too.</p>"
              "<p id='status'>loading</p>"]
+    parts.extend(_pair_rows(folder, pairs or [], fps, scale))
     for name in sorted(p.name for p in folder.glob("*.png")):
         parts.append(f"<div class='figure'><h2>{text(name)}</h2>"
                      f"<img src='{attr(_url(name))}' alt='{attr(name)}'></div>")
@@ -164,6 +206,30 @@ def _cards(folder, layer, stem, result, unit_names, fps, scale):
             f"<details><summary>config</summary><p><a href='{attr(config_url)}'>"
             f"{text(file_stem)}.json</a></p><pre>{text(config_text)}</pre></details></div>")
     return cards
+
+
+def _pair_rows(folder, pairs, fps, scale):
+    """The comparison section: per heading, rows of a real clip beside a visualization."""
+    parts, groups = [], {}
+    for pair in pairs:
+        groups.setdefault(pair.heading, []).append(pair)
+    for i, (heading, rows) in enumerate(groups.items()):
+        parts.append(f"<h2>{text(heading)}</h2><div class='pairs'>")
+        for j, pair in enumerate(rows):
+            roles = input_roles(pair.result)
+            sides = []
+            for side, (label, inputs) in enumerate(
+                    ((pair.labels[0], pair.clip),
+                     (pair.labels[1], {k: v[pair.item] for k, v in pair.result.inputs.items()}))):
+                cells = [_input_cell(folder, f"pair{i}_{j}_{side}_{safe_name(name)}", name,
+                                     inputs[name], roles.get(name, "appearance"), fps, scale)
+                         for name in sorted(inputs, key=lambda k: roles.get(k) == "motion")]
+                sides.append(f"<div class='side'><div class='cap'><b>{text(label)}</b></div>"
+                             f"<div class='pair'>{''.join(cells)}</div></div>")
+            parts.append(f"<div class='pairrow'>{''.join(sides)}"
+                         f"<div class='cap'>{text(pair.caption)}</div></div>")
+        parts.append("</div>")
+    return parts
 
 
 def _input_cell(folder, base, name, x, role, fps, scale):

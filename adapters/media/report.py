@@ -14,9 +14,10 @@ from typing import Any, Optional
 
 from stviz_core.atomic import safe_name
 
+from .manuscript import Pair
 from .render import max_gamma
 
-__all__ = ["Grid", "write_report", "grids_by_layer"]
+__all__ = ["Grid", "Pair", "write_report", "grids_by_layer"]
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Grid:
 
 def write_report(folder, grids, *, results=None, title="stviz animated manuscript",
                  by_layer=False, most=8, log=print, unit_names=None,
-                 headings=None) -> Optional[Path]:
+                 headings=None, pairs=None) -> Optional[Path]:
     """Write the figure grids and ``index.html`` (with its media) into ``folder``.
 
     Parameters
@@ -56,6 +57,10 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
     unit_names, headings : dict, optional
         Card titles and layer headings of the page
         (:func:`stviz_adapters.media.manuscript.write_manuscript`).
+    pairs : list of Pair, optional
+        Real clips beside visualizations (``stviz invert``: each layer's
+        reconstruction; ``stviz accentuate``: each unit's accentuated clip),
+        shown at the top of the page.
 
     Returns
     -------
@@ -86,7 +91,8 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
             drawn_field(kv[1]), (kv[1].config.get("jitter") or {}).get("stride") or 0,
             kv[1].config.get("rho") or 0)))
         log(f"figure {layer_grid(ordered, folder / 'layers.png', most=most)}")
-    page = write_manuscript(folder, results, title=title, unit_names=unit_names, headings=headings)
+    page = write_manuscript(folder, results, title=title, unit_names=unit_names, headings=headings,
+                            pairs=pairs)
     log(f"animated manuscript {page}")
     return page
 

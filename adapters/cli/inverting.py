@@ -1,0 +1,224 @@
+"""``stviz invert`` and ``stviz accentuate``: a real clip reconstructed from its code, or strengthened."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+
+from stviz_core import presets
+from stviz_core.atomic import atomic_path, safe_name
+from stviz_core.backend import plugins
+
+from .common import TRUST, Progress, interrupted, load_model, numbers, out_dir
+from .group import cli
+
+__all__ = ["invert", "accentuate"]
+
+
+def _common(f):
+    """The options both commands share."""
+    options = [
+        click.option("--preset", type=click.Choice(presets.names()), default="paper",
+                     show_default=True, help="Regularization preset (its steps and learning rate)."),
+        click.option("--steps", type=click.IntRange(min=1), default=None,
+                     help="Ascent steps (default: the preset's, 300)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of the initial noise (inversion) and of the jitter."),
+        click.option("--jitter", is_flag=True,
+                     help="Shift the input randomly each step (off: the target code is the "
+                          "unshifted clip's)."),
+        click.option("--start", type=click.IntRange(min=0), default=None,
+                     help="A video's first frame (default: its central window)."),
+        click.option("--backend", type=click.Choice(sorted(plugins())), default=None,
+                     help="Framework plugin (found from the model when omitted)."),
+        click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda."),
+        click.option("--out", type=click.Path(path_type=Path), required=True,
+                     help="Output folder."),
+        click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages."),
+        TRUST,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _model(model, trust_pickle, device):
+    net = load_model(model, trust_pickle)
+    if device is not None:
+        if not hasattr(net, "to"):
+            raise click.BadParameter("--device applies to PyTorch models only", param_hint="--device")
+        try:
+            net = net.to(device)
+        except (RuntimeError, AssertionError) as exc:
+            raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
+                                     param_hint="--device") from None
+    return net
+
+
+def _clip(net, clip, start):
+    from ..clips import load_clip
+
+    try:
+        return load_clip(net, clip, start=start)
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="CLIP") from None
+
+
+def _save_clip(out, clip):
+    """The real clip as ``clip.npz`` (an inputs file: ``stviz invert MODEL out/clip.npz`` reads it)."""
+    with atomic_path(out / "clip.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **clip.inputs)
+
+
+def _layers(layer):
+    names = [name.strip() for item in layer for name in item.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("give at least one layer", param_hint="--layer")
+    return list(dict.fromkeys(names))
+
+
+def _correlations(entry, n):
+    return ", ".join(f"{k} {v[n]:+.2f}" for k, v in sorted(entry.items()) if v[n] is not None)
+
+
+@contextmanager
+def _said():
+    """The kernel's warnings (an init projected into the bound) as one ``warning:`` line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)
+
+
+def _report(out, pairs, title, quiet):
+    from ..media.manuscript import collect_results
+    from ..media.report import grids_by_layer, write_report
+
+    results = collect_results(out)
+    write_report(out, grids_by_layer(results), results=results, title=title, pairs=pairs,
+                 log=(lambda *a: None) if quiet else click.echo)
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("clip")
+@click.option("--layer", multiple=True, required=True,
+              help="Layer whose code is inverted; repeat it or give a comma-separated list for "
+                   "one reconstruction per layer.")
+@_common
+def invert(model, clip, layer, preset, steps, seed, jitter, start, backend, device, out, overwrite,
+           quiet, trust_pickle):
+    """Reconstruct CLIP from its code at each --layer of MODEL (feature inversion).
+
+    CLIP is a video file (fitted to the model's input; a two-stream model gets
+    the middle frame and the TV-L1 flow of its frames), a .npz of the model's
+    inputs (stviz flow writes one) or a saved result. Noise is optimized until
+    its code matches the clip's, under the preset's regularizers; a two-stream
+    model's appearance and motion are inverted together from a layer that sees
+    both. Writes one result per layer, the clip (clip.npz) and index.html with
+    the real clip beside each reconstruction and its normalized feature error.
+    """
+    import stviz_core as sv
+
+    layers = _layers(layer)
+    out = out_dir(out, overwrite)
+    net = _model(model, trust_pickle, device)
+    real = _clip(net, clip, start)
+    _save_clip(out, real)
+    pairs, done = [], []
+    try:
+        with _said():
+            for name in layers:
+                t = time.perf_counter()
+                result = sv.invert(net, name, real, preset=sv.presets.get(preset), steps=steps,
+                                   seed=seed, jitter=jitter, backend=backend,
+                                   callback=Progress(quiet, f"invert {name}"))
+                done.append(result.save(out / safe_name(f"invert_{name}")))
+                entry = result.config["inversion"]
+                for n in range(len(result)):
+                    caption = (f"{name}: normalized feature error {entry['feature_error'][n]:.4g}; "
+                               f"correlation with the clip: {_correlations(entry['correlation'], n)}"
+                               + (f"; not inverted: {', '.join(entry['not_inverted'])} (the layer "
+                                  "does not see it)" if entry["not_inverted"] else ""))
+                    pairs.append(sv_pair(f"Reconstructions from {name}", real, result, n, caption))
+                    if not quiet:
+                        click.echo(f"{caption} ({time.perf_counter() - t:.1f} s) -> {done[-1]}.npz")
+    except KeyboardInterrupt:
+        interrupted(out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _report(out, pairs, f"stviz invert: {real.source}", quiet)
+    click.echo(f"stviz invert: {len(done)} layer(s) in {out}; open {out / 'index.html'}")
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("clip")
+@click.option("--layer", required=True, help="Layer of the units.")
+@click.option("--channels", required=True, help="Comma-separated channels, e.g. 3,9: one "
+                                                "accentuated clip each.")
+@click.option("--feature-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Weight of the feature-matching term that keeps the layer's code near the "
+                   "clip's.")
+@click.option("--pixel-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Weight of the pixel-distance term that keeps the input near the clip.")
+@_common
+def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, preset, steps, seed,
+               jitter, start, backend, device, out, overwrite, quiet, trust_pickle):
+    """Strengthen --channels of --layer in CLIP: maximize each from the clip, kept near it.
+
+    CLIP is read as for stviz invert. Writes the result, the clip (clip.npz)
+    and index.html with the real clip beside each accentuated one, the unit's
+    value before and after, and the normalized feature error.
+    """
+    import stviz_core as sv
+
+    units = numbers(channels, int, "channel numbers")
+    out = out_dir(out, overwrite)
+    net = _model(model, trust_pickle, device)
+    real = _clip(net, clip, start)
+    _save_clip(out, real)
+    t = time.perf_counter()
+    try:
+        with _said():
+            result = sv.accentuate(net, layer, real, channels=units, feature_weight=feature_weight,
+                                   pixel_weight=pixel_weight, preset=sv.presets.get(preset),
+                                   steps=steps, seed=[seed] * len(units), jitter=jitter,
+                                   backend=backend, callback=Progress(quiet, f"accentuate {layer}"))
+        stem = result.save(out / safe_name(f"accentuate_{layer}"))
+    except KeyboardInterrupt:
+        interrupted(out)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    entry, pairs = result.config["accentuation"], []
+    for n, unit in enumerate(entry["objectives"]):
+        caption = (f"{layer} {unit}: {entry['unit_clip'][n]:.4g} on the clip -> "
+                   f"{entry['unit_end'][n]:.4g}; normalized feature error "
+                   f"{entry['feature_error'][n]:.4g} (feature weight {feature_weight:g}, "
+                   f"pixel weight {pixel_weight:g})")
+        pairs.append(sv_pair(f"Accentuated at {layer}", real, result, n, caption,
+                             ("real clip", f"accentuated {unit}")))
+        if not quiet:
+            click.echo(caption)
+    _report(out, pairs, f"stviz accentuate: {real.source}", quiet)
+    click.echo(f"stviz accentuate: {len(units)} unit(s) of {layer} in {time.perf_counter() - t:.1f} s "
+               f"-> {stem}.npz; open {out / 'index.html'}")
+
+
+def sv_pair(heading, clip, result, n, caption, labels=("real clip", "reconstruction")):
+    """The page's :class:`~stviz_adapters.media.manuscript.Pair` of clip item ``n`` (or its one
+    clip) and visualization ``n``."""
+    from ..media.manuscript import Pair
+
+    item = {k: v[n if len(v) > 1 else 0] for k, v in clip.inputs.items()}
+    return Pair(heading, item, result, n, caption, labels)
