@@ -55,7 +55,8 @@ def visualize(
     plugins : mapping, optional
         Plugins to choose from instead of the installed entry points.
     **options
-        Passed to :func:`stviz_core.ascend` (``preset``, ``steps``, ``seed``, ...).
+        Passed to :func:`stviz_core.ascend` (``preset``, ``steps``, ``seed``,
+        ``init`` to start from a clip or continue a Result, ...).
 
     Returns
     -------

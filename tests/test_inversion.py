@@ -445,11 +445,13 @@ def test_stviz_invert_on_the_demo_net(demo_video, tmp_path, capsys):
 
     out = tmp_path / "inv"
     assert main(["invert", DEMO, str(demo_video), "--layer", "conv5_fusion", "--layer", "rgb.conv3",
-                 "--steps", "3", "--out", str(out), "--quiet"]) == 0
+                 "--steps", "3", "--regularization", "0.5", "--out", str(out), "--quiet"]) == 0
     said = capsys.readouterr().out
     assert f"stviz invert: 2 layer(s) in {out}" in said
     fusion, rgb = sv.load(out / "invert_conv5_fusion"), sv.load(out / "invert_rgb.conv3")
     assert fusion.config["optimized_inputs"] == ["flow", "rgb"]
+    paper = sv.presets.paper().appearance.weights((1, 64, 64, 3))
+    assert fusion.config["inputs"]["rgb"]["lambda_tv"] == pytest.approx(0.5 * paper[1], rel=1e-12)
     assert fusion.config["inversion"]["layer"] == "conv5_fusion"
     assert fusion.config["inversion"]["clip"] == str(demo_video)
     assert rgb.config["inversion"]["not_inverted"] == ["flow"]

@@ -25,6 +25,10 @@ def _common(f):
     options = [
         click.option("--preset", type=click.Choice(presets.names()), default="paper",
                      show_default=True, help="Regularization preset (its steps and learning rate)."),
+        click.option("--regularization", type=click.FloatRange(min=0, min_open=True), default=1.0,
+                     show_default=True,
+                     help="Factor on the preset's regularizer weights (lambda_B, lambda_TV): "
+                          "below 1 the code is matched more closely (benchmarks/inversion.py)."),
         click.option("--steps", type=click.IntRange(min=1), default=None,
                      help="Ascent steps (default: the preset's, 300)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -46,6 +50,17 @@ def _common(f):
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _preset(name, factor):
+    """The preset ``name`` with its regularizer weights times ``factor``."""
+    from dataclasses import replace
+
+    preset = presets.get(name)
+    if factor == 1:
+        return preset
+    return preset.replace(appearance=replace(preset.appearance, weight=preset.appearance.weight * factor),
+                          motion=replace(preset.motion, weight=preset.motion.weight * factor))
 
 
 def _model(model, trust_pickle, device):
@@ -116,8 +131,8 @@ def _report(out, pairs, title, quiet):
               help="Layer whose code is inverted; repeat it or give a comma-separated list for "
                    "one reconstruction per layer.")
 @_common
-def invert(model, clip, layer, preset, steps, seed, jitter, start, backend, device, out, overwrite,
-           quiet, trust_pickle):
+def invert(model, clip, layer, preset, regularization, steps, seed, jitter, start, backend, device,
+           out, overwrite, quiet, trust_pickle):
     """Reconstruct CLIP from its code at each --layer of MODEL (feature inversion).
 
     CLIP is a video file (fitted to the model's input; a two-stream model gets
@@ -140,7 +155,7 @@ def invert(model, clip, layer, preset, steps, seed, jitter, start, backend, devi
         with _said():
             for name in layers:
                 t = time.perf_counter()
-                result = sv.invert(net, name, real, preset=sv.presets.get(preset), steps=steps,
+                result = sv.invert(net, name, real, preset=_preset(preset, regularization), steps=steps,
                                    seed=seed, jitter=jitter, backend=backend,
                                    callback=Progress(quiet, f"invert {name}"))
                 done.append(result.save(out / safe_name(f"invert_{name}")))
@@ -173,8 +188,8 @@ def invert(model, clip, layer, preset, steps, seed, jitter, start, backend, devi
 @click.option("--pixel-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the pixel-distance term that keeps the input near the clip.")
 @_common
-def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, preset, steps, seed,
-               jitter, start, backend, device, out, overwrite, quiet, trust_pickle):
+def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, preset, regularization,
+               steps, seed, jitter, start, backend, device, out, overwrite, quiet, trust_pickle):
     """Strengthen --channels of --layer in CLIP: maximize each from the clip, kept near it.
 
     CLIP is read as for stviz invert. Writes the result, the clip (clip.npz)
@@ -192,7 +207,7 @@ def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, prese
     try:
         with _said():
             result = sv.accentuate(net, layer, real, channels=units, feature_weight=feature_weight,
-                                   pixel_weight=pixel_weight, preset=sv.presets.get(preset),
+                                   pixel_weight=pixel_weight, preset=_preset(preset, regularization),
                                    steps=steps, seed=[seed] * len(units), jitter=jitter,
                                    backend=backend, callback=Progress(quiet, f"accentuate {layer}"))
         stem = result.save(out / safe_name(f"accentuate_{layer}"))
