@@ -16,10 +16,12 @@ feature-matching term (``feature_weight``) and/or a pixel-distance term
 (``pixel_weight``, :func:`stviz_core.regularizers.anchor_value_grad`) keep the
 input near the clip: what in the clip the unit would like more of.
 
-Both default to ``jitter=False``: the target code is the unshifted clip's, and
-the code of a shifted input is not the shifted code (a shift that is not a
-multiple of the layer's stride changes it), so a jittered match pulls toward
-a blur of shifted copies of the clip. Pass ``jitter=True`` to have it anyway.
+Both default to ``jitter=False`` and no transforms (whatever the preset has):
+the target code is the unshifted clip's, and the code of a shifted input is
+not the shifted code (a shift that is not a multiple of the layer's stride
+changes it; a scale, rotation or frame shift more so), so a jittered match
+pulls toward a blur of moved copies of the clip. Pass ``jitter=True`` or
+``transforms=`` to have them anyway.
 
 Results carry what was measured: ``config["inversion"]`` (layer, clip source,
 the normalized feature error reached per visualization, the reconstruction's
@@ -39,6 +41,7 @@ from .codes import Code, encode, forward
 from .loop import ascend
 from .objectives import Context, Objective, feature_match, per_item
 from .start import Clip
+from .transforms import Transforms
 
 __all__ = ["invert", "accentuate", "feature_error", "correlation"]
 
@@ -83,7 +86,7 @@ def _numbers(values) -> list:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
 
 
-def invert(backend, clip, *, seed=None, jitter: bool = False, **options):
+def invert(backend, clip, *, seed=None, jitter: bool = False, transforms=None, **options):
     """Reconstruct ``clip`` from its code at the backend's layer (see the module notes).
 
     Parameters
@@ -96,6 +99,8 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, **options):
         Seeds of the initial noise and the jitter; one for all (default 0) or one per clip.
     jitter : bool
         Off by default (module notes).
+    transforms : Transforms, optional
+        None by default, whatever the preset's (module notes).
     **options
         Passed to :func:`stviz_core.ascend` (``preset``, ``steps``, ``init``,
         ``parameterization``, ...).
@@ -115,7 +120,8 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, **options):
     objectives = [feature_match(code)] if n == 1 else [feature_match(code.item(i)) for i in range(n)]
     if seed is None:
         seed = 0 if n == 1 else [0] * n
-    result = ascend(backend, objectives, seed=seed, jitter=jitter, **options)
+    result = ascend(backend, objectives, seed=seed, jitter=jitter,
+                    transforms=Transforms() if transforms is None else transforms, **options)
     error = -np.asarray(result.final["objective"], np.float64)  # weight 1, never scaled
     result.config["inversion"] = {
         "layer": code.layer, "clip": clip.source, "codes": n, "feature_error": _numbers(error),
@@ -128,7 +134,7 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, **options):
 
 
 def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_weight: float = 0.0,
-               seed=None, jitter: bool = False, **options):
+               seed=None, jitter: bool = False, transforms=None, **options):
     """Strengthen a unit in a real clip: maximize ``objective`` from the clip, kept near it.
 
     Parameters
@@ -145,6 +151,8 @@ def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_w
     seed : int or sequence of int, optional
     jitter : bool
         Off by default (module notes).
+    transforms : Transforms, optional
+        None by default, whatever the preset's (module notes).
     **options
         Passed to :func:`stviz_core.ascend`.
 
@@ -184,7 +192,8 @@ def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_w
     if seed is None:
         seed = [0] * len(units)
     result = ascend(backend, total, seed=seed, jitter=jitter, init=clip,
-                    anchor=pixel_weight or None, **options)
+                    anchor=pixel_weight or None,
+                    transforms=Transforms() if transforms is None else transforms, **options)
     ctx = Context(rho=result.config["rho"], a_hat=result.config["a_hat"])
     batch = len(units)
     start = {k: np.broadcast_to(v, (batch, *v.shape[1:])) for k, v in clip.inputs.items()}

@@ -495,3 +495,16 @@ def test_a_clip_of_the_wrong_shape_is_one_line_with_the_expected_shape(tmp_path,
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert ("clip input 'flow' has shape (1, 10, 32, 32, 2); the model takes (N or 1, 10, 64, 64, 2)"
             in err)
+
+
+def test_inversion_leaves_out_jitter_and_the_presets_transforms_unless_asked():
+    be = linear_two_stream(np)
+    clip = clip_for(be)
+    r = sv.inversion.invert(be, clip, steps=2, preset=sv.presets.robust())
+    assert r.config["jitter"]["enabled"] is False
+    assert r.config["transforms"]["scale"] is None and r.config["transforms"]["time_shift"] == 0
+    asked = sv.inversion.invert(be, clip, steps=2, preset=sv.presets.robust(), jitter=True,
+                                transforms=sv.presets.TRANSFORMS)
+    assert asked.config["jitter"]["enabled"] is True
+    assert asked.config["transforms"] == dict(sv.presets.TRANSFORMS.to_dict(),
+                                              drawn_from=asked.config["transforms"]["drawn_from"])

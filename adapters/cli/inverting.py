@@ -25,10 +25,6 @@ def _common(f):
     options = [
         click.option("--preset", type=click.Choice(presets.names()), default="paper",
                      show_default=True, help="Regularization preset (its steps and learning rate)."),
-        click.option("--regularization", type=click.FloatRange(min=0, min_open=True), default=1.0,
-                     show_default=True,
-                     help="Factor on the preset's regularizer weights (lambda_B, lambda_TV): "
-                          "below 1 the code is matched more closely (benchmarks/inversion.py)."),
         click.option("--steps", type=click.IntRange(min=1), default=None,
                      help="Ascent steps (default: the preset's, 300)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -50,6 +46,12 @@ def _common(f):
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def _regularization(default, why):
+    return click.option("--regularization", type=click.FloatRange(min=0, min_open=True),
+                        default=default, show_default=True,
+                        help=f"Factor on the preset's regularizer weights (lambda_B, lambda_TV); {why}")
 
 
 def _preset(name, factor):
@@ -130,6 +132,9 @@ def _report(out, pairs, title, quiet):
 @click.option("--layer", multiple=True, required=True,
               help="Layer whose code is inverted; repeat it or give a comma-separated list for "
                    "one reconstruction per layer.")
+@_regularization(0.01, "the paper's weights (1) are set for activation maximization: at 0.01 "
+                       "the Kinetics I3D's codes are matched to a normalized error <= 0.05 from "
+                       "Conv3d_2c_3x3 to Mixed_5c (benchmarks/inversion.py).")
 @_common
 def invert(model, clip, layer, preset, regularization, steps, seed, jitter, start, backend, device,
            out, overwrite, quiet, trust_pickle):
@@ -187,6 +192,7 @@ def invert(model, clip, layer, preset, regularization, steps, seed, jitter, star
                    "clip's.")
 @click.option("--pixel-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Weight of the pixel-distance term that keeps the input near the clip.")
+@_regularization(1.0, "below 1 the clip's own texture is penalized less.")
 @_common
 def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, preset, regularization,
                steps, seed, jitter, start, backend, device, out, overwrite, quiet, trust_pickle):
