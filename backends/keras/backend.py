@@ -99,7 +99,10 @@ class KerasBackend:
         #: the model's class names in logit order (``model.stviz_labels``), or None
         self.labels = None if labels is None else tuple(str(label) for label in labels)
         self.target = self._find_layer(model, layer)
-        self.dtype = np.dtype(self._dtype_of(model))
+        #: the model's dtype; the kernel's arrays (``dtype``) are float32 for a 16-bit model
+        self.model_dtype = str(self._dtype_of(model))
+        self.dtype = (np.dtype("float32") if self.model_dtype in ("float16", "bfloat16")
+                      else np.dtype(self.model_dtype))
         key = (layer, bool(compiled))
         per_model = _COMPILED.setdefault(model, {})
         if key not in per_model:  # one sub-model and one traced step per (model, layer)
@@ -117,7 +120,7 @@ class KerasBackend:
 
         ``for_vjp=False``: the forward pass alone (recording activity); no VJP follows.
         """
-        args = [self.tf.convert_to_tensor(a, dtype=self.dtype)
+        args = [self.tf.convert_to_tensor(a, dtype=self.model_dtype)
                 for a in to_model(self.layout, inputs, np)]
         self._args = args
         if not for_vjp or self._cached is None or self._cached.shape[0] != args[0].shape[0]:
@@ -126,17 +129,17 @@ class KerasBackend:
         else:
             acts, grads = self._fwd_vjp(args, self._cached_tf)
             self._grads = grads
-        return np.asarray(acts)
+        return np.asarray(acts).astype(self.dtype, copy=False)
 
     def vjp(self, cotangent):
         """Gradient of ``<A, cotangent>`` w.r.t. the canonical inputs of the last call."""
         cot = np.asarray(cotangent, dtype=self.dtype)
         if self._grads is None or self._cached is None or not np.array_equal(cot, self._cached):
-            self._cached, self._cached_tf = cot, self.tf.convert_to_tensor(cot)
+            self._cached, self._cached_tf = cot, self.tf.convert_to_tensor(cot, dtype=self.model_dtype)
             _, grads = self._fwd_vjp(self._args, self._cached_tf)
         else:
             grads = self._grads
-        grads = [np.zeros(a.shape, self.dtype) if g is None else np.asarray(g)
+        grads = [np.zeros(a.shape, self.dtype) if g is None else np.asarray(g).astype(self.dtype, copy=False)
                  for a, g in zip(self._args, grads, strict=True)]
         return {k: np.ascontiguousarray(v) for k, v in from_model(self.layout, grads, np).items()}
 
@@ -160,6 +163,7 @@ class KerasBackend:
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "classes": None if self.labels is None else len(self.labels),
+            "model_dtype": self.model_dtype,
             "keras": self.keras.__version__,
             "tensorflow": self.tf.__version__,
         }

@@ -118,7 +118,12 @@ class TorchBackend:
                 f"({len(modules) - 1} layers in all, see model.named_modules())"
             )
         first = next(iter(model.parameters()), None)
-        self.dtype = first.dtype if first is not None else torch.float32
+        #: the model's dtype; the kernel's arrays (``dtype``) are float32 for a 16-bit model: its
+        #: state and penalties would overflow (float16) or not convert to numpy (bfloat16)
+        self.model_dtype = first.dtype if first is not None else torch.float32
+        self.dtype = (torch.float32 if self.model_dtype in (torch.float16, torch.bfloat16)
+                      else self.model_dtype)
+        self._compute_dtype = None  # the model's dtype while the memory formats are compared
         self.device = first.device if first is not None else torch.device("cpu")
         if cuda_graphs:
             check_device(self.device)
@@ -209,6 +214,7 @@ class TorchBackend:
             "layout": self.layout.describe(self.inputs),
             "activation_shape": list(self.activation_shape),
             "autocast": self.autocast,
+            "model_dtype": str(self.model_dtype).removeprefix("torch."),
             "channels_last": bool(self.channels_last),
             "channels_last_reason": self.channels_last_reason,
             "cuda_graphs": self._graphs is not None,
@@ -297,15 +303,15 @@ class TorchBackend:
         float64 fails (a device or layer without it) it runs in the model's dtype with TF32 off.
         """
         reason = None
-        if self.model is not self.user_model and self.dtype != self.torch.float64:
+        if self.model is not self.user_model and self.model_dtype != self.torch.float64:
             try:
                 reason = self._compare_formats(self.torch.float64)
             except Exception:  # noqa: BLE001 - no float64 here: compare in the model's dtype
                 _mf.revert(getattr(self, "_undo", []))
-                self.model.to(self.dtype)
-                reason = self._compare_formats(self.dtype)
+                self.model.to(self.model_dtype)
+                reason = self._compare_formats(self.model_dtype)
         else:
-            reason = self._compare_formats(self.dtype)
+            reason = self._compare_formats(self.model_dtype)
         self.channels_last_reason = reason
         if reason is None:
             return
@@ -323,8 +329,9 @@ class TorchBackend:
         torch = self.torch
         self._undo, self.channels_last = [], False
         autocast, self.autocast = self.autocast, None if dtype == torch.float64 else self.autocast
-        if dtype != self.dtype:
+        if dtype != self.model_dtype:
             self.model.to(dtype)
+        self._compute_dtype = dtype
         try:
             g = torch.Generator().manual_seed(0)
             x = {k: (torch.randn((1, *s.shape), generator=g, dtype=torch.float64) * 50).to(
@@ -337,7 +344,7 @@ class TorchBackend:
                 with _mf.full_float32():
                     out, grads, _ = self._trial(x, g, cot)
             except Exception as exc:  # any failure means: not in this format
-                if dtype != self.dtype:
+                if dtype != self.model_dtype:
                     raise
                 return (f"the model fails in that format ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0]})")
@@ -347,9 +354,9 @@ class TorchBackend:
                 reason = reason or _mf.mismatch(f"gradient w.r.t. {k!r}", a, b, tol)
             return reason
         finally:
-            self.autocast = autocast
-            if dtype != self.dtype:
-                self.model.to(self.dtype)  # float64 -> the model's dtype: exact, strides kept
+            self.autocast, self._compute_dtype = autocast, None
+            if dtype != self.model_dtype:
+                self.model.to(self.model_dtype)  # float64 -> the model's dtype: exact, strides kept
 
     def _trial(self, x, generator, cotangent=None):
         """``(output, input gradients, r)``: the target's output for ``x`` and the gradients of
@@ -383,7 +390,9 @@ class TorchBackend:
     def _forward(self, leaves):
         # fresh copies (one per input, channels-last or contiguous): in-place ops in the model
         # never touch the leaves
-        args = [_mf.argument(a, self.channels_last) for a in to_model(self.layout, leaves, self.xp)]
+        dtype = self._compute_dtype or self.model_dtype
+        args = [_mf.argument(a if a.dtype == dtype else a.to(dtype), self.channels_last)
+                for a in to_model(self.layout, leaves, self.xp)]
         self._captured, self._armed, self._calls = None, True, 0
         try:
             self.model(*args)
@@ -445,7 +454,7 @@ class TorchBackend:
         """Refuse a target module that one forward pass calls more than once (a shared block):
         which call is meant must be named. Counted with one forward pass of the whole model."""
         torch = self.torch
-        args = [_mf.argument(a.detach(), self.channels_last)
+        args = [_mf.argument(a.detach().to(self.model_dtype), self.channels_last)
                 for a in to_model(self.layout, leaves, self.xp)]
         self._armed, self._counting, self._calls = True, True, 0
         try:
