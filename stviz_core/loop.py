@@ -59,14 +59,11 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
            keep_state: bool = False, anchor=None) -> Result:
     """Maximize ``objective`` over the backend's inputs (eq. 1 of the paper).
 
-    Each step: shift the inputs by the step's jitter offsets, read the target
-    layer's activations, form the objective's cotangent, pull it back through
-    the backend's vector-Jacobian product, shift the gradient back, add the
-    regularizers' gradients, take an Adam step and project every pixel back
-    inside the hard bound. An input the target layer does not depend on
-    (``backend.used_inputs`` leaves it out, e.g. the flow stack for a layer of
-    the appearance tower) stays as initialized and costs no ascent work; the
-    config lists the optimized ones under ``"optimized_inputs"``.
+    Each step jitters the inputs, reads the target layer, pulls the objective's
+    cotangent back through the backend's VJP, adds the regularizers' gradients,
+    takes an Adam step and projects every pixel into the hard bound
+    (docs/architecture.md, "One ascent step"). Inputs the layer does not depend
+    on stay as initialized (``config["optimized_inputs"]`` lists the others).
 
     Parameters
     ----------
@@ -76,15 +73,12 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
         One objective for the whole batch, or one per visualization.
     preset : Preset, optional
         Regularization and optimization defaults; :func:`presets.paper` if omitted.
-    steps : int, optional
-        Overrides ``preset.steps``.
-    learning_rate : float or schedule, optional
-        Overrides ``preset.learning_rate``.
+    steps, learning_rate : int, float or schedule, optional
+        Override ``preset.steps`` and ``preset.learning_rate``.
     seed : int or sequence of int, optional
-        One seed for every visualization or one each; visualization ``n`` with
-        seed ``s`` starts from the same noise and sees the same jitter as a
-        single run with seed ``s``. Default 0, or the seeds of the result
-        ``init`` continues.
+        One seed for all or one per visualization (visualization ``n`` with seed
+        ``s`` runs as a single run with seed ``s``); default 0, or the seeds of
+        the result ``init`` continues.
     jitter : bool
         Shift the input randomly by ``0..stride`` pixels each step.
     stride, rho : int, float, optional
@@ -93,55 +87,36 @@ def ascend(backend, objective, *, preset=None, steps: Optional[int] = None, lear
     a_hat : sequence of float, optional
         Per-channel maximum activation on a validation set (eq. 1); 1 if omitted.
     moment : {"pixel", "coordinate", "item"}, optional
-        Adam's second moment, see :func:`stviz_core.optim.adam`; by default the
-        parameterization's (``"item"`` for the Fourier one, else ``"pixel"``).
+        Adam's second moment (:func:`stviz_core.optim.adam`); the parameterization's by default.
     callback : callable, optional
         Called as ``callback(step, steps)`` after every step (progress bars).
     check_every : int
-        Check the trace for NaN or infinity every this many steps (each check
-        waits for the device). On a non-finite value the run stops with a
-        :class:`NonFiniteError` that names the step and visualization and
-        carries the result up to the last good check.
-    parameterization : str or Parameterization, optional
-        What is optimized: ``"pixel"``, ``"fourier"``, ``"maco"`` or a
-        :mod:`stviz_core.param` object; the preset's if omitted.
-    transforms : Transforms, optional
-        Random scale, rotation, frame shift and speed each step
-        (:mod:`stviz_core.transforms`); the preset's if omitted.
-    diversity : float, optional
-        Weight ``>= 0`` of the Gram diversity term between the visualizations
+        Check the trace for NaN or infinity every this many steps; a non-finite
+        value raises :class:`NonFiniteError` with the run up to the last good check.
+    parameterization, transforms, diversity : optional
+        What is optimized (``"pixel"``, ``"fourier"``, ``"maco"`` or a
+        :mod:`stviz_core.param` object), the random transforms of each step
+        (:mod:`stviz_core.transforms`) and the Gram diversity weight ``>= 0``
         (:mod:`stviz_core.diversity`); the preset's if omitted.
     objective_scale : {"auto", "paper"}
-        Without ``a_hat``, ``"auto"`` scales each unit so that its gradient on
-        the initial input matches the regularizers' (:mod:`stviz_core.quality`);
-        ``"paper"`` keeps eq. 1 literal (``a_hat = 1``). With ``a_hat`` eq. 1 is
-        always literal. The result's ``config["quality"]`` records each
+        Without ``a_hat``, ``"auto"`` scales each unit so that its gradient on the
+        initial input matches the regularizers' (:mod:`stviz_core.quality`);
+        ``"paper"`` keeps eq. 1 literal. ``config["quality"]`` records each
         visualization's unit share of the gradient, gain and distinctness.
     init : mapping, Clip or Result, optional
-        Where to start (:mod:`stviz_core.start`): noise when omitted;
-        canonical inputs ``{name: (N or 1, T, H, W, C)}`` or a
-        :class:`~stviz_core.start.Clip` (checked against the backend's inputs,
-        projected into the bound with a warning where outside); or a
-        :class:`Result`, which this run continues (its seeds, objective scale,
-        schedule position and, when kept, Adam's state). ``config["init"]``
-        records it.
+        Where to start (:mod:`stviz_core.start`): noise when omitted; canonical
+        inputs ``{name: (N or 1, T, H, W, C)}`` or a :class:`~stviz_core.start.Clip`
+        (checked, projected into the bound with a warning); or a :class:`Result`
+        to continue (seeds, objective scale, schedule position, kept Adam state).
     schedule_steps : int, optional
-        Length of the whole plan this run is the start of (``>= steps``): the
-        learning-rate schedule, jitter offsets and transforms are those of a
-        ``schedule_steps`` run, of which this run does the first ``steps``
-        (a continuation does the next ones). Default: ``steps`` (a continued
-        result's plan, extended when this run goes past it).
+        Length of the whole plan this run starts (``>= steps``): schedule, jitter
+        and transforms are those of a ``schedule_steps`` run; default ``steps``.
     keep_state : bool
-        Keep Adam's moments (and a non-pixel parameterization's parameters)
-        in :attr:`Result.state`, so that a continuation goes on exactly as
-        the uninterrupted run would.
+        Keep Adam's moments (and non-pixel parameters) in :attr:`Result.state`,
+        so that a continuation goes on exactly as the uninterrupted run would.
     anchor : float, optional
-        Weight ``>= 0`` of a pixel-distance term that keeps every input given
-        by ``init`` near it (feature accentuation):
-        ``anchor * sum |x - x0|^2 / (T H W B^2)`` per input, subtracted like
-        the regularizers (trace rows ``"<input>/anchor"``); needs a clip
-        ``init`` (a continuation, the clip kept in the continued result's
-        state). ``config["anchor"]`` records it.
+        Weight ``>= 0`` of ``sum |x - x0|^2 / (T H W B^2)`` per input given by
+        ``init`` (feature accentuation; trace rows ``"<input>/anchor"``).
 
     Returns
     -------

@@ -164,29 +164,11 @@ class RunSettings:
         return (step + 1) % self.check_every == 0 or step == self.steps - 1
 
 
-def plan_run(
-    backend,
-    objective,
-    *,
-    preset=None,
-    steps: Optional[int] = None,
-    learning_rate=None,
-    seed=None,
-    jitter: bool = True,
-    stride: Optional[int] = None,
-    rho: Optional[float] = None,
-    a_hat=None,
-    moment: Optional[str] = None,
-    check_every: int = 10,
-    parameterization=None,
-    transforms=None,
-    diversity=None,
-    objective_scale="auto",
-    init=None,
-    schedule_steps: Optional[int] = None,
-    keep_state: bool = False,
-    anchor=None,
-) -> RunSettings:
+def plan_run(backend, objective, *, preset=None, steps: Optional[int] = None, learning_rate=None,
+             seed=None, jitter: bool = True, stride: Optional[int] = None, rho: Optional[float] = None,
+             a_hat=None, moment: Optional[str] = None, check_every: int = 10, parameterization=None,
+             transforms=None, diversity=None, objective_scale="auto", init=None,
+             schedule_steps: Optional[int] = None, keep_state: bool = False, anchor=None) -> RunSettings:
     """Validate the arguments of :func:`stviz_core.ascend` against ``backend``; fill in defaults.
 
     Parameters are those of :func:`stviz_core.ascend` (``moment`` is checked
@@ -226,16 +208,7 @@ def plan_run(
                        objectives=_descriptions(objective, len(seeds)), layer=layer_name(backend),
                        objective_scale=objective_scale)
     first_step = start.first_step
-    planned = start.schedule_steps if schedule_steps is None else positive_int(
-        schedule_steps, "schedule_steps")
-    if planned is None:
-        planned = first_step + steps
-    elif planned < first_step + steps:
-        if schedule_steps is not None:
-            raise ValueError(f"schedule_steps={planned} is shorter than the run: {first_step} "
-                             f"step(s) done before it and {steps} in it; give at least "
-                             f"{first_step + steps}, or leave it out")
-        planned = first_step + steps  # a continuation past the planned length extends the plan
+    planned = _planned_steps(schedule_steps, start, steps)
     anchor, anchor_to = _anchor(anchor, start, backend)
     return RunSettings(
         objective=objective, seeds=tuple(seeds), preset=preset, steps=steps,
@@ -258,6 +231,23 @@ def plan_run(
         anchor=anchor,
         anchor_to=anchor_to,
     )
+
+
+def _planned_steps(schedule_steps, start, steps) -> int:
+    """Length of the whole plan this run belongs to: ``schedule_steps``, else the continued
+    result's plan (extended when this run goes past it), else this run's steps."""
+    first_step = start.first_step
+    planned = start.schedule_steps if schedule_steps is None else positive_int(
+        schedule_steps, "schedule_steps")
+    if planned is None:
+        return first_step + steps
+    if planned < first_step + steps:
+        if schedule_steps is not None:
+            raise ValueError(f"schedule_steps={planned} is shorter than the run: {first_step} "
+                             f"step(s) done before it and {steps} in it; give at least "
+                             f"{first_step + steps}, or leave it out")
+        return first_step + steps  # a continuation past the planned length extends the plan
+    return planned
 
 
 def run_config(backend, run: RunSettings, optimizer) -> dict:
