@@ -18,23 +18,14 @@ import warnings
 
 import numpy as np
 
+from .receptive_field import parent_layers
+
 __all__ = ["fold_batch_norm_keras", "fold_pairs_keras", "unfolded_keras",
            "UnfoldedBatchNormWarning"]
 
 
 class UnfoldedBatchNormWarning(UserWarning):
     """Batch norm layers after a convolution that could not be folded safely (the reasons)."""
-
-
-def _sources(layer) -> list:
-    """The layers whose outputs ``layer`` takes, over all of its calls."""
-    out = []
-    for node in getattr(layer, "_inbound_nodes", []):
-        for t in node.input_tensors:
-            history = getattr(t, "_keras_history", None)
-            if history is not None and history.operation is not layer:
-                out.append(history.operation)
-    return out
 
 
 def _analyse(model):
@@ -47,7 +38,7 @@ def _analyse(model):
     for layer in model.layers:
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
-        sources = _sources(layer)
+        sources = parent_layers(layer, all_calls=True)
         conv = [s for s in sources if isinstance(s, convs)]
         if not conv:
             continue

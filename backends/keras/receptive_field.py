@@ -79,10 +79,12 @@ def receptive_field(model, layer: str, input_size=None):
     return fields[layer]
 
 
-def parent_layers(op) -> list:
-    """The layers whose outputs ``op`` takes at its first call, in input order."""
+def parent_layers(op, *, all_calls: bool = False) -> list:
+    """The layers whose outputs ``op`` takes at its first call (or over all of its calls), in
+    input order."""
     parents = []
-    for node in getattr(op, "_inbound_nodes", [])[:1]:
+    nodes = getattr(op, "_inbound_nodes", [])
+    for node in nodes if all_calls else nodes[:1]:
         for t in node.input_tensors:
             history = getattr(t, "_keras_history", None)
             if history is not None and history.operation is not op:
