@@ -2,6 +2,10 @@
 
 ``import stviz_adapters.models_torch`` (or ``from stviz_adapters.models_torch
 import c3d``) still works and gives a ``DeprecationWarning`` naming the new path.
+An old module whose names went to several modules reads them from each in turn
+(``stviz_adapters.hed_weights.hed_vgg16`` is :mod:`stviz_adapters.zoo.hed_weights_torch`'s,
+imported only when asked for, so a Keras-only install still imports the old path).
+``tests/test_old_import_paths.py`` imports every name of the 0.1 modules through its old path.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import warnings
 
 __all__ = ["MOVED", "install"]
 
-#: old module -> new module
+#: old module -> new module, or the new modules that share its names (the first one named)
 MOVED = {
     "stviz_adapters.layouts": "stviz_core.layouts",
     "stviz_adapters.files": "stviz_core.atomic",
@@ -29,7 +33,8 @@ MOVED = {
     "stviz_adapters.families_torch": "stviz_adapters.zoo.declared_torch",
     "stviz_adapters.families_keras": "stviz_adapters.zoo.declared_keras",
     "stviz_adapters.porting": "stviz_adapters.zoo.porting",
-    "stviz_adapters.hed_weights": "stviz_adapters.zoo.hed_weights",
+    "stviz_adapters.hed_weights": ("stviz_adapters.zoo.hed_weights",
+                                   "stviz_adapters.zoo.hed_weights_torch"),
     "stviz_adapters.hed_weights_keras": "stviz_adapters.zoo.hed_weights_keras",
     "stviz_adapters.render": "stviz_adapters.media.render",
     "stviz_adapters.figures": "stviz_adapters.media.figures",
@@ -42,15 +47,38 @@ MOVED = {
 }
 
 
+def _targets(old) -> tuple:
+    new = MOVED[old]
+    return (new,) if isinstance(new, str) else tuple(new)
+
+
+def _public(module) -> tuple:
+    """The ``__all__`` of ``module``, or nothing where its framework is missing."""
+    try:
+        return tuple(getattr(importlib.import_module(module), "__all__", ()))
+    except ImportError:
+        return ()
+
+
 class _Alias(importlib.abc.Loader):
     def create_module(self, spec):
-        new = MOVED[spec.name]
-        warnings.warn(f"{spec.name} moved to {new}; the old path goes in the next release",
-                      DeprecationWarning, stacklevel=4)
-        target = importlib.import_module(new)
+        first, *more = _targets(spec.name)
+        warnings.warn(f"{spec.name} moved to {' and '.join((first, *more))}; the old path goes in "
+                      "the next release", DeprecationWarning, stacklevel=4)
+        target = importlib.import_module(first)
+
+        def lookup(attr):
+            if hasattr(target, attr) or attr.startswith("__"):
+                return getattr(target, attr)
+            for name in more:  # imported on first use: they may need a framework
+                module = importlib.import_module(name)
+                if hasattr(module, attr):
+                    return getattr(module, attr)
+            raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
+
         alias = types.ModuleType(spec.name, target.__doc__)
-        alias.__getattr__ = lambda attr: getattr(target, attr)
-        alias.__dir__ = lambda: dir(target)
+        alias.__getattr__ = lookup
+        alias.__dir__ = lambda: sorted(set(dir(target)).union(*(_public(n) for n in more)))
         alias.__all__ = getattr(target, "__all__", [])
         return alias
 
