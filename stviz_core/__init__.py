@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 from . import codes, jitter, objectives, optim, presets, regularizers  # noqa: E402
 from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_plugin  # noqa: E402
 from .loop import NonFiniteError, ascend  # noqa: E402
+from .model_contract import ModelContract, contract_of, declare  # noqa: E402
 from .codes import Code  # noqa: E402
 from .objectives import (Context, Objective, channel, class_logit, feature_match, neuron,  # noqa: E402
                          per_item)
@@ -47,6 +48,9 @@ __all__ = [
     "Plugin",
     "plugins",
     "select_plugin",
+    "ModelContract",
+    "declare",
+    "contract_of",
     "Objective",
     "Context",
     "channel",
