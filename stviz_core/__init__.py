@@ -18,19 +18,21 @@ __version__ = "0.1.0"
 
 from . import codes, jitter, objectives, optim, presets, regularizers  # noqa: E402
 from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_plugin  # noqa: E402
-from .loop import NonFiniteError, ascend  # noqa: E402
+from .run.loop import NonFiniteError, ascend  # noqa: E402
+from .run.options import RunOptions  # noqa: E402
 from .model_contract import ModelContract, contract_of, declare  # noqa: E402
 from .codes import Code  # noqa: E402
 from .objectives import (Context, Objective, channel, class_logit, feature_match, neuron,  # noqa: E402
                          per_item)
 from .result import Comparison, Result, compare, load, stack  # noqa: E402
-from .start import Clip  # noqa: E402
+from .run.start import Clip  # noqa: E402
 from .visualize import accentuate, invert, visualize  # noqa: E402
 from . import inversion  # noqa: E402
 
 __all__ = [
     "__version__",
     "ascend",
+    "RunOptions",
     "visualize",
     "invert",
     "accentuate",

@@ -21,7 +21,7 @@ import numpy as np
 from ._xp import from_numpy, to_numpy
 from .atomic import atomic_path
 from .backend import input_specs
-from .start import Clip, check_inputs
+from .run.start import Clip, check_inputs
 
 __all__ = ["Code", "encode", "layer_name", "forward"]
 

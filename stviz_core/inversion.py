@@ -38,9 +38,10 @@ import numpy as np
 
 from ._xp import from_numpy, to_numpy
 from .codes import Code, encode, forward
-from .loop import ascend
-from .objectives import Context, Objective, feature_match, per_item
-from .start import Clip
+from .feature_matching import feature_match
+from .objective_tree import Context, Objective, per_item
+from .run.loop import ascend
+from .run.start import Clip
 from .transforms import Transforms
 
 __all__ = ["invert", "accentuate", "feature_error", "correlation"]

@@ -58,7 +58,7 @@ import math
 
 import numpy as np
 
-from .objectives import Context
+from .objective_tree import Context
 
 __all__ = ["SCALES", "auto_factors", "distinctness", "measure", "warnings",
            "SHARE_MIN", "CORRELATION_MAX"]

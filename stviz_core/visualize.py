@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from . import inversion
 from .backend import select_plugin
-from .loop import ascend
+from .run.loop import ascend
 from .objectives import channel as _channel
 from .objectives import resolve_classes
 

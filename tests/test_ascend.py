@@ -201,8 +201,12 @@ def test_bad_arguments():
         sv.ascend(be, [sv.channel(0)] * 3, seed=[1, 2], steps=2)
     with pytest.raises(TypeError, match="lacks inputs, xp, dtype, device"):
         sv.ascend(object(), sv.channel(0), steps=2)
-    with pytest.raises(TypeError, match="preset must be a Preset"):
-        sv.ascend(be, sv.channel(0), preset="paper", steps=2)
+    with pytest.raises(TypeError, match="preset must be a Preset .* or the name of one"):
+        sv.ascend(be, sv.channel(0), preset=3, steps=2)
+    with pytest.raises(ValueError, match="unknown preset 'papr'; valid choices: 'paper'"):
+        sv.ascend(be, sv.channel(0), preset="papr", steps=2)
+    with pytest.raises(TypeError, match="unknown run option 'step' \\(did you mean steps"):
+        sv.ascend(be, sv.channel(0), step=2)
     with pytest.raises(TypeError, match="learning_rate must be a number or a schedule"):
         sv.ascend(be, sv.channel(0), learning_rate="fast", steps=2)
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
