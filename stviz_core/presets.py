@@ -40,8 +40,8 @@ Beyond the paper (issue 16), presets named for what they add:
   (:mod:`stviz_core.param.maco`), otherwise as ``fourier``; Adam's rate is in
   radians per step.
 
-All take ``kappa``, ``gamma``, ``steps`` as ``paper`` does (the sweep and the CLI
-build every preset so) and ``diversity``, a weight (:mod:`stviz_core.diversity`).
+All take ``kappa``, ``gamma``, ``steps`` as ``paper`` does (the sweep and the CLI build every
+preset so), ``diversity`` (:mod:`stviz_core.diversity`) and the field-shaping options.
 """
 
 from __future__ import annotations
@@ -324,6 +324,7 @@ SPECTRAL_WEIGHT = 0.1
 FOURIER_RATE, MACO_RATE = Exponential(8.0, 0.8), Exponential(0.2, 0.02)
 
 
+@_param.takes_shaping
 def robust(kappa: float = 1.0, gamma: float = 1.0, *, diversity: float = 0.0,
            **options) -> Preset:
     """:func:`paper` plus :data:`TRANSFORMS`; options as :func:`fourier`'s."""
@@ -331,6 +332,7 @@ def robust(kappa: float = 1.0, gamma: float = 1.0, *, diversity: float = 0.0,
                                                   diversity=diversity)
 
 
+@_param.takes_shaping
 def fourier(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0,
             diversity: float = 0.0, **options) -> Preset:
     """Fourier parameterization, :data:`TRANSFORMS`, the paper's regularizers at a tenth.
@@ -344,12 +346,16 @@ def fourier(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0,
     diversity : float
         Weight ``>= 0`` of the diversity term.
     **options
-        ``appearance_gamma``, ``normalize_time``, ``steps`` as in :func:`paper`.
+        ``appearance_gamma``, ``normalize_time``, ``steps`` as in :func:`paper`;
+        ``canvas``, ``crop``, ``squash``, ``standardize``, ``contrast``: a canvas larger than
+        the clip, cropped each step, and the output stage (:func:`stviz_core.param.shaped`;
+        e.g. ``fourier(canvas=(3, 1.25), squash=True, standardize=True)``); off by default.
     """
     return _spectral("fourier", paper(kappa, gamma, **options), _param.Fourier(alpha=alpha),
                      diversity, FOURIER_RATE, init_scale=0.1)
 
 
+@_param.takes_shaping
 def maco(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0, rms: float = 0.35,
          diversity: float = 0.0, **options) -> Preset:
     """Phases only under a fixed 1/f^alpha spectrum, :data:`TRANSFORMS`, regularizers at a tenth.

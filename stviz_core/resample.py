@@ -16,7 +16,8 @@ import numpy as np
 
 from ._xp import array_device, from_numpy
 
-__all__ = ["Table", "affine_table", "retime_table", "gather", "rotation_scale"]
+__all__ = ["Table", "affine_table", "crop_table", "frame_table", "retime_table", "gather",
+           "rotation_scale"]
 
 _SNAP = 1e-9  # sample positions this close to a pixel centre are put on it (exact 90 degree turns)
 
@@ -75,6 +76,28 @@ def affine_table(height: int, width: int, matrix) -> Table:
     centre = np.array([[(width - 1) / 2], [(height - 1) / 2]])
     at = np.linalg.inv(np.asarray(matrix, dtype=np.float64)) @ (
         np.stack([xs.ravel(), ys.ravel()]) - centre) + centre
+    return _bilinear(at[0], at[1], height, width)
+
+
+def crop_table(source, output, box) -> Table:
+    """Bilinear sampling of the box ``(top, left, height, width)`` of a ``source = (H', W')`` image
+    onto an ``output = (H, W)`` grid (pixel centres to pixel centres).
+
+    Output pixel ``(i, j)`` reads the source at ``top + (i + 1/2) height / H - 1/2`` (and
+    likewise in x). A box of the output's size at integer ``(top, left)`` reads whole pixels
+    (an exact crop); a box inside the source and no smaller than the output reads inside it
+    only (every output pixel a convex combination of source pixels).
+    """
+    (sh, sw), (oh, ow) = source, output
+    top, left, bh, bw = (float(v) for v in box)
+    ys = top + (np.arange(oh) + 0.5) * (bh / oh) - 0.5
+    xs = left + (np.arange(ow) + 0.5) * (bw / ow) - 0.5
+    return _bilinear(np.tile(xs, oh), np.repeat(ys, ow), sh, sw)
+
+
+def _bilinear(at_x, at_y, height, width) -> Table:
+    """The table reading an ``(H, W)`` image at the points ``(at_x, at_y)`` (0 outside)."""
+    at = np.stack([at_x, at_y])
     at = np.where(np.abs(at - np.round(at)) < _SNAP, np.round(at), at)
     x0, y0 = np.floor(at[0]), np.floor(at[1])
     fx, fy = at[0] - x0, at[1] - y0
@@ -86,6 +109,14 @@ def affine_table(height: int, width: int, matrix) -> Table:
         index.append(np.where(inside, yy * width + xx, 0).astype(np.int64))
         weight.append(np.where(inside, w, 0.0))
     return Table(np.stack(index, axis=1), np.stack(weight, axis=1), height * width)
+
+
+def frame_table(sources: int, start: int, frames: int) -> Table:
+    """Frames ``start .. start + frames - 1`` of ``sources`` frames (an exact crop in time)."""
+    index = np.arange(start, start + frames, dtype=np.int64)[:, None]
+    if start < 0 or start + frames > sources:
+        raise ValueError(f"frames {start}..{start + frames - 1} are outside 0..{sources - 1}")
+    return Table(index, np.ones((frames, 1)), sources)
 
 
 def retime_table(frames: int, speed: float, shift: float) -> Table:

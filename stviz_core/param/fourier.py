@@ -15,18 +15,27 @@ on every coefficient then move low frequencies more than high ones.
 The bound: after each Adam step ``x`` is computed, every pixel vector projected
 to norm ``<= B``, and the parameters replaced by the spectrum of the projected
 ``x`` (the map is invertible: no amplitude is zero), so the network always sees
-an input inside the bound and the parameters always stand for it.
+an input inside the bound and the parameters always stand for it. With an
+output stage (``squash``/``standardize``, :mod:`stviz_core.param._output`) the
+input is ``output(x)``, inside the bound by construction, and the parameters
+are left as Adam moved them.
+
+With a canvas (:mod:`stviz_core.param._canvas`) the spectrum is the canvas's:
+the FFT's periodic wrap-around ties the canvas's first frame to its last, both
+outside the clip, not the clip's own first and last frames (likewise in space).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from .._xp import from_numpy, namespace
 from ..regularizers import project_to_bound_unchecked
 from ._spectral import Basis, amplitude, colour_matrix, half_width
+from ._output import output, output_vjp
 from .base import Field, Parameterization, check_alpha
 
 __all__ = ["Fourier", "init", "to_input", "to_input_vjp", "from_input"]
@@ -87,43 +96,67 @@ class Fourier(Parameterization):
         0 a white (unscaled) spectrum.
     decorrelate : bool
         Mix RGB channels with the ImageNet colour matrix (flow never is).
+    canvas : float or (float, float)
+        ``(time, space)`` size of the canvas relative to the clip, each in ``[1, 4]``.
+    squash, standardize, contrast
+        The output stage (:mod:`stviz_core.param._output`); off by default.
     """
 
     alpha: float = 1.0
     decorrelate: bool = True
+    canvas: object = (1.0, 1.0)
+    squash: Optional[str] = None
+    standardize: bool = False
+    contrast: float = 0.5
     name = "fourier"
-    takes_init = True
+    inverts = True
 
     def __post_init__(self):
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
         object.__setattr__(self, "decorrelate", bool(self.decorrelate))
+        self._check_shaping()
 
     def bind(self, shape, role, *, bound, xp, dtype, device=None) -> Field:
-        return _FourierField(self, shape, role, bound=bound, xp=xp, dtype=dtype, device=device)
+        return _FourierField(self, shape, role, **self._where(bound, xp, dtype, device))
 
 
 class _FourierField(Field):
     def __init__(self, settings, shape, role, **where):
         super().__init__(shape, role, **where)
         self.settings = settings
-        self.basis = _basis(self.shape, settings.alpha, role, settings.decorrelate, self.xp,
+        self.basis = _basis(self.canvas_shape, settings.alpha, role, settings.decorrelate, self.xp,
                             self.dtype, self.device)
 
     def init(self, rngs, *, scale):
         s = self.settings
-        params = np.stack([init(self.shape, rng, bound=self.bound, scale=scale, alpha=s.alpha,
-                                role=self.role, decorrelate=s.decorrelate) for rng in rngs])
+        params = np.stack([init(self.canvas_shape, rng, bound=self.bound, scale=scale,
+                                alpha=s.alpha, role=self.role, decorrelate=s.decorrelate)
+                           for rng in rngs])
         return from_numpy(params, self.xp, dtype=self.dtype, device=self.device)
 
-    def to_input(self, params):
+    def _raw(self, params):
         return self.basis.to_input(self.basis.as_complex(params[..., 0], params[..., 1]))
 
+    def to_canvas(self, params):
+        raw = self._raw(params)
+        if not self.output.active:
+            return raw
+        return output(raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
+
     def vjp(self, params, cotangent):
-        return _pairs(self.basis.adjoint(cotangent), self.xp)
+        g = self.canvas_cotangent(cotangent)
+        if self.output.active:
+            g = output_vjp(self._raw(params), g, self.output, bound=self.bound,
+                           centre=self.centre, xp=self.xp)
+        return _pairs(self.basis.adjoint(g), self.xp)
 
     def constrain(self, params):
-        x = project_to_bound_unchecked(self.to_input(params), self.bound, self.xp)
-        return _pairs(self.basis.from_input(x), self.xp), x
+        if self.output.active:  # inside the bound by construction
+            return params, self.to_input(params)
+        x = project_to_bound_unchecked(self._raw(params), self.bound, self.xp)
+        return _pairs(self.basis.from_input(x), self.xp), self.view(x)
 
     def from_input(self, x):
-        return _pairs(self.basis.from_input(x), self.xp)
+        if self.output.active:
+            return super().from_input(x)
+        return _pairs(self.basis.from_input(self.view.embed(x, self.xp)), self.xp)

@@ -24,6 +24,11 @@ channels' phases), so each phase turns by about the learning rate, in radians,
 per step; one moment for the whole clip would turn the few phases a unit cares
 about by several radians at once.
 
+With an output stage (``squash``/``standardize``, :mod:`stviz_core.param._output`)
+it replaces ``P_B`` as the last layer: MaCo's z-score and sigmoid, the bound
+still holding by construction. With a canvas (:mod:`stviz_core.param._canvas`)
+the spectrum is the canvas's, the clip its centre.
+
 Note for video: ``A`` depends on ``|f|`` only, so it gives a frequency and its
 time-reversed twin ``(-f_t, f_y, f_x)`` the same amplitude. The motion energy
 in the two directions is therefore equal; a direction of motion lives in the
@@ -34,12 +39,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from .._checks import real
 from .._xp import from_numpy, namespace
 from ..regularizers import project_to_bound_unchecked
+from ._output import output, output_vjp, projection_vjp
 from ._spectral import Basis, amplitude, colour_matrix, half_width
 from .base import Field, Parameterization, check_alpha
 
@@ -79,18 +86,15 @@ def _raw(basis, phases, xp):
 
 
 def _vjp(basis, phases, cotangent, bound, xp):
-    g = basis.adjoint(_projection_vjp(_raw(basis, phases, xp), cotangent, bound, xp))
+    return _phase_gradient(basis, phases,
+                           projection_vjp(_raw(basis, phases, xp), cotangent, bound, xp), xp)
+
+
+def _phase_gradient(basis, phases, g_raw, xp):
+    """The gradient w.r.t. the phases of ``<raw(phases), g_raw>``."""
+    g = basis.adjoint(g_raw)
     # d/dphi of Re(z) g_re + Im(z) g_im with z = exp(i phi), amplitude inside the basis
     return xp.cos(phases) * xp.imag(g) - xp.sin(phases) * xp.real(g)
-
-
-def _projection_vjp(r, g, bound, xp):
-    """``J^T g`` of ``r -> r min(1, B/|r|)`` per pixel: ``(B/|r|)(g - r (r.g)/|r|^2)`` outside."""
-    sq = xp.sum(r * r, axis=-1, keepdims=True)
-    outside = sq > bound * bound
-    safe = xp.where(outside, sq, xp.ones_like(sq))
-    radial = xp.sum(r * g, axis=-1, keepdims=True) / safe
-    return xp.where(outside, (bound / xp.sqrt(safe)) * (g - r * radial), g)
 
 
 @dataclass(frozen=True)
@@ -106,11 +110,19 @@ class Maco(Parameterization):
         the bound, in ``(0, 1]``.
     decorrelate : bool
         Mix RGB channels with the ImageNet colour matrix (flow never is).
+    canvas : float or (float, float)
+        ``(time, space)`` size of the canvas relative to the clip, each in ``[1, 4]``.
+    squash, standardize, contrast
+        The output stage (:mod:`stviz_core.param._output`) in place of the projection.
     """
 
     alpha: float = 1.0
     rms: float = 0.35
     decorrelate: bool = True
+    canvas: object = (1.0, 1.0)
+    squash: Optional[str] = None
+    standardize: bool = False
+    contrast: float = 0.5
     name = "maco"
     moment = "pixel"
 
@@ -121,26 +133,35 @@ class Maco(Parameterization):
             raise ValueError(f"rms must be in (0, 1] (a fraction of the bound), got {rms}")
         object.__setattr__(self, "rms", rms)
         object.__setattr__(self, "decorrelate", bool(self.decorrelate))
+        self._check_shaping()
 
     def bind(self, shape, role, *, bound, xp, dtype, device=None) -> Field:
-        return _MacoField(self, shape, role, bound=bound, xp=xp, dtype=dtype, device=device)
+        return _MacoField(self, shape, role, **self._where(bound, xp, dtype, device))
 
 
 class _MacoField(Field):
     def __init__(self, settings, shape, role, **where):
         super().__init__(shape, role, **where)
-        self.basis = _basis(self.shape, self.bound, settings.alpha, settings.rms, role,
+        self.basis = _basis(self.canvas_shape, self.bound, settings.alpha, settings.rms, role,
                             settings.decorrelate, self.xp, self.dtype, self.device)
 
     def init(self, rngs, *, scale):
-        phases = np.stack([init(self.shape, rng) for rng in rngs])  # scale: fixed by rms instead
+        phases = np.stack([init(self.canvas_shape, rng) for rng in rngs])  # scale: fixed by rms
         return from_numpy(phases, self.xp, dtype=self.dtype, device=self.device)
 
-    def to_input(self, params):
-        return project_to_bound_unchecked(_raw(self.basis, params, self.xp), self.bound, self.xp)
+    def to_canvas(self, params):
+        raw = _raw(self.basis, params, self.xp)
+        if not self.output.active:
+            return project_to_bound_unchecked(raw, self.bound, self.xp)
+        return output(raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
 
     def vjp(self, params, cotangent):
-        return _vjp(self.basis, params, cotangent, self.bound, self.xp)
+        g = self.canvas_cotangent(cotangent)
+        if not self.output.active:
+            return _vjp(self.basis, params, g, self.bound, self.xp)
+        raw = _raw(self.basis, params, self.xp)
+        g = output_vjp(raw, g, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
+        return _phase_gradient(self.basis, params, g, self.xp)
 
     def constrain(self, params):
         return params, self.to_input(params)

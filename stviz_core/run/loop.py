@@ -168,10 +168,12 @@ def _run(backend, run: RunSettings, callback) -> Result:
     trace = new_trace(run.specs, _extra_terms(run))
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
+        # a canvas field's whole canvas (cropped in the step, regularized whole); else x itself
+        net = {**x, **{k: fields[k].canvas(params[k], x[k]) for k in run.used}}
         value, objective_grads, terms = objective_gradients(
-            backend, run, x, None if shifts is None else shifts[step, ...],
+            backend, run, net, None if shifts is None else shifts[step, ...],
             draws=None if draws is None else draws.at(step), first=step == 0)
-        penalty, penalty_grads = regularizer_gradients(run, x, xp)
+        penalty, penalty_grads = regularizer_gradients(run, net, xp)
         record(trace, value, {**frozen, **penalty, **terms})
         if run.is_check_step(step):
             good = _checkpoint(backend, run, optimizer, trace, good, x, step)

@@ -19,6 +19,7 @@ from ..backend import input_specs
 from ..codes import layer_name
 from ..feature_matching import feature_terms, resolve_codes
 from ..objective_tree import Context, Objective, per_item, split_scale_free
+from ..param._canvas import check_plan
 from .options import RunOptions, seed_value
 from .start import NOISE, Start, plan_start, previous_result
 
@@ -191,6 +192,7 @@ def plan_run(backend, objective, options: Optional[RunOptions] = None, **changes
     a_hat = _a_hat(options.a_hat, channels, backend)
     rho, stride = _receptive_field(backend, options.rho, options.stride)
     streams = {k: options.preset.for_role(s.role) for k, s in specs.items()}
+    check_plan(options.parameterization, options.transforms, specs, anchored=bool(options.anchor))
     start = plan_start(options.init, specs=specs, bounds={k: streams[k].bound for k in specs},
                        batch=len(seeds), parameterization=options.parameterization,
                        objectives=[o.describe() for o in objective.per_visualization(len(seeds))],

@@ -27,7 +27,7 @@ from ..regularizers import (
     total_variation_unchecked,
     total_variation_value_grad_unchecked,
 )
-from ..transforms import Warp
+from ..transforms import step_warps
 from .planning import RunSettings
 
 __all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step",
@@ -99,11 +99,11 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
         ``{"diversity": (N,)}`` when ``run.diverse``, else empty.
     """
     xp = backend.xp
-    warps = {} if draws is None else {
-        k: Warp(run.transforms, draws, run.specs[k].shape, run.specs[k].role) for k in run.used}
+    # transforms, and a canvas's crop (x[k] larger than the clip: docs/architecture.md sec. 4)
+    warps = step_warps(run.transforms, draws, {k: run.specs[k] for k in run.used}, x)
     shifts = None if offsets is None else _jitter.StepShift(offsets, xp)
-    acts = backend.activations({k: _move(v, shifts, warps.get(k), xp) if k in run.used else v
-                                for k, v in x.items()})
+    moved = {k: _move(v, shifts, warps.get(k), xp) if k in run.used else v for k, v in x.items()}
+    acts = backend.activations(moved)
     if first:
         _check_activations(acts, run.batch, backend)
     value, cotangent = objective_terms(run, acts, xp)
@@ -114,7 +114,7 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
         terms["diversity"] = run.diversity * similarity
     pulled = backend.vjp(cotangent)
     if first:
-        _check_grads(pulled, x, backend)
+        _check_grads(pulled, moved, backend)
     return value, {k: _move_back(pulled[k], shifts, warps.get(k), xp) for k in run.used}, terms
 
 
