@@ -72,6 +72,13 @@ class Result:
     def __len__(self) -> int:
         return int(next(iter(self.inputs.values())).shape[0])
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: each input of each visualization playing in a loop
+        (:func:`stviz_core.html_view.result_html`)."""
+        from .html_view import result_html
+
+        return result_html(self)
+
     def save(self, path) -> Path:
         """Write ``STEM.npz`` and ``STEM.json``; returns the stem path.
 

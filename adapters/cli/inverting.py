@@ -14,7 +14,7 @@ from stviz_core import presets
 from stviz_core.atomic import atomic_path, safe_name
 from stviz_core.backend import plugins
 
-from .common import TRUST, Progress, interrupted, load_model, numbers, out_dir
+from .common import TRUST, Progress, interrupted, load_model, numbers, out_dir, placed
 from .group import cli
 
 __all__ = ["invert", "accentuate"]
@@ -66,16 +66,7 @@ def _preset(name, factor):
 
 
 def _model(model, trust_pickle, device):
-    net = load_model(model, trust_pickle)
-    if device is not None:
-        if not hasattr(net, "to"):
-            raise click.BadParameter("--device applies to PyTorch models only", param_hint="--device")
-        try:
-            net = net.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
-                                     param_hint="--device") from None
-    return net
+    return placed(load_model(model, trust_pickle), device)
 
 
 def _clip(net, clip, start):
@@ -117,13 +108,16 @@ def _said():
                 click.echo(f"warning: {w.message}", err=True)
 
 
-def _report(out, pairs, title, quiet):
-    from ..media.manuscript import collect_results
-    from ..media.report import grids_by_layer, write_report
+def _report(out, pairs, title, quiet, stems):
+    """The page: the pairs, then a grid and the cards per layer of the results they show (in
+    memory; saved as ``stems``, in the order the pairs first show them)."""
+    from ..media.report import write_report
+    from ..media.sections import ClipPairs, cards_by_layer, grids_by_layer
 
-    results = collect_results(out)
-    write_report(out, grids_by_layer(results), results=results, title=title, pairs=pairs,
-                 log=(lambda *a: None) if quiet else click.echo)
+    shown = list({id(p.result): p.result for p in pairs}.values())
+    results = [(stem.name, result) for stem, result in zip(stems, shown, strict=True)]
+    write_report(out, [ClipPairs(pairs)] * bool(pairs) + grids_by_layer(results) + cards_by_layer(results),
+                 title=title, log=(lambda *a: None) if quiet else click.echo)
 
 
 @cli.command()
@@ -177,7 +171,7 @@ def invert(model, clip, layer, preset, regularization, steps, seed, jitter, star
         interrupted(out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    _report(out, pairs, f"stviz invert: {real.source}", quiet)
+    _report(out, pairs, f"stviz invert: {real.source}", quiet, done)
     click.echo(f"stviz invert: {len(done)} layer(s) in {out}; open {out / 'index.html'}")
 
 
@@ -231,7 +225,7 @@ def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, prese
                              ("real clip", f"accentuated {unit}")))
         if not quiet:
             click.echo(caption)
-    _report(out, pairs, f"stviz accentuate: {real.source}", quiet)
+    _report(out, pairs, f"stviz accentuate: {real.source}", quiet, [stem])
     click.echo(f"stviz accentuate: {len(units)} unit(s) of {layer} in {time.perf_counter() - t:.1f} s "
                f"-> {stem}.npz; open {out / 'index.html'}")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import folder_report, out_dir, read_video
+from .common import out_dir, read_video
 from .group import cli
 
 
@@ -20,17 +20,16 @@ from .group import cli
 def report(folder, by_layer, most, quiet):
     """Rebuild figure grids and the animated manuscript (index.html) from saved results in FOLDER.
 
-    A folder written by stviz demo gets the demo's page again (activity bars,
-    top clips, unit names and headings).
+    A folder whose page stviz wrote (stviz demo, sweep, invert, accentuate,
+    report) gets the same page again, from the sections its manifest
+    (report/sections.json) records; another folder gets a figure grid and the
+    cards of every result in it, per layer.
     """
-    from ..demo.run import is_demo_folder, rebuild_demo_report
+    from ..media.report import rebuild_report
 
     try:
-        if is_demo_folder(folder):
-            rebuild_demo_report(folder, log=(lambda *a: None) if quiet else click.echo,
-                                by_layer=by_layer, most=most)
-        else:
-            folder_report(folder, quiet, by_layer=by_layer, most=most)
+        rebuild_report(folder, by_layer=by_layer, most=most,
+                       log=(lambda *a: None) if quiet else click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"stviz report: {folder / 'index.html'}")

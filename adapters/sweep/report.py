@@ -19,7 +19,8 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
     complete result are left out. Returns ``None`` (with a message) when the
     ``media`` extra is not installed.
     """
-    from ..media.report import Grid, write_report
+    from ..media.report import write_report
+    from ..media.sections import FigureGrid, cards_by_layer
 
     pages = {}
     for cell in cells:
@@ -40,8 +41,9 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
         for start in range(0, len(units), units_per_figure):
             rows = list(range(start, min(start + units_per_figure, len(units))))
             suffix = f"_units{units[rows[0]]}-{units[rows[-1]]}" if len(units) > units_per_figure else ""
-            grids.append(Grid(f"{name}{suffix}", {f"gamma = {g:g}": r for g, r in columns.items()},
-                              f"{layer}: {preset}, kappa {kappa:g}, seed {seed}", units=rows,
-                              unit_labels=[f"unit {units[i]}" for i in rows]))
+            grids.append(FigureGrid(f"{name}{suffix}", {f"gamma = {g:g}": r for g, r in columns.items()},
+                                    f"{layer}: {preset}, kappa {kappa:g}, seed {seed}", units=rows,
+                                    unit_labels=[f"unit {units[i]}" for i in rows]))
         results.extend((f"{name}_gamma{g:g}", r) for g, r in columns.items())
-    return write_report(folder.path, grids, results=results, title=title, log=log)
+    sections = sorted(grids, key=lambda grid: grid.filename) + cards_by_layer(results)
+    return write_report(folder.path, sections, title=title, log=log)
