@@ -41,6 +41,7 @@ from .codes import Code, encode, forward
 from .feature_matching import feature_match
 from .objective_tree import Context, Objective, per_item
 from .run.loop import ascend
+from .run.options import RunOptions
 from .run.start import Clip
 from .transforms import Transforms
 
@@ -87,7 +88,7 @@ def _numbers(values) -> list:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
 
 
-def invert(backend, clip, *, seed=None, jitter: bool = False, transforms=None, **options):
+def invert(backend, clip, options=None, *, jitter: bool = False, transforms=None, **changes):
     """Reconstruct ``clip`` from its code at the backend's layer (see the module notes).
 
     Parameters
@@ -96,15 +97,16 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, transforms=None, *
     clip : mapping, Clip or Result
         ``{name: (N, T, H, W, C)}`` for every input (``N`` clips give ``N``
         reconstructions, each matching its own code).
-    seed : int or sequence of int, optional
-        Seeds of the initial noise and the jitter; one for all (default 0) or one per clip.
+    options : RunOptions, optional
+        The run's options (:func:`stviz_core.ascend`); its ``seed`` (of the
+        initial noise and the jitter) is one for all (default 0) or one per clip.
     jitter : bool
-        Off by default (module notes).
+        Off by default (module notes); this keyword wins over ``options.jitter``.
     transforms : Transforms, optional
-        None by default, whatever the preset's (module notes).
-    **options
-        Passed to :func:`stviz_core.ascend` (``preset``, ``steps``, ``init``,
-        ``parameterization``, ...).
+        None by default, whatever the preset's or ``options``' (module notes).
+    **changes
+        Run options by name, changing ``options`` (``preset``, ``steps``, ``seed``,
+        ``init``, ``parameterization``, ...).
 
     Returns
     -------
@@ -115,14 +117,14 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, transforms=None, *
         the clip) and ``not_inverted`` (inputs the layer does not see: left as
         initialized).
     """
+    options = RunOptions.build(options, **changes)
     clip = _clip(clip)
     code = encode(backend, clip)
     n = len(code)
     objectives = [feature_match(code)] if n == 1 else [feature_match(code.item(i)) for i in range(n)]
-    if seed is None:
-        seed = 0 if n == 1 else [0] * n
-    result = ascend(backend, objectives, seed=seed, jitter=jitter,
-                    transforms=Transforms() if transforms is None else transforms, **options)
+    result = ascend(backend, objectives, options.replace(
+        seed=(0 if n == 1 else [0] * n) if options.seed is None else options.seed, jitter=jitter,
+        transforms=Transforms() if transforms is None else transforms))
     error = -np.asarray(result.final["objective"], np.float64)  # weight 1, never scaled
     result.config["inversion"] = {
         "layer": code.layer, "clip": clip.source, "codes": n, "feature_error": _numbers(error),
@@ -134,8 +136,8 @@ def invert(backend, clip, *, seed=None, jitter: bool = False, transforms=None, *
     return result
 
 
-def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_weight: float = 0.0,
-               seed=None, jitter: bool = False, transforms=None, **options):
+def accentuate(backend, clip, objective, options=None, *, feature_weight: float = 1.0,
+               pixel_weight: float = 0.0, jitter: bool = False, transforms=None, **changes):
     """Strengthen a unit in a real clip: maximize ``objective`` from the clip, kept near it.
 
     Parameters
@@ -149,13 +151,14 @@ def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_w
         Weight ``>= 0`` of ``feature_match(code(clip))`` added to each objective.
     pixel_weight : float
         Weight ``>= 0`` of the pixel-distance term to the clip (``ascend(anchor=...)``).
-    seed : int or sequence of int, optional
+    options : RunOptions, optional
+        The run's options (:func:`stviz_core.ascend`); ``seed`` 0 for each by default.
     jitter : bool
-        Off by default (module notes).
+        Off by default (module notes); this keyword wins over ``options.jitter``.
     transforms : Transforms, optional
-        None by default, whatever the preset's (module notes).
-    **options
-        Passed to :func:`stviz_core.ascend`.
+        None by default, whatever the preset's or ``options``' (module notes).
+    **changes
+        Run options by name, changing ``options``.
 
     Returns
     -------
@@ -173,6 +176,7 @@ def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_w
     """
     from ._checks import non_negative
 
+    options = RunOptions.build(options, **changes)
     feature_weight = non_negative(feature_weight, "feature_weight")
     pixel_weight = non_negative(pixel_weight, "pixel_weight")
     if feature_weight == 0 and pixel_weight == 0:
@@ -190,11 +194,9 @@ def accentuate(backend, clip, objective, *, feature_weight: float = 1.0, pixel_w
     codes = [code] if len(code) == 1 else [code.item(i) for i in range(len(code))]
     total = [u + feature_weight * feature_match(codes[i % len(codes)]) if feature_weight else u
              for i, u in enumerate(units)]
-    if seed is None:
-        seed = [0] * len(units)
-    result = ascend(backend, total, seed=seed, jitter=jitter, init=clip,
-                    anchor=pixel_weight or None,
-                    transforms=Transforms() if transforms is None else transforms, **options)
+    result = ascend(backend, total, options.replace(
+        seed=[0] * len(units) if options.seed is None else options.seed, jitter=jitter, init=clip,
+        anchor=pixel_weight, transforms=Transforms() if transforms is None else transforms))
     ctx = Context(rho=result.config["rho"], a_hat=result.config["a_hat"])
     batch = len(units)
     start = {k: np.broadcast_to(v, (batch, *v.shape[1:])) for k, v in clip.inputs.items()}

@@ -55,8 +55,10 @@ def visualize(
     plugins : mapping, optional
         Plugins to choose from instead of the installed entry points.
     **options
-        Passed to :func:`stviz_core.ascend` (``preset``, ``steps``, ``seed``,
-        ``init`` to start from a clip or continue a Result, ...).
+        The run's options, as :func:`stviz_core.ascend` takes them: a record
+        (``options=sv.RunOptions(...)``) and/or options by name (``preset``, a
+        Preset or its name such as ``"fourier"``; ``steps``, ``seed``, ``init`` to
+        start from a clip or continue a Result, ...: :class:`stviz_core.RunOptions`).
 
     Returns
     -------

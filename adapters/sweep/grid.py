@@ -29,6 +29,7 @@ import numbers
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from stviz_core import RunOptions
 from stviz_core import presets as _presets
 from stviz_core.backend import plugins
 from stviz_core.checks import choice, non_negative_int, positive_int
@@ -178,6 +179,11 @@ class Cell:
         """Cells with the same group run as one batch (they differ only in unit)."""
         return (self.layer, self.preset, self.kappa, self.gamma, self.steps, self.seed,
                 self.normalize, self.jitter)
+
+    def run_options(self, batch: int = 1) -> RunOptions:
+        """The run record of this cell's batch (``batch`` cells of its group, one seed each)."""
+        return RunOptions(preset=_presets.get(self.preset, kappa=self.kappa, gamma=self.gamma),
+                          steps=self.steps, seed=[self.seed] * batch, jitter=self.jitter)
 
     def label(self) -> str:
         return (f"{self.layer} unit {self.unit} {self.preset} kappa {self.kappa:g} "

@@ -39,6 +39,5 @@ def run_cells(model, cells, *, fail_attempt=False):
     first = cells[0]
     objectives = [sv.channel(c.unit, normalize=first.normalize) for c in cells]
     result = sv.visualize(model, first.layer, objective=objectives, backend=first.backend,
-                          preset=sv.presets.get(first.preset, kappa=first.kappa, gamma=first.gamma),
-                          steps=first.steps, seed=[first.seed] * len(cells), jitter=first.jitter)
+                          options=first.run_options(len(cells)))
     return [result.select([i]) for i in range(len(cells))]
