@@ -30,7 +30,8 @@ import numpy as np
 
 from stviz_core._xp import from_numpy, to_numpy
 from stviz_core.atomic import atomic_path
-from stviz_core.backend import select_plugin
+from stviz_core.backend import backend_member, select_plugin
+from stviz_core.model_contract import contract_of
 
 from .model_loading import fingerprint
 
@@ -123,8 +124,7 @@ def record(model, layer: str, inputs, labels, *, classes=None, top_k: int = 5, b
         for start in range(0, n, batch):
             maxima.append(_maxima(be, {k: v[start:start + batch] for k, v in inputs.items()}))
     finally:
-        if hasattr(be, "close"):
-            be.close()
+        backend_member(be, "close")()
     return _summarize(layer, np.concatenate(maxima), labels, classes, top_k)
 
 
@@ -156,7 +156,7 @@ def clip_input(model) -> tuple:
         The model declares no inputs, or more than one (a two-stream model's
         flow input is not a video: record it with :func:`record` on prepared inputs).
     """
-    inputs = getattr(model, "stviz_inputs", None)
+    inputs = contract_of(model).inputs
     if not inputs:
         raise ValueError("the model declares no inputs (model.stviz_inputs): recording from videos "
                          "needs its clip shape (T, H, W, 3)")
@@ -224,7 +224,7 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
 
     folder = Path(folder)
     name, (frames, height, width, _) = clip_input(model)
-    preprocess = preprocess if preprocess is not None else getattr(model, "stviz_preprocess", None)
+    preprocess = preprocess if preprocess is not None else contract_of(model).preprocess
     if preprocess is None:
         raise ValueError("the model has no stviz_preprocess (how a video becomes its input); pass "
                          "preprocess=, e.g. stviz_adapters.zoo.kinetics_i3d.preprocess")
@@ -261,8 +261,7 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
         flush()
     finally:
         bar.close()
-        if hasattr(be, "close"):
-            be.close()
+        backend_member(be, "close")()
     if not kept:
         raise ValueError(f"no readable video in {folder}: " + "; ".join(skipped))
     maxima = np.stack([per_clip[i] for i in kept])

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from stviz_core.backend import input_specs
+from stviz_core.model_contract import contract_of
 from stviz_core.start import Clip
 
 __all__ = ["load_clip", "read_clip", "model_inputs"]
@@ -50,7 +51,7 @@ def model_inputs(model, inputs=None) -> dict:
     ValueError
         The model declares none and none are given.
     """
-    declared = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
+    declared = inputs if inputs is not None else contract_of(model).inputs
     if not declared:
         raise ValueError("the model declares no inputs (model.stviz_inputs): give inputs= "
                          "{name: (T, H, W, C)} to read a clip for it")
@@ -160,7 +161,7 @@ def read_clip(model, path, *, start=None, inputs=None, preprocess=None) -> Clip:
     details = {"from": "video", "frames": [offset, offset + window], "size": [height, width],
                "source_size": list(video.source_size)}
     if not motion:
-        prep = preprocess if preprocess is not None else getattr(model, "stviz_preprocess", None)
+        prep = preprocess if preprocess is not None else contract_of(model).preprocess
         if prep is not None:
             clip = np.asarray(prep(frames, (height, width)), np.float32)
             details["preprocess"] = getattr(prep, "__qualname__", repr(prep))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stviz_core.backend import plugins, select_plugin
+from stviz_core.backend import plugin_hook, plugins, select_plugin
 
 __all__ = ["load_model", "check_spec", "fingerprint", "framework_of", "REFUSED_MODULES"]
 
@@ -63,7 +63,7 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
             raise ValueError(f"{spec}: unknown model file type {path.suffix!r}; the installed "
                              f"backends open {', '.join(sorted(suffixes))}")
         try:
-            model = suffixes[path.suffix].load_file(path, trust_pickle=trust_pickle)
+            model = plugin_hook(suffixes[path.suffix], "load_file")(path, trust_pickle=trust_pickle)
         except Exception as exc:
             if not trust_pickle and "weights_only" in str(exc):
                 raise ValueError(
@@ -151,7 +151,7 @@ def _file_suffixes() -> dict:
     out = {}
     for name in sorted(plugins()):
         plugin = select_plugin(None, backend=name)
-        for suffix in getattr(plugin, "file_suffixes", ()):
+        for suffix in plugin_hook(plugin, "file_suffixes"):
             out.setdefault(suffix, plugin)
     return out
 
@@ -169,7 +169,7 @@ def fingerprint(model) -> str:
     come from the model's backend plugin (its ``weights`` hook).
     """
     digest = hashlib.sha256()
-    for name, value in select_plugin(model).weights(model):
+    for name, value in plugin_hook(select_plugin(model), "weights")(model):
         value = np.ascontiguousarray(value)
         digest.update(f"{name}|{value.dtype.str}|{value.shape}|".encode())
         digest.update(value.tobytes())

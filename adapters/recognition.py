@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from stviz_core._xp import from_numpy, to_numpy
-from stviz_core.backend import select_plugin
+from stviz_core.backend import backend_member, select_plugin
+from stviz_core.model_contract import contract_of
 
 from .zoo.kinetics_i3d import class_index
 
@@ -176,7 +177,7 @@ def recognition(model, clips, targets, *, layer="Logits", input_name=None, draws
     Recognition
     """
     clips = np.asarray(clips)
-    labels = list(getattr(model, "stviz_labels", None) or [])
+    labels = list(contract_of(model).labels or [])
     index = []
     for t in targets:
         if isinstance(t, str):
@@ -204,7 +205,7 @@ def class_scores(model, clips, *, layer="Logits", input_name=None, batch=8) -> n
     """
     clips = np.asarray(clips)
     if input_name is None:
-        declared = getattr(model, "stviz_inputs", None) or {}
+        declared = contract_of(model).inputs or {}
         if len(declared) != 1:
             raise ValueError(f"give input_name= (the model declares {len(declared)} inputs)")
         input_name = next(iter(declared))
@@ -217,6 +218,5 @@ def class_scores(model, clips, *, layer="Logits", input_name=None, batch=8) -> n
             acts = to_numpy(be.activations({input_name: part}, for_vjp=False)).astype(np.float64)
             out.append(acts.reshape(acts.shape[0], -1))
     finally:
-        if hasattr(be, "close"):
-            be.close()
+        backend_member(be, "close")()
     return np.concatenate(out)

@@ -14,20 +14,24 @@ A *backend* wraps one model and one target layer. The kernel needs:
     Gradient of ``<A, cotangent>`` w.r.t. each input of the *last* call to
     ``activations``, in canonical layout.
 
-Optional: ``activation_shape`` (the shape of ``A``, known at construction),
-``used_inputs`` (the inputs the target layer depends on; all when absent),
-``receptive_field() -> (rf, stride)``, ``describe() -> dict`` (recorded
-in results), ``close()`` (release hooks; called by :func:`stviz_core.visualize`
-even when the run fails), ``labels`` (the model's class names in logit order,
-against which :func:`stviz_core.visualize` resolves ``class_logit("name")``).
+Optional members (:data:`BACKEND_OPTIONAL`, read through :func:`backend_member`,
+which gives a backend without one the documented default): ``activation_shape``
+(the shape of ``A``, known at construction), ``used_inputs`` (the inputs the
+target layer depends on; all when absent), ``layer`` (the target's name),
+``labels`` (the model's class names in logit order, against which
+:func:`stviz_core.visualize` resolves ``class_logit("name")``),
+``receptive_field() -> (rf, stride)``, ``describe() -> dict`` (recorded in
+results) and ``close()`` (release hooks; called by :func:`stviz_core.visualize`
+even when the run fails).
 
 A *plugin* makes backends for one framework. Plugins register under the
-entry-point group ``stviz.backends`` and provide ``accepts(model) -> bool``
+entry-point group ``stviz.backends`` and provide ``name``, ``accepts(model) -> bool``
 (checking ``sys.modules`` first, so no framework is imported just to say no)
 and ``create(model, *, layer, inputs, **options) -> backend``, plus the optional
-hooks ``weights``, ``prepare``, ``file_suffixes``/``load_file``,
-``receptive_fields`` and ``set_threads`` that the adapters use instead of
-testing a framework's name (the table in ``docs/architecture.md``).
+hooks of :data:`PLUGIN_OPTIONAL` (``weights``, ``prepare``, ``file_suffixes``,
+``load_file``, ``receptive_fields``, ``set_threads``, ``backend_options``), read
+through :func:`plugin_hook`, that the adapters use instead of testing a
+framework's name (the table in ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 from ._checks import choice
 
 __all__ = ["InputSpec", "input_specs", "role_from_name", "Backend", "Plugin", "plugins", "select_plugin",
-           "ENTRY_POINT_GROUP"]
+           "ENTRY_POINT_GROUP", "OptionalMember", "BACKEND_OPTIONAL", "PLUGIN_OPTIONAL", "backend_member",
+           "plugin_hook"]
 
 ENTRY_POINT_GROUP = "stviz.backends"
 
@@ -115,6 +120,104 @@ class Plugin(Protocol):
     def accepts(self, model) -> bool: ...
 
     def create(self, model, *, layer, inputs, **options): ...
+
+
+@dataclass(frozen=True)
+class OptionalMember:
+    """An optional member of a backend or plugin: what it is, and what its absence stands for.
+
+    Parameters
+    ----------
+    meaning : str
+        What the member is (its signature for a method).
+    default : callable
+        ``default(owner)``: the value that stands for the member on an ``owner``
+        without it (for a method, a function with the method's signature).
+    """
+
+    meaning: str
+    default: Any
+
+
+def _value(value):
+    return lambda owner: value
+
+
+def _returning(value):
+    return lambda owner: lambda *args, **kwargs: value
+
+
+def _refusing(what):
+    def default(owner):
+        def refuse(*args, **kwargs):
+            raise ValueError(f"the {getattr(owner, 'name', type(owner).__name__)} plugin {what}")
+        return refuse
+    return default
+
+
+#: the optional members of a backend, and what a backend without one stands for
+BACKEND_OPTIONAL = {
+    "activation_shape": OptionalMember("the shape of A for one visualization, known at construction; "
+                                 "None: unknown until the first forward pass", _value(None)),
+    "used_inputs": OptionalMember("the names of the inputs the target layer depends on; None: all",
+                            _value(None)),
+    "layer": OptionalMember("the target layer's name; None: unnamed", _value(None)),
+    "labels": OptionalMember("the model's class names in logit order; None: none", _value(None)),
+    "receptive_field": OptionalMember("receptive_field() -> (rf, stride), or None when unknown (rho 1, "
+                                "no jitter); absent: None", _returning(None)),
+    "describe": OptionalMember("describe() -> dict recorded in results; absent: {}",
+                         lambda owner: lambda: {}),
+    "close": OptionalMember("close() removes hooks and restores modes; absent: nothing to release",
+                      _returning(None)),
+}
+
+#: the optional hooks of a plugin, and what a plugin without one stands for
+PLUGIN_OPTIONAL = {
+    "weights": OptionalMember("weights(model) -> iterable of (name, numpy array), in order; absent: "
+                        "a ValueError", _refusing("cannot list a model's weights")),
+    "prepare": OptionalMember("prepare(model, *, dtype=None, device=None) -> the model placed and cast "
+                        "(None keeps that property); absent: a ValueError",
+                        _refusing("cannot move or cast a model")),
+    "file_suffixes": OptionalMember("the suffixes of the model files it opens; absent: ()", _value(())),
+    "load_file": OptionalMember("load_file(path, *, trust_pickle) -> model; absent: a ValueError",
+                          _refusing("opens no model files")),
+    "receptive_fields": OptionalMember("receptive_fields(model, input_size=None) -> {layer: (rf, "
+                                 "stride)}; absent: a ValueError",
+                                 _refusing("cannot find receptive fields")),
+    "set_threads": OptionalMember("set_threads(n) limits the framework's intra-op threads; absent: "
+                            "nothing to do", _returning(None)),
+    "backend_options": OptionalMember("the names of the keyword options create() takes; absent: ()",
+                                _value(())),
+}
+
+
+def backend_member(backend, name: str):
+    """``backend.<name>``, or the default of :data:`BACKEND_OPTIONAL` when the backend has none.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an optional member of the contract.
+    """
+    return _optional(backend, choice(name, "optional backend member", tuple(BACKEND_OPTIONAL)),
+                     BACKEND_OPTIONAL)
+
+
+def plugin_hook(plugin, name: str):
+    """``plugin.<name>``, or the default of :data:`PLUGIN_OPTIONAL` when the plugin has none.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not an optional plugin hook.
+    """
+    return _optional(plugin, choice(name, "optional plugin hook", tuple(PLUGIN_OPTIONAL)),
+                     PLUGIN_OPTIONAL)
+
+
+def _optional(owner, name, table):
+    value = getattr(owner, name, None)
+    return table[name].default(owner) if value is None else value
 
 
 def plugins() -> dict:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stviz_core.backend import InputSpec, role_from_name
+from stviz_core.model_contract import contract_of
 
 __all__ = ["Layout", "TwoStream2D", "Clip3D", "Image2D", "StackedFlow2D", "to_model", "from_model",
            "resolve"]
@@ -144,17 +145,19 @@ def StackedFlow2D(flow: str = "flow", *, channels_first: bool = True) -> Layout:
 
 
 def resolve(model, layout=None, inputs=None, *, channels_first=True):
-    """The layout and input specs for ``model``: given, or from ``model.stviz_layout`` / ``stviz_inputs``.
+    """The layout and input specs for ``model``: given, or from its contract
+    (:func:`stviz_core.model_contract.contract_of`: ``model.stviz_layout`` / ``stviz_inputs``).
 
     Raises a ``ValueError`` saying what to pass when either is missing, or when
     the layout's channel order is not the framework's (``channels_first``).
     """
-    layout = layout if layout is not None else getattr(model, "stviz_layout", None)
+    declared = contract_of(model)
+    layout = layout if layout is not None else declared.layout
     example = "TwoStream2D()" if channels_first else "TwoStream2D(channels_first=False)"
     if layout is None:
         raise ValueError(
             f"tell stviz how to call this model: pass layout= (e.g. stviz_core.layouts."
-            f"{example} or Clip3D()) or set model.stviz_layout"
+            f"{example} or Clip3D()) or declare it: stviz_core.declare(model, layout=...)"
         )
     if layout.channels_first != channels_first:
         order = "channels-first" if channels_first else "channels-last"
@@ -162,7 +165,7 @@ def resolve(model, layout=None, inputs=None, *, channels_first=True):
             f"this framework's models take {order} inputs: use a layout with "
             f"channels_first={channels_first}"
         )
-    shapes = inputs if inputs is not None else getattr(model, "stviz_inputs", None)
+    shapes = inputs if inputs is not None else declared.inputs
     if shapes is None:
         raise ValueError(
             f"give the input shapes: inputs={{name: (T, H, W, C)}} for {list(layout.names)}"

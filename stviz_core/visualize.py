@@ -5,7 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from . import inversion
-from .backend import select_plugin
+from .backend import backend_member, select_plugin
+from .model_contract import contract_of
 from .run.loop import ascend
 from .objectives import channel as _channel
 from .objectives import resolve_classes
@@ -139,7 +140,7 @@ def _units(channels, objective):
 
 
 def _labels(be, model):
-    return getattr(be, "labels", None) or getattr(model, "stviz_labels", None)
+    return backend_member(be, "labels") or contract_of(model).labels
 
 
 @contextmanager
@@ -153,5 +154,4 @@ def _opened(model, layer, inputs, layout, backend, backend_options, plugins):
     try:
         yield be
     finally:
-        if hasattr(be, "close"):
-            be.close()
+        backend_member(be, "close")()

@@ -80,6 +80,19 @@ def load_model(spec: str, trust_pickle: bool = False):
         raise click.BadParameter(str(exc)) from None
 
 
+def placed(net, device, backend=None):
+    """``net`` on ``device`` (``--device``) through its backend plugin's ``prepare`` hook."""
+    if device is None:
+        return net
+    from stviz_core.backend import plugin_hook, select_plugin
+
+    try:
+        return plugin_hook(select_plugin(net, backend=backend), "prepare")(net, device=device)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
+                                 param_hint="--device") from None
+
+
 def quality_warnings(result, run):
     """Print each visualization's quality warnings (stviz_core.quality) to stderr."""
     from stviz_core.quality import warnings

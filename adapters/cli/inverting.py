@@ -14,7 +14,7 @@ from stviz_core import presets
 from stviz_core.atomic import atomic_path, safe_name
 from stviz_core.backend import plugins
 
-from .common import TRUST, Progress, interrupted, load_model, numbers, out_dir
+from .common import TRUST, Progress, interrupted, load_model, numbers, out_dir, placed
 from .group import cli
 
 __all__ = ["invert", "accentuate"]
@@ -66,16 +66,7 @@ def _preset(name, factor):
 
 
 def _model(model, trust_pickle, device):
-    net = load_model(model, trust_pickle)
-    if device is not None:
-        if not hasattr(net, "to"):
-            raise click.BadParameter("--device applies to PyTorch models only", param_hint="--device")
-        try:
-            net = net.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
-                                     param_hint="--device") from None
-    return net
+    return placed(load_model(model, trust_pickle), device)
 
 
 def _clip(net, clip, start):

@@ -12,7 +12,7 @@ from stviz_core.atomic import safe_name
 from stviz_core.backend import plugins
 
 from .common import (TRUST, Progress, folder_report, interrupted, load_model, numbers, out_dir,
-                     quality_warnings)
+                     placed, quality_warnings)
 from .group import cli
 
 
@@ -104,15 +104,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
         if not objective:
             raise click.BadParameter(f"no class in --classes {classes!r}")
     out = out_dir(out, overwrite)
-    net = load_model(model, trust_pickle)
-    if device is not None:
-        if not hasattr(net, "to"):
-            raise click.BadParameter("--device applies to PyTorch models only")
-        try:
-            net = net.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            raise click.BadParameter(f"device {device!r}: {str(exc).splitlines()[0]}",
-                                     param_hint="--device") from None
+    net = placed(load_model(model, trust_pickle), device, backend)
     done = []
     try:
         for g in gammas:

@@ -43,15 +43,16 @@ def weights(model):
     return ((getattr(w, "path", w.name), np.asarray(w.numpy())) for w in model.weights)
 
 
-def prepare(model, *, dtype: str, device: str):
+def prepare(model, *, dtype: str | None = None, device: str | None = None):
     """The model itself, after checking that it is built in ``dtype`` and ``device`` applies.
 
     A Keras model cannot be cast after it is built; build it in the dtype you want.
+    None checks nothing for that property.
     """
-    if device != "cpu" and not device.startswith(("gpu", "cuda")):
+    if device is not None and device != "cpu" and not device.startswith(("gpu", "cuda")):
         raise ValueError(f"device {device!r} does not apply to a Keras model")
     dtypes = {w.dtype for w in model.weights}
-    if dtypes and dtypes != {dtype}:
+    if dtype is not None and dtypes and dtypes != {dtype}:
         raise ValueError(f"the Keras model's weights are {sorted(dtypes)}, {dtype} was asked "
                          "for: build the model in that dtype")
     return model

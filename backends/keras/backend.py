@@ -26,8 +26,10 @@ import weakref
 
 import numpy as np
 
+from stviz_core.backend_support import (call_out_of_range, class_labels, inputs_refused, kernel_dtype,
+                                       never_reached, receptive_field_unknown, shared_layer_error,
+                                       split_call, unknown_layer)
 from stviz_core.layouts import from_model, resolve, to_model
-from stviz_core.names import closest_names
 
 from .bn_folding import fold_batch_norm_keras, fold_pairs_keras
 from .receptive_field import receptive_field
@@ -95,14 +97,13 @@ class KerasBackend:
             if self.folded:
                 model = self.model = fold_batch_norm_keras(model)
         self.layout, self.inputs = resolve(model, layout, inputs, channels_first=False)
-        labels = getattr(self.user_model, "stviz_labels", None)
         #: the model's class names in logit order (``model.stviz_labels``), or None
-        self.labels = None if labels is None else tuple(str(label) for label in labels)
+        self.labels = class_labels(self.user_model)
         self.target = self._find_layer(model, layer)
         #: the model's dtype; the kernel's arrays (``dtype``) are float32 for a 16-bit model
+        #: (:func:`stviz_core.backend_support.kernel_dtype`)
         self.model_dtype = str(self._dtype_of(model))
-        self.dtype = (np.dtype("float32") if self.model_dtype in ("float16", "bfloat16")
-                      else np.dtype(self.model_dtype))
+        self.dtype = np.dtype(kernel_dtype(self.model_dtype))
         key = (layer, bool(compiled))
         per_model = _COMPILED.setdefault(model, {})
         if key not in per_model:  # one sub-model and one traced step per (model, layer)
@@ -149,10 +150,7 @@ class KerasBackend:
         try:
             return receptive_field(self.model, self.layer, size)
         except ValueError as exc:
-            import warnings
-
-            warnings.warn(f"receptive field of {self.layer!r} unknown ({exc}); using rho = 1 and "
-                          "no jitter: pass rho= and stride= to set them", stacklevel=2)
+            receptive_field_unknown(self.layer, exc)
             return None
 
     def describe(self):
@@ -184,16 +182,9 @@ class KerasBackend:
     def _find_layer(self, model, layer):
         names = {lay.name: lay for lay in model.layers}
         #: which call of a shared layer is visualized (``layer="name:k"``), None for its only one
-        self.call = None
-        base, sep, call = layer.rpartition(":")
-        if layer not in names and sep and call.isdigit() and base in names:
-            layer, self.call = base, int(call)
+        layer, self.call = split_call(layer, names)
         if layer not in names:
-            close = closest_names(layer, list(names))
-            raise ValueError(
-                f"the model has no layer {layer!r}; closest names: {', '.join(close) or 'none'} "
-                f"({len(names)} layers in all, see model.layers)"
-            )
+            raise unknown_layer(layer, names, "model.layers")
         return names[layer]
 
     @staticmethod
@@ -207,14 +198,9 @@ class KerasBackend:
         if _graph_inputs(self.model) is not None:
             nodes = list(getattr(target, "_inbound_nodes", []))
             if self.call is None and len(nodes) > 1:
-                calls = ", ".join(f"{target.name}:{k}" for k in range(len(nodes)))
-                raise ValueError(
-                    f"layer {self.layer!r} is called {len(nodes)} times in the model's graph (a "
-                    f"shared layer); stviz visualizes one call: name it, as one of {calls}")
+                raise shared_layer_error(target.name, len(nodes), "in the model's graph")
             if self.call is not None and self.call >= len(nodes):
-                raise ValueError(f"layer {self.layer!r}: the layer is called {len(nodes)} time"
-                                 f"{'s' if len(nodes) > 1 else ''} in the model's graph, so its "
-                                 f"calls are 0..{len(nodes) - 1}")
+                raise call_out_of_range(self.layer, len(nodes), "in the model's graph")
             try:
                 output = target.output if self.call is None else nodes[self.call].output_tensors
                 if isinstance(output, (list, tuple)) and len(output) == 1:
@@ -251,7 +237,7 @@ class KerasBackend:
             return s.output
         finally:
             target.call = original
-        raise RuntimeError(f"the forward pass never reached layer {self.layer!r}")
+        raise never_reached(self.layer)
 
     def _build_fwd(self, compiled):
         tf = self.tf
@@ -284,11 +270,7 @@ class KerasBackend:
         try:
             acts = self.activations(zeros)
         except (ValueError, self.tf.errors.InvalidArgumentError) as exc:
-            raise ValueError(
-                f"the model cannot take inputs {self.layout.describe(self.inputs)} "
-                f"(canonical {{{', '.join(f'{k}: {s.shape}' for k, s in self.inputs.items())}}} "
-                f"as (T, H, W, C)); Keras said: {str(exc).splitlines()[0]}"
-            ) from None
+            raise inputs_refused(self.layout, self.inputs, "Keras", exc) from None
         return tuple(acts.shape)
 
 

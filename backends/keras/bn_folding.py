@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from stviz_core.model_contract import contract_of, declare
+
 from .receptive_field import parent_layers
 
 __all__ = ["fold_batch_norm_keras", "fold_pairs_keras", "unfolded_keras",
@@ -118,9 +120,7 @@ def fold_batch_norm_keras(model):
                                     strict=True)])
         else:
             target.set_weights(layer.get_weights())
-    for attr in ("stviz_layout", "stviz_inputs", "stviz_labels"):
-        if hasattr(model, attr):
-            setattr(copy, attr, getattr(model, attr))
+    declare(copy, **contract_of(model).declared())  # the copy declares what the model declares
     return copy
 
 

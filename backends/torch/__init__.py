@@ -70,11 +70,17 @@ def weights(model):
     return ((key, t.detach().cpu().numpy()) for key, t in model.state_dict().items())
 
 
-def prepare(model, *, dtype: str, device: str):
-    """The model moved to ``device`` and cast to ``dtype`` (a name such as ``"float64"``), eval mode."""
+def prepare(model, *, dtype: str | None = None, device: str | None = None):
+    """The model moved to ``device`` and cast to ``dtype`` (a name such as ``"float64"``), eval mode.
+
+    None keeps the model's device or dtype.
+    """
     import torch
 
-    return model.to(device=device, dtype=getattr(torch, dtype)).eval()
+    moved = {"device": device} if device is not None else {}
+    if dtype is not None:
+        moved["dtype"] = getattr(torch, dtype)
+    return model.to(**moved).eval()
 
 
 def load_file(path, *, trust_pickle: bool = True):
