@@ -13,6 +13,8 @@ construction, and even in time (equal energy in both directions of motion),
 so what the unit prefers shows in the phases, i.e. locally.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,75 @@ def test_a_planted_gabor_unit_gets_its_frequency_and_velocity(name):
         assert rightward_share(spectrum) > 0.55, name
         response = np.sum(clip * gabor())
         assert response > max(0.0, np.sum(clip[::-1] * gabor())), name  # backwards: less
+
+
+# -- issue 24: the output stage, and the canvas with its crops -----------------------------------
+
+#: the options that switch on contrast by construction and the space-time canvas with crops
+SHAPED = dict(canvas=(3, 1.25), squash=True, standardize=True)
+
+
+class GaborEnergyUnit(LinearBackend):
+    """Motion energy: the mean over positions of the squared circular correlation with the Gabor.
+
+    Unlike :class:`GaborUnit` it does not care where the grating is (in space or time), as a
+    convolutional network's units do not: the unit a canvas's random crops are made for.
+    """
+
+    def __init__(self):
+        super().__init__({"clip": np.zeros((T, H, W, 3, 1))}, {"clip": ((T, H, W, 3), "appearance")},
+                         xp=np)
+        self.spectrum = np.fft.fftn(gabor()[..., 0] * np.sqrt(3))  # the luminance filter
+
+    def activations(self, inputs, *, for_vjp=True):
+        luminance = inputs["clip"].sum(axis=-1) / np.sqrt(3)
+        self.response = np.real(np.fft.ifftn(np.fft.fftn(luminance, axes=(1, 2, 3))
+                                             * np.conj(self.spectrum), axes=(1, 2, 3)))
+        return np.mean(self.response**2, axis=(1, 2, 3))[:, None]
+
+    def vjp(self, cotangent):
+        g = 2 * self.response * np.reshape(cotangent, (-1, 1, 1, 1)) / (T * H * W)
+        back = np.real(np.fft.ifftn(np.fft.fftn(g, axes=(1, 2, 3)) * self.spectrum, axes=(1, 2, 3)))
+        return {"clip": np.repeat(back[..., None], 3, axis=-1) / np.sqrt(3)}
+
+    def receptive_field(self):
+        return H, 2
+
+
+def _recovered(clip, spectrum, name, share=0.55):
+    assert max(abs(a - b) for a, b in zip(peak_bin(spectrum), TUNING)) <= 1, name
+    assert rightward_share(spectrum) > share, name
+
+
+@pytest.mark.parametrize("name", ["robust", "fourier", "maco"])
+def test_the_gabor_unit_under_the_output_stage(name):
+    """Squash and z-score (no canvas): frequency and velocity as before, contrast fixed."""
+    preset = presets.get(name, squash=True, standardize=True)
+    result = sv.ascend(GaborUnit(), sv.channel(0, normalize=False), preset=preset, steps=150,
+                       seed=[0, 1])
+    for clip in result.inputs["clip"]:
+        _recovered(clip, local_spectrum(clip), name)
+        assert np.sum(clip * gabor()) > max(0.0, np.sum(clip[::-1] * gabor())), name
+        assert np.sqrt(np.mean(np.sum(clip**2, axis=-1))) > 0.3 * 160, name  # the set contrast
+
+
+def test_the_gabor_unit_on_a_canvas_seen_at_its_centre():
+    """A canvas without crops: the network sees its centre, the unit is found as before."""
+    preset = presets.fourier(**SHAPED)
+    preset = preset.replace(transforms=dataclasses.replace(preset.transforms, crop=None))
+    result = sv.ascend(GaborUnit(), sv.channel(0, normalize=False), preset=preset, steps=150,
+                       seed=[0, 1])
+    for clip in result.inputs["clip"]:
+        _recovered(clip, local_spectrum(clip), "fourier canvas")
+
+
+@pytest.mark.parametrize("name", ["robust", "fourier", "maco"])
+def test_a_gabor_energy_unit_through_the_canvas_and_its_crops(name):
+    """Random space-time crops of a canvas 3 x longer and 1.25 x wider, squashed and z-scored:
+    the returned clip's whole spectrum peaks at the tuning, moving right."""
+    result = sv.ascend(GaborEnergyUnit(), sv.channel(0, normalize=False),
+                       preset=presets.get(name, **SHAPED), steps=150, seed=[0, 1])
+    for clip in result.inputs["clip"]:
+        spectrum = np.abs(np.fft.fftn(clip.sum(axis=-1)))
+        spectrum[0, 0, 0] = 0.0
+        _recovered(clip, spectrum, name, share=0.6)

@@ -88,11 +88,15 @@ def check_output(squash, standardize, contrast) -> Output:
                          f"(smooth maps into the bound), got {squash!r}")
     if not isinstance(standardize, bool):
         raise TypeError(f"standardize must be True or False, got {standardize!r}")
-    contrast = real(contrast, "contrast")
     lo, hi = CONTRAST_DOMAIN
-    if not lo < contrast <= hi:
-        raise ValueError(f"contrast must be in ({lo:g}, {hi:g}] (the standardized RMS pixel norm "
-                         f"in units of the bound), got {contrast}")
+    try:
+        value = real(contrast, "contrast")
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not lo < value <= hi:
+        raise ValueError(f"contrast must be a number in ({lo:g}, {hi:g}] (the standardized RMS "
+                         f"pixel norm in units of the bound), got {contrast!r}")
+    contrast = value
     return Output(squash, standardize, contrast)
 
 
