@@ -1,6 +1,8 @@
 """The report as a user reads it (#18 item 13): stviz report rebuilds the demo's page, row labels
 fit their rows, and the layer-by-layer figure labels its columns and draws every field by one rule."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -88,7 +90,8 @@ def test_stviz_report_rebuilds_the_demo_page(tmp_path, monkeypatch):
     pytest.importorskip("torch")
     pytest.importorskip("cv2")
     from stviz_adapters.cli import main
-    from stviz_adapters.demo.run import ACTIVITY_FILE, TOP_CLIPS_FILE, run_demo
+    from stviz_adapters.demo.run import ACTIVITY_FILE, TOP_CLIPS_FILE, rebuild_demo_report, run_demo
+    from stviz_adapters.media.report import MANIFEST
 
     out = tmp_path / "demo"
     run_demo(out, steps=1, units=2, gammas=(0.0, 1.0), log=lambda *a: None,
@@ -98,8 +101,16 @@ def test_stviz_report_rebuilds_the_demo_page(tmp_path, monkeypatch):
     assert (out / ACTIVITY_FILE).is_file() and (out / TOP_CLIPS_FILE).is_file()
     for name in ("grid_conv5_fusion.png", "grid_fc8.png", "index.html"):
         (out / name).unlink()
+    assert (out / MANIFEST).is_file()  # the page records its sections: stviz report needs no demo code
     assert main(["report", str(out), "--quiet"]) == 0
     again = {p.name: p.read_bytes() for p in [*out.glob("*.png"), out / "index.html"]}
     assert again.keys() == written.keys()
     for name, data in written.items():
         assert again[name] == data, f"{name} differs from the demo's"
+    # a demo folder written before pages had a manifest: rebuilt from the files the demo keeps
+    shutil.rmtree(out / "report")
+    for name in ("grid_conv5_fusion.png", "grid_fc8.png", "index.html"):
+        (out / name).unlink()
+    rebuild_demo_report(out, log=lambda *a: None)
+    for name, data in written.items():
+        assert (out / name).read_bytes() == data, f"{name} differs from the demo's"

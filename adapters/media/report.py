@@ -160,7 +160,7 @@ class _Store:
     def __init__(self, folder):
         self.folder = Path(folder)
         self._refs, self._digests, self._names = {}, {}, set()
-        self._loaded, self._index, self._kept = {}, None, []
+        self._loaded, self._index, self._kept, self._stems = {}, None, [], {}
 
     def inside(self, ref: str) -> str:
         """``ref`` if it names a file inside the folder, else a ``ValueError``."""
@@ -181,7 +181,7 @@ class _Store:
             self._kept.append(result)  # keeps the id valid while the page is saved
             ref = self._saved_stem(result)
             if ref is None:
-                ref = self._name(hint)
+                ref = self._name(self._stems.get(id(result), hint))
                 result.save(self.folder / ref)
             self._refs[id(result)] = ref
         return self._refs[id(result)]
@@ -231,6 +231,7 @@ class _Store:
 
     def save(self, title, sections):
         """Write the manifest; files of ``report/`` that no section names any more are removed."""
+        self._stems = {id(r): stem for s in sections for stem, r in s.named_results()}
         entries = [{"section": f"{type(s).__module__}:{type(s).__qualname__}", "record": s.record(self)}
                    for s in sections]
         path = self.folder / MANIFEST
