@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import stviz_core as sv
-from stviz_core import loop, presets
+from stviz_core import presets
+from stviz_core.run import loop
 from stviz_core.testing import LinearBackend
 from stviz_core.transforms import Transforms
 

@@ -146,3 +146,43 @@ def test_objective_is_abstract():
         from stviz_core.objectives import Objective
 
         Objective()
+
+
+def test_the_tree_walks_its_nodes_and_leaves_in_order():
+    ch, ne, cl = channel(1), neuron(2), class_logit(3)
+    combo = 0.5 * ch - ne
+    batch = per_item([combo, cl])
+    assert combo.children() == (ch, ne) and ch.children() == ()
+    assert list(batch.leaves()) == [ch, ne, cl]
+    assert [o.describe() for o in batch.walk()] == [batch.describe(), combo.describe(),
+                                                    ch.describe(), ne.describe(), cl.describe()]
+    assert [o.unit_channel for o in batch.leaves()] == [1, 2, 3]
+    assert batch.per_visualization(2) == [combo, cl] and ch.per_visualization(2) == [ch, ch]
+
+
+def test_rebuild_and_map_leaves_keep_weights_and_identity(xp):
+    a = asarray(xp, np.random.default_rng(5).standard_normal((2, 3, 3, 4)))
+    combo = 0.5 * channel(1, normalize=False) - neuron(2, normalize=False)
+    assert combo.map_leaves(lambda leaf: leaf) is combo  # unchanged: the same object
+    swapped = combo.map_leaves(
+        lambda leaf: channel(3, normalize=False) if leaf.unit_channel == 1 else leaf)
+    expected = 0.5 * channel(3, normalize=False) - neuron(2, normalize=False)
+    np.testing.assert_allclose(host(swapped.value(a)), host(expected.value(a)), rtol=1e-14)
+    assert swapped.describe() == expected.describe()
+    rebuilt = per_item([channel(0), channel(1)]).rebuild([channel(2), channel(3)])
+    assert rebuilt.describe() == "[channel(2), channel(3)]"
+
+
+def test_partition_splits_by_leaf_and_the_parts_add_up(xp):
+    from stviz_core.objective_tree import split_scale_free
+
+    a = asarray(xp, np.random.default_rng(6).standard_normal((2, 3, 3, 4)))
+    ch, ne = channel(1, normalize=False), neuron(2, normalize=False)
+    batch = per_item([0.5 * ch - ne, 2 * ne])
+    rest, part = batch.partition(lambda leaf: leaf.unit_channel == 2)
+    assert rest.describe() == "[0.5 * channel(1, normalize=False), 0]"
+    assert part.describe() == "[-neuron(2, normalize=False), 2 * neuron(2, normalize=False)]"
+    np.testing.assert_allclose(host(rest.value(a)) + host(part.value(a)), host(batch.value(a)),
+                               rtol=1e-14)
+    assert batch.partition(lambda leaf: False) == (batch, None)
+    assert split_scale_free(batch) == (batch, None)  # units only: nothing scale-free

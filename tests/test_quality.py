@@ -86,13 +86,13 @@ def test_quality_round_trips_and_old_results_load(tmp_path):
 
 
 def test_cards_show_the_warnings_escaped(tmp_path):
-    from stviz_adapters.media.manuscript import _cards
+    from stviz_adapters.media.manuscript import FolderMedia, result_cards
 
     r = sv.ascend(tiny_backend(), [sv.channel(0), sv.channel(1)], steps=3, seed=[0, 1],
                   objective_scale="paper")
     (tmp_path / "configs").mkdir()
     (tmp_path / "media").mkdir()
-    cards = _cards(tmp_path, "L", "run", r, {}, 4, 1)
+    cards = result_cards(FolderMedia(tmp_path), "L", "run", r, {})
     assert all("class='warn'>warning: regularizer-dominated" in c for c in cards)
     assert "objective_scale=&#x27;auto&#x27;" in cards[0]
 

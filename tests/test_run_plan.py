@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import stviz_core as sv
-from stviz_core.run_config import plan_run, run_config
+from stviz_core.run.config import run_config
+from stviz_core.run.planning import plan_run
 from stviz_core.optim import adam
 from stviz_core.testing import LinearBackend
-from stviz_core.trace import first_non_finite, host_trace, new_trace, record
+from stviz_core.run.trace import first_non_finite, host_trace, new_trace, record
 
 
 def backend(used=None):
@@ -81,7 +82,7 @@ def test_a_hat_that_is_not_a_sequence_of_numbers_is_refused():
 
 
 def test_units_past_the_channel_count_are_refused_before_any_noise_is_allocated(monkeypatch):
-    import stviz_core.loop as loop
+    from stviz_core.run import loop
 
     be = backend()
     be.activation_shape, be.layer = (1, 1, 3, 3, 2), "conv5"
