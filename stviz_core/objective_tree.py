@@ -7,16 +7,11 @@ sum (:class:`Linear`, built by ``+``, ``-`` and ``*``) or a batch with one
 objective per visualization (:func:`per_item`). Every walk over the tree goes
 through the tree's own API, so no caller reads a node's internals:
 
-* :meth:`Objective.children` and :meth:`Objective.rebuild`: a node's parts,
-  and the node rebuilt from new ones;
-* :meth:`Objective.walk` and :meth:`Objective.leaves`: every node, every leaf;
-* :meth:`Objective.map_leaves`: the tree with leaves replaced (resolving class
-  names, encoding clips), the same object when nothing changed;
-* :meth:`Objective.partition`: the tree split by a property of its leaves
-  (:func:`split_scale_free`);
-* :meth:`Objective.per_visualization`: each visualization's objective.
-
-:class:`Context` holds eq. 1's normalization constants.
+:meth:`~Objective.children` and :meth:`~Objective.rebuild` (a node's parts, the
+node made again), and on them :meth:`~Objective.walk`, :meth:`~Objective.leaves`,
+:meth:`~Objective.map_leaves` (class names resolved, clips encoded),
+:meth:`~Objective.partition` (:func:`split_scale_free`) and
+:meth:`~Objective.per_visualization`. :class:`Context` holds eq. 1's constants.
 """
 
 from __future__ import annotations

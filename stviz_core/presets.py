@@ -154,6 +154,12 @@ class StreamRegularization:
 class Preset:
     """A named set of per-role regularizations and optimization defaults.
 
+    ``steps``, ``learning_rate``, ``parameterization``, ``transforms`` and
+    ``diversity`` are the defaults of the run options of the same names: a run
+    record (:class:`stviz_core.RunOptions`) that leaves one of them ``None``
+    takes the preset's (:meth:`RunOptions.filled`). A run names a preset by
+    object or by name (``preset="fourier"``, built by :func:`get`).
+
     Attributes
     ----------
     name : str
