@@ -220,7 +220,7 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
         than the network needs (the file and the minimum named). Nothing is
         written: save the returned Activity (:meth:`Activity.save` is atomic).
     """
-    from .media.video_io import VideoError, clip_windows, list_videos, read_video
+    from .media.video_io import list_videos
 
     folder = Path(folder)
     name, (frames, height, width, _) = clip_input(model)
@@ -232,33 +232,10 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
     bar = _bar(len(paths), progress, f"recording {layer}")
     be = select_plugin(model).create(model, layer=layer, inputs={name: (frames, height, width, 3)},
                                      layout=layout)
-    per_clip, kept, skipped, pending = {}, [], [], []
-
-    def flush():
-        if pending:
-            values = _maxima(be, {name: np.stack([w for _, w in pending])})
-            for (i, _), v in zip(pending, values):
-                per_clip[i] = np.maximum(per_clip[i], v) if i in per_clip else v
-            pending.clear()
-
     try:
-        for i, path in enumerate(paths):
-            rel = path.relative_to(folder).as_posix()
-            try:
-                clip = _video_clip(path, preprocess, (height, width), frames, read_video, VideoError)
-            except ValueError as exc:
-                if not skip_bad:
-                    raise ValueError(f"{rel}: {exc}" if str(path) not in str(exc) else str(exc)) \
-                        from None
-                skipped.append(f"{rel}: {exc}")
-                bar.update(1)
-                continue
-            kept.append(i)
-            pending.extend((i, clip[s:s + frames]) for s in clip_windows(len(clip), frames, windows))
-            if len(pending) >= batch:
-                flush()
-            bar.update(1)
-        flush()
+        per_clip, kept, skipped = _record_windows(be, name, folder, paths, preprocess,
+                                                  (frames, height, width), windows=windows,
+                                                  batch=batch, skip_bad=skip_bad, bar=bar)
     finally:
         bar.close()
         backend_member(be, "close")()
@@ -268,6 +245,41 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
     return _summarize(layer, maxima, np.asarray(labels)[kept], classes, top_k,
                       clips=[paths[i].relative_to(folder).as_posix() for i in kept],
                       skipped=skipped)
+
+
+def _record_windows(be, name, folder, paths, preprocess, shape, *, windows, batch, skip_bad, bar):
+    """Each readable video's maxima over its windows of ``shape = (frames, height, width)``:
+    ``({video index: maxima}, indices kept, "file: reason" of those skipped)``."""
+    from .media.video_io import VideoError, clip_windows, read_video
+
+    frames, height, width = shape
+    per_clip, kept, skipped, pending = {}, [], [], []
+
+    def flush():
+        if pending:
+            values = _maxima(be, {name: np.stack([w for _, w in pending])})
+            for (i, _), v in zip(pending, values):
+                per_clip[i] = np.maximum(per_clip[i], v) if i in per_clip else v
+            pending.clear()
+
+    for i, path in enumerate(paths):
+        rel = path.relative_to(folder).as_posix()
+        try:
+            clip = _video_clip(path, preprocess, (height, width), frames, read_video, VideoError)
+        except ValueError as exc:
+            if not skip_bad:
+                raise ValueError(f"{rel}: {exc}" if str(path) not in str(exc) else str(exc)) \
+                    from None
+            skipped.append(f"{rel}: {exc}")
+            bar.update(1)
+            continue
+        kept.append(i)
+        pending.extend((i, clip[s:s + frames]) for s in clip_windows(len(clip), frames, windows))
+        if len(pending) >= batch:
+            flush()
+        bar.update(1)
+    flush()
+    return per_clip, kept, skipped
 
 
 def _video_clip(path, preprocess, size, frames, read_video, VideoError):

@@ -79,42 +79,15 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
                              squeeze=False)
     for r, n in enumerate(rows):
         for c, label in enumerate(labels):
-            app, mot = _cell_images(columns[label], n)
-            if per == 3:  # an RGB clip: its first, middle and last frame
-                picks = [len(app) * k // 2 - (k == 2) for k in range(3)]
-                cells = [(app[t], f"frame {t}") for t in picks]
-            else:
-                t = (len(mot) // 2 if frame is None else frame) if mot is not None else 0
-                cells = [(app[len(app) // 2] if app is not None else None, "appearance"),
-                         (mot[t] if mot is not None else None, "motion")]
-            for k, (img, what) in enumerate(cells):
-                ax = axes[r, per * c + k]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if img is not None:
-                    ax.imshow(img, interpolation="nearest")
-                if r == 0:
-                    ax.set_title(f"{label}\n{what}", fontsize=7)
+            for k, (img, what) in enumerate(_row_cells(columns[label], n, per, frame)):
+                _picture(axes[r, per * c + k], img, f"{label}\n{what}" if r == 0 else None)
         if unit_labels is not None:
             axes[r, 0].set_ylabel(_fit_label(unit_labels[r]), fontsize=7)
         if top_clips is not None:
-            ax = axes[r, -1]
-            ax.imshow(top_clips[r], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title("top clip", fontsize=7)
+            _picture(axes[r, -1], top_clips[r], "top clip" if r == 0 else None)
         if activity is not None:
-            ax = axes[r, per * len(labels)]
-            ch = channels[r] if channels is not None else n
-            values = activity.per_class[:, ch]
-            ax.barh(range(len(values)), values, color="tab:blue")
-            ax.set_yticks(range(len(values)))
-            ax.set_yticklabels(activity.classes, fontsize=5)
-            ax.tick_params(axis="x", labelsize=5)
-            ax.invert_yaxis()
-            if r == 0:
-                ax.set_title("max activity\nper class", fontsize=7)
+            _class_bars(axes[r, per * len(labels)], activity, channels[r] if channels is not None else n,
+                        first_row=r == 0)
     if title:
         fig.suptitle(title, fontsize=9)
     height = fig.get_size_inches()[1]
@@ -126,6 +99,40 @@ def unit_grid(columns: dict, path, *, units=None, unit_labels=None, activity=Non
     finally:
         plt.close(fig)
     return path
+
+
+def _row_cells(result, n, per, frame) -> list:
+    """``[(image or None, what), ...]`` of visualization ``n`` in one column: an RGB clip's first,
+    middle and last frame (``per == 3``), else the middle appearance frame and one motion frame."""
+    app, mot = _cell_images(result, n)
+    if per == 3:
+        picks = [len(app) * k // 2 - (k == 2) for k in range(3)]
+        return [(app[t], f"frame {t}") for t in picks]
+    t = (len(mot) // 2 if frame is None else frame) if mot is not None else 0
+    return [(app[len(app) // 2] if app is not None else None, "appearance"),
+            (mot[t] if mot is not None else None, "motion")]
+
+
+def _picture(ax, img, title=None):
+    """One cell of a grid: ``img`` (none: left blank) without ticks, titled on the first row."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if img is not None:
+        ax.imshow(img, interpolation="nearest")
+    if title is not None:
+        ax.set_title(title, fontsize=7)
+
+
+def _class_bars(ax, activity, channel, first_row):
+    """The bar chart of ``channel``'s maximum activity per class."""
+    values = activity.per_class[:, channel]
+    ax.barh(range(len(values)), values, color="tab:blue")
+    ax.set_yticks(range(len(values)))
+    ax.set_yticklabels(activity.classes, fontsize=5)
+    ax.tick_params(axis="x", labelsize=5)
+    ax.invert_yaxis()
+    if first_row:
+        ax.set_title("max activity\nper class", fontsize=7)
 
 
 #: characters per line of a row label: one image's height at the row label's font size
@@ -219,24 +226,7 @@ def layer_grid(results: dict, path, *, receptive_fields=None, most: int = 8, fra
            for k, r in results.items()}
     fields = {k: drawn_field(r, raw[k]) for k, r in results.items()}
     counts = units_per_layer(fields, most)
-    bands = []  # (label, titles, [[panel images of one unit], ...])
-    for label, result in results.items():
-        optimized = set(result.config.get("optimized_inputs") or result.inputs)
-        roles = input_roles(result)
-        names = [k for k in sorted(result.inputs, key=lambda k: roles[k] == "motion")
-                 if k in optimized]
-        units = []
-        for n in range(min(counts[label], len(result))):
-            panels = []
-            for name in names:
-                if roles[name] == "motion":
-                    flow = flow_to_rgb(result.inputs[name][n])
-                    panels.append(flow[len(flow) // 2 if frame is None else frame])
-                else:
-                    panels.append(appearance_to_rgb(result.inputs[name][n])[0])
-            units.append(panels)
-        titles = [f"{k} (motion)" if roles[k] == "motion" else k for k in names]
-        bands.append((label, titles, units))
+    bands = [(label, *_band(result, counts[label], frame)) for label, result in results.items()]
     per_unit = max(len(titles) for _, titles, _ in bands) or 1
     smallest, gap, head = min(fields.values()), 0.04, 0.16
     sizes = {label: min(width * fields[label] / (smallest * most * per_unit),
@@ -250,13 +240,7 @@ def layer_grid(results: dict, path, *, receptive_fields=None, most: int = 8, fra
         size = sizes[label]
         fit = max(1, int((width + 1e-9) // (size * max(1, len(titles)))))
         top -= head + size
-        r = results[label]
-        gamma = _time_gamma(r)
-        extent = input_extent(r)
-        field = (f"field {raw[label]:g}" if raw[label] < extent else
-                 f"field {raw[label]:g}\n(the whole input)" if raw[label] == extent else
-                 f"field {raw[label]:g} > input:\ndrawn as {fields[label]:g}")
-        info = "\n".join(x for x in (label, field, f"{min(len(units), fit)} unit(s)", gamma) if x)
+        info = _band_info(label, results[label], raw[label], fields[label], min(len(units), fit))
         fig.text((left - 0.1) / fig.get_figwidth(), (top + size / 2) / total, info, fontsize=7,
                  ha="right", va="center")
         for u, panels in enumerate(units[:fit]):
@@ -279,3 +263,31 @@ def layer_grid(results: dict, path, *, receptive_fields=None, most: int = 8, fra
     finally:
         plt.close(fig)
     return path
+
+
+def _band(result, count, frame) -> tuple:
+    """A band's picture titles and, per unit shown (at most ``count``), its pictures: the
+    appearance's first frame and the motion's ``frame`` of each input the layer depends on."""
+    optimized = set(result.config.get("optimized_inputs") or result.inputs)
+    roles = input_roles(result)
+    names = [k for k in sorted(result.inputs, key=lambda k: roles[k] == "motion") if k in optimized]
+    units = []
+    for n in range(min(count, len(result))):
+        panels = []
+        for name in names:
+            if roles[name] == "motion":
+                flow = flow_to_rgb(result.inputs[name][n])
+                panels.append(flow[len(flow) // 2 if frame is None else frame])
+            else:
+                panels.append(appearance_to_rgb(result.inputs[name][n])[0])
+        units.append(panels)
+    return [f"{k} (motion)" if roles[k] == "motion" else k for k in names], units
+
+
+def _band_info(label, result, raw, drawn, shown) -> str:
+    """A band's label: layer, field (and how it is drawn), units shown, the run's gamma."""
+    extent = input_extent(result)
+    field = (f"field {raw:g}" if raw < extent else
+             f"field {raw:g}\n(the whole input)" if raw == extent else
+             f"field {raw:g} > input:\ndrawn as {drawn:g}")
+    return "\n".join(x for x in (label, field, f"{shown} unit(s)", _time_gamma(result)) if x)
