@@ -269,8 +269,10 @@ def build_preset(spec: str):
     Keys: ``steps``; ``lr=a/b`` (Adam's rate decaying geometrically from ``a`` to ``b``);
     ``init_scale``; ``weight`` (the regularizers' weight, both streams); ``scale=lo/hi``,
     ``rotate=r``, ``shift=n``, ``speed=lo/hi`` (the random transforms; ``none`` switches a
-    kind off); ``label=...`` (the name in the tables, else the spec itself); any other key
-    is passed to ``stviz_core.presets.get`` as an option (its value read as a Python literal).
+    kind off); ``param.FIELD=value`` (a field of the parameterization, e.g.
+    ``param.decorrelate=False``); ``label=...`` (the name in the tables, else the spec itself);
+    any other key is passed to ``stviz_core.presets.get`` as an option (its value read as a
+    Python literal).
     """
     import ast
     from dataclasses import replace
@@ -281,8 +283,12 @@ def build_preset(spec: str):
     pairs = dict(item.split("=", 1) for item in items)
     label = pairs.pop("label", spec)
     preset_keys = {"steps", "lr", "init_scale", "weight", "scale", "rotate", "shift", "speed"}
-    options = {k: ast.literal_eval(v) for k, v in pairs.items() if k not in preset_keys}
+    fields = {k[6:]: ast.literal_eval(v) for k, v in pairs.items() if k.startswith("param.")}
+    options = {k: ast.literal_eval(v) for k, v in pairs.items()
+               if k not in preset_keys and not k.startswith("param.")}
     preset = sv.presets.get(name, **options)
+    if fields:
+        preset = preset.replace(parameterization=replace(preset.parameterization, **fields))
     pair = lambda v: None if v == "none" else tuple(float(x) for x in v.split("/"))  # noqa: E731
     if "lr" in pairs:
         preset = preset.replace(learning_rate=Exponential(*pair(pairs["lr"])))

@@ -448,7 +448,7 @@ def tables(args, ctx, entries, big, total, *, layer="Mixed_5c") -> str:
     if best is not None:
         entry = next(e for e in entries if e["preset"] == best)
         rows = targets(entry, real)
-        lines += ["", f"Targets (issue 16) for the best preset, {best} "
+        lines += ["", f"Targets (issues 16 and 24) for the best preset, {best} "
                       f"({sum(r[3] for r in rows)} of {len(rows)} met):", "",
                   "| measure | value | target | met |", "|---|---|---|---|"]
         for what, v, target, met in rows:
