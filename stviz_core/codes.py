@@ -20,7 +20,7 @@ import numpy as np
 
 from ._xp import from_numpy, to_numpy
 from .atomic import atomic_path
-from .backend import input_specs
+from .backend import backend_member, input_specs
 from .run.start import Clip, check_inputs
 
 __all__ = ["Code", "encode", "layer_name", "forward"]
@@ -106,10 +106,10 @@ class Code:
 
 def layer_name(backend) -> Optional[str]:
     """The backend's target layer name when it says (``backend.layer`` or ``describe()``)."""
-    layer = getattr(backend, "layer", None)
-    if layer is None and hasattr(backend, "describe"):
+    layer = backend_member(backend, "layer")
+    if layer is None:
         try:
-            layer = dict(backend.describe()).get("layer")
+            layer = dict(backend_member(backend, "describe")()).get("layer")
         except Exception:  # noqa: BLE001 - describe() is optional and informative only
             layer = None
     return None if layer is None else str(layer)
@@ -157,7 +157,7 @@ def encode(backend, inputs, *, source: Optional[str] = None, batch: int = 8) -> 
                          f"{', '.join(sorted(specs))})")
     n = max(x.shape[0] for x in clip.inputs.values())
     arrays = check_inputs(clip.inputs, specs, n, what="clip")
-    details = dict(backend.describe()) if hasattr(backend, "describe") else {}
+    details = dict(backend_member(backend, "describe")())
     parts = []
     for start in range(0, n, max(1, int(batch))):
         part = {k: from_numpy(v[start:start + batch], backend.xp, dtype=backend.dtype,

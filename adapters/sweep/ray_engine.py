@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from stviz_core.backend import select_plugin
+from stviz_core.backend import plugin_hook, select_plugin
 
 __all__ = ["RayEngine", "task_options"]
 
@@ -29,9 +29,7 @@ def _run_task(grid, cells, fail_attempt, threads):
     if key not in _MODELS:
         _MODELS[key] = open_model(grid)
     model, backend = _MODELS[key]
-    set_threads = getattr(select_plugin(None, backend=backend), "set_threads", None)
-    if set_threads is not None:
-        set_threads(threads)
+    plugin_hook(select_plugin(None, backend=backend), "set_threads")(threads)
     return run_cells(model, cells)
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import stviz_core as sv
+from stviz_core.backend import backend_member
 
 from .folder import SweepFolder
 from .grid import Grid, batches, make_cells
@@ -98,8 +99,7 @@ def channel_counts(model, backend, layers) -> dict:
         try:
             counts[layer] = int(be.activation_shape[-1])
         finally:
-            if hasattr(be, "close"):
-                be.close()
+            backend_member(be, "close")()
     return counts
 
 

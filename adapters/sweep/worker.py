@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stviz_core as sv
-from stviz_core.backend import select_plugin
+from stviz_core.backend import plugin_hook, select_plugin
 
 from ..model_loading import fingerprint, load_model
 from .grid import Grid
@@ -25,7 +25,7 @@ def open_model(grid: Grid, *, identify=False):
     if backend != plugin.name:
         raise ValueError(f"the grid asks for backend {backend!r} but {grid.model} is a "
                          f"{plugin.name} model")
-    model = plugin.prepare(model, dtype=grid.dtype, device=grid.device)
+    model = plugin_hook(plugin, "prepare")(model, dtype=grid.dtype, device=grid.device)
     return (model, backend, identity) if identify else (model, backend)
 
 

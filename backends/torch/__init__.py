@@ -6,6 +6,8 @@ torch to answer for a model that is not a torch one: :func:`accepts` looks in
 ``sys.modules`` first.
 
 Modules: :mod:`.backend` (:class:`TorchBackend`, the backend contract),
+:mod:`.probe` (its forward hook, probe and call counting), :mod:`.channels_last_trial`
+(its choice of memory format),
 :mod:`.receptive_field` (field and stride from the ``torch.fx`` graph),
 :mod:`.bn_folding` (conv -> BN pairs folded on a copy), :mod:`.memory_format`
 (channels-last convolutions, on a copy), :mod:`.cuda_graphs` (captured passes).

@@ -8,6 +8,12 @@ the hook and restores every module's mode and every parameter's
 ``requires_grad``. Weights and buffers are never written: batch-norm folding
 and the channels-last memory format (:mod:`.memory_format`) work on a copy.
 CUDA graphs (:mod:`.cuda_graphs`) replay the forward and backward pass.
+
+The class is written by concern: this module holds construction, the contract
+and the forward pass; :mod:`.probe` the forward hook, the probe at construction
+and the count of a module's calls; :mod:`.channels_last_trial` the choice of
+memory format. What the Keras backend shares with it (``"name:k"``, labels,
+the 16-bit rule, messages) is :mod:`stviz_core.backend_support`.
 """
 
 from __future__ import annotations

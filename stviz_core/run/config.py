@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import __version__
+from ..backend import backend_member
 from ..quality import STATISTIC
 from ..regularizers import ANCHOR_TERM
 from .planning import RunSettings
@@ -24,7 +25,7 @@ def run_config(backend, run: RunSettings, optimizer) -> dict:
     -------
     dict
     """
-    details = dict(backend.describe()) if hasattr(backend, "describe") else {}
+    details = dict(backend_member(backend, "describe")())
     objective = run.objective
     return {
         "stviz_version": __version__,

@@ -15,7 +15,7 @@ from typing import Mapping, Optional, Sequence
 
 from .._checks import non_negative, positive, positive_int
 from .._xp import from_numpy
-from ..backend import input_specs
+from ..backend import backend_member, input_specs
 from ..codes import layer_name
 from ..feature_matching import feature_terms, resolve_codes
 from ..objective_tree import Context, Objective, per_item, split_scale_free
@@ -277,7 +277,7 @@ def _specs(backend) -> dict:
 
 def _channel_count(backend):
     """The target layer's channel count (``backend.activation_shape[-1]``); ``None`` when unknown."""
-    shape = getattr(backend, "activation_shape", None)
+    shape = backend_member(backend, "activation_shape")
     try:
         return int(shape[-1]) if shape else None
     except (TypeError, ValueError, IndexError):
@@ -285,7 +285,7 @@ def _channel_count(backend):
 
 
 def _layer(backend) -> str:
-    layer = getattr(backend, "layer", None)
+    layer = backend_member(backend, "layer")
     return f"layer {layer!r}" if layer else "the target layer"
 
 
@@ -298,7 +298,7 @@ def _check_units(objective, channels, backend) -> None:
     if bad:
         listed = ", ".join(map(str, bad[:5])) + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "")
         what = f"channel {listed} is" if len(bad) == 1 else f"channels {listed} are"
-        layer = getattr(backend, "layer", None)
+        layer = backend_member(backend, "layer")
         raise ValueError(f"{what} out of range: the layer has {channels} channels "
                          f"(0..{channels - 1})" + (f" [layer {layer!r}]" if layer else ""))
 
@@ -331,7 +331,7 @@ def _split(objective):
 
 def _check_codes(objective, backend, batch) -> None:
     """Refuse feature-matching codes of another layer, shape or batch than the run's."""
-    shape = getattr(backend, "activation_shape", None)
+    shape = backend_member(backend, "activation_shape")
     try:
         shape = tuple(int(d) for d in shape[1:]) if shape else None
     except (TypeError, ValueError):
@@ -354,8 +354,8 @@ def _a_hat(a_hat, channels, backend):
 def _receptive_field(backend, rho, stride):
     """``(rho, stride)``: the given ones, else the backend's receptive field, else 1 and 0."""
     rf = None
-    if (rho is None or stride is None) and hasattr(backend, "receptive_field"):
-        rf = backend.receptive_field()
+    if rho is None or stride is None:
+        rf = backend_member(backend, "receptive_field")()
     rho = positive(rho if rho is not None else (rf[0] if rf else 1.0), "rho")
     stride = int(non_negative(stride if stride is not None else (rf[1] if rf else 0), "stride"))
     return rho, stride
@@ -363,7 +363,7 @@ def _receptive_field(backend, rho, stride):
 
 def _used_inputs(backend, specs):
     """Inputs the target layer depends on (``backend.used_inputs`` when it says; else all)."""
-    used = getattr(backend, "used_inputs", None)
+    used = backend_member(backend, "used_inputs")
     used = set(specs) if not used else set(used) & set(specs)
     return tuple(sorted(used or specs))  # a fixed order: the float sums over inputs must not vary
 
