@@ -179,3 +179,25 @@ def test_the_01_names_and_keywords_still_work(tmp_path):
         Pair("Reconstructions", {k: v[0] for k, v in result.inputs.items()}, result, 0, "c")], **QUIET)
     text = (tmp_path / "index.html").read_text()
     assert text.index("Reconstructions") < text.index("grid_conv1.png") < text.index("layer conv1")
+
+
+def test_a_sweep_page_names_its_cells_and_stviz_report_rebuilds_it(tmp_path):
+    pytest.importorskip("torch")
+    from stviz_adapters.sweep.grid import Grid as SweepGridFile
+    from stviz_adapters.sweep.run import run_sweep
+
+    out = tmp_path / "sweep"
+    grid = SweepGridFile.from_dict({"model": "stviz_adapters.demo.model:load_demo_model",
+                                    "layers": ["fc8"], "units": [0], "gamma": [0, 1], "steps": 2})
+    run_sweep(grid, out, log=lambda *a: None)
+    manifest = json.loads((out / MANIFEST).read_text())
+    kinds = [e["section"] for e in manifest["sections"]]
+    assert kinds == ["stviz_adapters.sweep.report:SweepGrid", "stviz_adapters.sweep.report:SweepCards"]
+    assert manifest["sections"][0]["record"]["columns"][0][1] == {"cells": manifest["sections"][0][
+        "record"]["cells"]["gamma = 0"]}
+    assert sorted(p.name for p in (out / "report").iterdir()) == ["sections.json"]  # nothing copied
+    written = page_files(out)
+    for name in written:
+        (out / name).unlink()
+    assert main(["report", str(out), "--quiet"]) == 0
+    assert page_files(out) == written

@@ -161,6 +161,7 @@ class _Store:
         self.folder = Path(folder)
         self._refs, self._digests, self._names = {}, {}, set()
         self._loaded, self._index, self._kept, self._stems = {}, None, [], {}
+        self.memo = {}  #: what sections restoring from this store may keep for each other
 
     def inside(self, ref: str) -> str:
         """``ref`` if it names a file inside the folder, else a ``ValueError``."""
