@@ -119,3 +119,26 @@ def test_the_contract_fields_are_the_documented_attributes():
     assert names == ["stviz_layout", "stviz_inputs", "stviz_labels", "stviz_preprocess",
                      "stviz_flatten"]
     assert all(f"``{n}``" in module.__doc__ for n in names)
+
+
+def test_a_torch_model_declaring_itself_by_hand_or_by_declare_runs_and_survives_saving(tmp_path):
+    torch = pytest.importorskip("torch")
+    from stviz_backends.torch import TorchBackend
+
+    torch.manual_seed(0)
+    by_hand = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3),
+                                  torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    by_hand.stviz_layout, by_hand.stviz_inputs = Image2D(), {"rgb": (1, 8, 8, 3)}
+    by_hand.stviz_labels = ["cat", "dog"]
+    declared = declare(torch.nn.Sequential(*by_hand), layout=Image2D(), inputs={"rgb": (1, 8, 8, 3)},
+                       labels=["cat", "dog"])
+    torch.save(declared, tmp_path / "m.pt")
+    reloaded = torch.load(tmp_path / "m.pt", weights_only=False)
+    runs = []
+    for model in (by_hand, declared, reloaded):
+        with TorchBackend(model, "4") as be:
+            assert be.labels == ("cat", "dog") and be.activation_shape == (1, 2)
+            runs.append(sv.visualize(model, "4", objective=[sv.class_logit("dog")], steps=3, seed=0)
+                        .inputs["rgb"])
+    np.testing.assert_array_equal(runs[0], runs[1])
+    np.testing.assert_array_equal(runs[1], runs[2])
