@@ -98,7 +98,11 @@ def input_specs(inputs: Mapping) -> dict:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What :func:`stviz_core.ascend` needs from a framework (see module notes)."""
+    """What :func:`stviz_core.ascend` needs from a framework (see module notes).
+
+    The required members; the optional ones, with what their absence stands for,
+    are :data:`BACKEND_OPTIONAL`, read through :func:`backend_member`.
+    """
 
     name: str
     inputs: Mapping[str, InputSpec]
@@ -113,7 +117,11 @@ class Backend(Protocol):
 
 @runtime_checkable
 class Plugin(Protocol):
-    """A factory of backends for one framework."""
+    """A factory of backends for one framework.
+
+    The required hooks; the optional ones, with what their absence stands for, are
+    :data:`PLUGIN_OPTIONAL`, read through :func:`plugin_hook`.
+    """
 
     name: str
 

@@ -151,7 +151,7 @@ def resolve(model, layout=None, inputs=None, *, channels_first=True):
     Raises a ``ValueError`` saying what to pass when either is missing, or when
     the layout's channel order is not the framework's (``channels_first``).
     """
-    declared = contract_of(model)
+    declared = contract_of(model) if layout is None or inputs is None else None
     layout = layout if layout is not None else declared.layout
     example = "TwoStream2D()" if channels_first else "TwoStream2D(channels_first=False)"
     if layout is None:
