@@ -387,3 +387,70 @@ def test_stviz_visualize_takes_class_names(tmp_path, capsys):
         ["class_logit('playing cricket'", "class_logit('juggling balls'", "class_logit(3"]
     assert main([*args, "--classes", "playing criket", "--out", str(tmp_path / "bad")]) == 1
     assert "closest names: playing cricket" in capsys.readouterr().err
+
+
+# -- the declared path: one declaration, a reader, load by name ------------------------------
+
+def test_the_declaration_lists_the_arrays_the_reader_gives():
+    from stviz_adapters.zoo import graph
+
+    shapes = graph.weight_shapes(K.kinetics_i3d_net())
+    expected = K.expected_shapes()
+    assert set(shapes) == set(expected) and len(shapes) == 230
+    assert {n: s for n, s in expected.items() if n != "Logits.kernel"} == \
+        {n: s for n, s in shapes.items() if n != "Logits.kernel"}
+    assert expected["Logits.kernel"] == (1, 1, 1, *shapes["Logits.kernel"]) == (1, 1, 1, 1024, 400)
+    assert "Conv3d_1a_7x7.conv.kernel" in shapes and "Mixed_5c.Branch_3b.bn.var" in shapes
+
+
+def test_weights_load_by_declared_name_in_both_frameworks(keras_module):
+    """Random arrays in the neutral layout land in both twins: they then compute the same logits."""
+    from stviz_adapters.zoo import declared_keras, declared_torch, graph
+
+    net = K.kinetics_i3d_net(8, 64, width=1 / 16)
+    rng = np.random.default_rng(4)
+    weights = {n: (rng.uniform(0.5, 1.5, s) if n.endswith(".var") else
+                   0.2 * rng.standard_normal(s)).astype(np.float64)
+               for n, s in graph.weight_shapes(net).items()}
+    torch_model = declared_torch.load_weights(declared_torch.build(net).double(), weights)
+    keras_model = declared_keras.load_weights(declared_keras.build(net, dtype="float64"), weights)
+    clip = rng.uniform(-127.5, 127.5, size=(2, 8, 64, 64, 3))
+    a, _ = torch_endpoints(torch_model, clip)
+    assert rel(np.asarray(keras_model(clip)), a) < 1e-10
+    first = torch_model.get_submodule("Conv3d_1a_7x7.conv").weight.detach().numpy()
+    np.testing.assert_array_equal(first, weights["Conv3d_1a_7x7.conv.kernel"].transpose(4, 3, 0, 1, 2))
+
+
+def test_loading_names_a_missing_layer_and_a_wrong_shape(keras_module):
+    from stviz_adapters.zoo import declared_keras, declared_torch
+
+    net = K.kinetics_i3d_net(8, 64, width=1 / 16)
+    for framework in (declared_torch, declared_keras):
+        model = framework.build(net)
+        with pytest.raises(ValueError, match="no layer 'Mixed_4f.Branch_9b.conv'.*closest names: "
+                                             "Mixed_4f.Branch_"):
+            framework.load_weights(model, {"Mixed_4f.Branch_9b.conv.kernel": np.zeros((1,))})
+        with pytest.raises(ValueError, match=r"layer Logits: the model's bias is \(400,\), the "
+                                             r"weights' \(3,\); load into a full-width"):
+            framework.load_weights(model, {"Logits.bias": np.zeros(3)})
+
+
+def test_an_unknown_family_is_refused_with_the_way_to_name_one():
+    from stviz_adapters.zoo import declared_torch
+
+    with pytest.raises(ValueError, match="no family with trained weights named 'kinetics_i4d'"):
+        declared_torch.trained("kinetics_i4d")
+
+
+@needs_weights
+def test_the_trained_family_loads_by_name_from_the_command_line_spec(torch_i3d, seeded):
+    from stviz_adapters.model_loading import load_model
+
+    model = load_model("stviz_adapters.zoo.declared_torch:trained(family='kinetics_i3d', frames=8, "
+                       "input_size=64)")
+    contract = sv.contract_of(model)
+    assert contract.labels == K.KINETICS400_CLASSES and contract.inputs == {"clip": (8, 64, 64, 3)}
+    assert contract.preprocess is K.preprocess
+    clip = torch.from_numpy(seeded[:, :8, :64, :64]).permute(0, 4, 1, 2, 3)
+    with torch.no_grad():
+        assert torch.equal(model(clip), torch_i3d(clip))

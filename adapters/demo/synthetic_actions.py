@@ -20,13 +20,12 @@ label  name            object                       motion
 ``ball_right`` / ``square_right`` share motion and differ only in appearance.
 Speeds, sizes, positions, textures and colours vary per clip.
 
-A sample is the two-stream input: the middle frame as mean-subtracted RGB
-(``(1, H, W, 3)``, 0..255 scale) and the stack of ``L = FRAMES - 1`` TV-L1 flow
-fields between consecutive frames (``(L, H, W, 2)``, ``(u, v)``, pixels per
-frame times :data:`FLOW_SCALE`, so that typical motion spans about +-B/2 with
-B = 160, ``docs/architecture.md`` sec. 3). Flow comes from OpenCV's Dual TV-L1
-(``opencv-contrib-python-headless``) with 3 scales, 3 warps and epsilon
-0.05 (about 10x faster than the defaults and within 0.04 px of them).
+A sample is the two-stream input, made by the conventions of
+:mod:`stviz_adapters.video_inputs` (:func:`~stviz_adapters.video_inputs.two_stream_inputs`):
+the middle frame as mean-subtracted RGB (``(1, H, W, 3)``, 0..255 scale) and the
+stack of ``L = FRAMES - 1`` TV-L1 flow fields between consecutive frames
+(``(L, H, W, 2)``, ``(u, v)``, pixels per frame times :data:`FLOW_SCALE`, so
+that typical motion spans about +-B/2 with B = 160, ``docs/architecture.md`` sec. 3).
 Splits are cached on disk under a key that includes :data:`GENERATOR_VERSION`;
 a cache written by another version is rebuilt, never used.
 """
@@ -40,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..video_inputs import FLOW_SCALE, MEAN_RGB, tvl1_flow, two_stream_inputs
+
 __all__ = ["CLASSES", "GENERATOR_VERSION", "FLOW_SCALE", "MEAN_RGB", "SIZE", "FRAMES",
            "render_clip", "tvl1_flow", "Split", "make_split"]
 
@@ -47,8 +48,6 @@ GENERATOR_VERSION = 1
 CLASSES = ("ball_right", "ball_left", "ball_up", "ball_down", "square_right", "spin", "expand",
            "oscillate")
 SIZE, FRAMES = 64, 11
-FLOW_SCALE = 16.0
-MEAN_RGB = np.array([123.68, 116.78, 103.94], dtype=np.float32)
 SPLIT_SEEDS = {"train": 1000, "val": 2000, "test": 3000}
 
 
@@ -147,20 +146,6 @@ def render_clip(label: int, rng, size: int = SIZE, frames: int = FRAMES) -> np.n
     return out
 
 
-_TVL1 = {}
-
-
-def tvl1_flow(frames: np.ndarray) -> np.ndarray:
-    """TV-L1 flow between consecutive frames: ``(T - 1, H, W, 2)`` pixels/frame, ``(u, v)``."""
-    import cv2
-
-    if "tv" not in _TVL1:
-        _TVL1["tv"] = cv2.optflow.DualTVL1OpticalFlow_create(nscales=3, warps=3, epsilon=0.05)
-    tv = _TVL1["tv"]
-    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames]
-    return np.stack([tv.calc(a, b, None) for a, b in zip(gray, gray[1:])]).astype(np.float32)
-
-
 @dataclass
 class Split:
     """A split of the dataset as model inputs in canonical layout.
@@ -215,9 +200,9 @@ def make_split(split: str = "val", per_class: int = 25, *, size: int = SIZE, cac
     for i in range(total):
         label = i % len(CLASSES)
         rng = np.random.default_rng([SPLIT_SEEDS[split], i])
-        frames = render_clip(label, rng, size)
-        rgbs.append(frames[FRAMES // 2].astype(np.float32)[None] - MEAN_RGB)
-        flows.append(tvl1_flow(frames) * FLOW_SCALE)
+        rgb, flow = two_stream_inputs(render_clip(label, rng, size), 1, FRAMES - 1)
+        rgbs.append(rgb)
+        flows.append(flow)
         labels.append(label)
         if progress is not None:
             progress(i + 1, total)

@@ -1,7 +1,7 @@
 """The paper's other architectures, declared once and built in either framework.
 
 An architecture is a graph of named operations and blocks (:class:`Op`,
-:class:`Block`), free of any framework; :mod:`stviz_adapters.zoo.declared_torch`
+:class:`Block`, the vocabulary of :mod:`.graph`), free of any framework; :mod:`stviz_adapters.zoo.declared_torch`
 and :mod:`stviz_adapters.zoo.declared_keras` build it, so both twins have the
 same layer names by construction and weights port between them by name.
 
@@ -28,7 +28,9 @@ released models where they exist):
   299 x 299 inputs.
 * :func:`i3d`: Inflated 3D ConvNet (Carreira and Zisserman, CVPR 2017) on an
   RGB clip: ``Conv3d_1a_7x7`` ... ``Mixed_3b`` ... ``Mixed_5c``, ``avgpool``,
-  ``Logits``.
+  ``Logits``. Its keywords give the conventions of a trained model too (the
+  Kinetics-400 I3D of :mod:`.kinetics_i3d`: TensorFlow's padding, batch norm
+  without scale, the input scaled inside, a windowed head).
 
 Every convolution is a block ``conv`` -> ``bn`` (-> ``relu``), without bias,
 so batch norm follows every convolution, before and after branch points.
@@ -37,65 +39,10 @@ Paddings are explicit and symmetric (PyTorch's convention).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .graph import Block, Net, Op, ch, pool, unit
 
 __all__ = ["Op", "Block", "Net", "st_resnet50", "bn_inception_two_stream",
-           "inception_v3_two_stream", "i3d", "FAMILIES", "ch"]
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation: ``kind`` in conv, bn, relu, maxpool, avgpool, add, concat, mean, gap, dense."""
-
-    name: str
-    kind: str
-    inputs: tuple
-    params: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Block:
-    """A named sub-graph; its output is the output of its last item."""
-
-    name: str
-    inputs: tuple
-    body: tuple
-
-
-@dataclass(frozen=True)
-class Net:
-    """A whole model: named inputs ``{name: channels}``, items, output, and how it is called."""
-
-    name: str
-    inputs: dict
-    body: tuple
-    layout: str  # "two_stream_2d" or "clip_3d"
-    stviz_inputs: dict
-    dims: int
-
-
-def ch(channels: int, width: float) -> int:
-    """``channels`` scaled by ``width``, at least 1."""
-    return max(1, round(channels * width))
-
-
-def _t(v, dims):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * dims
-
-
-def unit(name, src, out, k, s=1, p=None, *, relu=True, eps=1e-5, dims=2):
-    """``conv`` (no bias) -> ``bn`` (-> ``relu``) as one block; ``p`` defaults to ``k // 2``."""
-    k = _t(k, dims)
-    p = tuple(x // 2 for x in k) if p is None else _t(p, dims)
-    body = [Op("conv", "conv", ("@0",), {"out": out, "k": k, "s": _t(s, dims), "p": p}),
-            Op("bn", "bn", ("conv",), {"eps": eps})]
-    if relu:
-        body.append(Op("relu", "relu", ("bn",)))
-    return Block(name, (src,), tuple(body))
-
-
-def pool(name, src, kind, k, s, p=0, dims=2):
-    return Op(name, kind, (src,), {"k": _t(k, dims), "s": _t(s, dims), "p": _t(p, dims)})
+           "inception_v3_two_stream", "i3d", "FAMILIES", "ch", "unit", "pool"]
 
 
 # -- ResNet-50 and the spatiotemporal ResNet -------------------------------------------
@@ -332,39 +279,62 @@ I3D_BLOCKS = (("3b", 64, 96, 128, 16, 32, 32), ("3c", 128, 128, 192, 32, 96, 64)
               ("5c", 384, 192, 384, 48, 128, 128))
 
 
-def _i3d_block(name, src, spec, w):
+def _i3d_block(name, src, spec, w, same, bn):
     _, b0, b1r, b1, b2r, b2, b3 = spec
-    u = lambda n, s, c, k: unit(n, s, ch(c, w), k, dims=3)  # noqa: E731
+    u = lambda n, s, c, k: unit(n, s, ch(c, w), k, p="same" if same else None, dims=3, **bn)  # noqa: E731
     body = (u("Branch_0", "@0", b0, 1),
             u("Branch_1a", "@0", b1r, 1), u("Branch_1b", "Branch_1a", b1, 3),
             u("Branch_2a", "@0", b2r, 1), u("Branch_2b", "Branch_2a", b2, 3),
-            pool("Branch_3a", "@0", "maxpool", 3, 1, 1, dims=3), u("Branch_3b", "Branch_3a", b3, 1),
+            pool("Branch_3a", "@0", "maxpool", 3, 1, "same" if same else 1, dims=3),
+            u("Branch_3b", "Branch_3a", b3, 1),
             Op("concat", "concat", ("Branch_0", "Branch_1b", "Branch_2b", "Branch_3b")))
     return Block(name, (src,), body)
 
 
-def i3d(num_classes=400, *, width=1.0, input_size=224, frames=64) -> Net:
-    """I3D on an RGB clip (see module notes); ``frames`` a multiple of 8."""
-    if frames % 8:
+def i3d(num_classes=400, *, width=1.0, input_size=224, frames=64, padding=None, bn_eps=1e-5,
+        bn_scale=True, input_scale=None, head_window=None) -> Net:
+    """I3D on an RGB clip (see module notes); ``frames`` a multiple of 8 unless ``padding="same"``.
+
+    ``input_size`` is ``H = W`` or ``(H, W)``. The other keywords give a trained
+    model's conventions: ``padding="same"`` (TensorFlow's, everywhere), ``bn_eps``,
+    ``bn_scale=False`` (batch norm without gamma), ``input_scale`` (the model
+    divides its input by it first, op ``input_scale``) and ``head_window`` (the
+    head averages windows of that many ``(T, H, W)`` positions, then all windows).
+    """
+    same = padding == "same"
+    if padding not in (None, "same"):
+        raise ValueError(f"padding is None (explicit, symmetric) or 'same', got {padding!r}")
+    if frames % 8 and not same:
         raise ValueError(f"I3D halves time three times: frames must be a multiple of 8, got {frames}")
-    body = [unit("Conv3d_1a_7x7", "clip", ch(64, width), 7, 2, 3, dims=3),
-            pool("MaxPool3d_2a_3x3", "Conv3d_1a_7x7", "maxpool", (1, 3, 3), (1, 2, 2), (0, 1, 1), 3),
-            unit("Conv3d_2b_1x1", "MaxPool3d_2a_3x3", ch(64, width), 1, dims=3),
-            unit("Conv3d_2c_3x3", "Conv3d_2b_1x1", ch(192, width), 3, dims=3),
-            pool("MaxPool3d_3a_3x3", "Conv3d_2c_3x3", "maxpool", (1, 3, 3), (1, 2, 2), (0, 1, 1), 3)]
+    bn = {"eps": bn_eps, "scale": bn_scale}
+    pads = ("same",) * 4 if same else ((0, 1, 1), (0, 1, 1), 1, 0)
+    stem_in = "clip"
+    body = []
+    if input_scale is not None:
+        body.append(Op("input_scale", "scale", ("clip",), {"by": input_scale}))
+        stem_in = "input_scale"
+    body += [unit("Conv3d_1a_7x7", stem_in, ch(64, width), 7, 2, "same" if same else 3, dims=3, **bn),
+             pool("MaxPool3d_2a_3x3", "Conv3d_1a_7x7", "maxpool", (1, 3, 3), (1, 2, 2), pads[0], 3),
+             unit("Conv3d_2b_1x1", "MaxPool3d_2a_3x3", ch(64, width), 1,
+                  p="same" if same else None, dims=3, **bn),
+             unit("Conv3d_2c_3x3", "Conv3d_2b_1x1", ch(192, width), 3,
+                  p="same" if same else None, dims=3, **bn),
+             pool("MaxPool3d_3a_3x3", "Conv3d_2c_3x3", "maxpool", (1, 3, 3), (1, 2, 2), pads[1], 3)]
     prev = "MaxPool3d_3a_3x3"
     for spec in I3D_BLOCKS:
         if spec[0] == "4b":
-            body.append(pool("MaxPool3d_4a_3x3", prev, "maxpool", 3, 2, 1, 3))
+            body.append(pool("MaxPool3d_4a_3x3", prev, "maxpool", 3, 2, pads[2], 3))
             prev = "MaxPool3d_4a_3x3"
         if spec[0] == "5b":
-            body.append(pool("MaxPool3d_5a_2x2", prev, "maxpool", 2, 2, 0, 3))
+            body.append(pool("MaxPool3d_5a_2x2", prev, "maxpool", 2, 2, pads[3], 3))
             prev = "MaxPool3d_5a_2x2"
-        body.append(_i3d_block(f"Mixed_{spec[0]}", prev, spec, width))
+        body.append(_i3d_block(f"Mixed_{spec[0]}", prev, spec, width, same, bn))
         prev = f"Mixed_{spec[0]}"
-    body += [Op("avgpool", "gap", (prev,)), Op("Logits", "dense", ("avgpool",), {"out": num_classes})]
-    return Net("i3d", {"clip": 3}, tuple(body), "clip_3d",
-               {"clip": (frames, input_size, input_size, 3)}, 3)
+    head = {} if head_window is None else {"window": tuple(head_window)}
+    body += [Op("avgpool", "gap", (prev,), head),
+             Op("Logits", "dense", ("avgpool",), {"out": num_classes})]
+    h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    return Net("i3d", {"clip": 3}, tuple(body), "clip_3d", {"clip": (frames, h, w, 3)}, 3)
 
 
 #: family name -> its declaration (defaults: the paper's input size)

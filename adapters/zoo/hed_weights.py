@@ -15,8 +15,11 @@ loader reverses the input channels of ``conv1_1`` once: the loaded tower takes
 mean-subtracted RGB directly. Keras ``padding='same'`` pooling is PyTorch
 ``ceil_mode=True``; :func:`.hed_weights_torch.hed_vgg16` builds the trunk that way.
 
-This module reads the file (framework-free); :mod:`.hed_weights_torch` and
-:mod:`.hed_weights_keras` load it into models.
+This module reads the file (framework-free): :func:`hed_vgg16_weights` maps it
+onto the layer names ``conv1_1`` ... ``conv5_3`` in the framework-neutral layout
+of :mod:`.graph`, which :func:`.declared_torch.load_weights` and
+:func:`.declared_keras.load_weights` load (:mod:`.hed_weights_torch`,
+:mod:`.hed_weights_keras`), as for every family with trained weights.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["hed_weights_path", "read_hed_vgg16", "HED_MEAN_RGB", "HED_PARAMETERS"]
+__all__ = ["hed_weights_path", "read_hed_vgg16", "hed_vgg16_weights", "HED_MEAN_RGB",
+           "HED_PARAMETERS"]
 
 #: The mean the network was trained with, in RGB order (Caffe's BGR mean reversed).
 HED_MEAN_RGB = (122.67892, 116.66877, 104.00699)
@@ -79,3 +83,13 @@ def read_hed_vgg16(path=None, *, rgb: bool = True) -> dict:
         kernel, bias = out["conv1_1"]
         out["conv1_1"] = (np.ascontiguousarray(kernel[:, :, ::-1, :]), bias)
     return out
+
+
+def hed_vgg16_weights(path=None) -> dict:
+    """:func:`read_hed_vgg16` as ``{"conv1_1.kernel": HWIO, "conv1_1.bias": ..., ...}`` (RGB input).
+
+    The layout every declared model loads (:mod:`stviz_adapters.zoo.graph`);
+    ``prefix="rgb."`` of the loaders puts it into a two-stream appearance tower.
+    """
+    return {f"{name}.{leaf}": array for name, (kernel, bias) in read_hed_vgg16(path).items()
+            for leaf, array in (("kernel", kernel), ("bias", bias))}

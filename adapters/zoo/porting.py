@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from stviz_core.model_contract import contract_of
+
 __all__ = ["torch_to_keras", "keras_to_torch", "ported_layers"]
 
 
@@ -91,7 +93,7 @@ def torch_to_keras(torch_model, keras_model, *, flatten=None):
 
     Returns ``keras_model``. Values are cast to each Keras layer's dtype.
     """
-    flatten = dict(getattr(torch_model, "stviz_flatten", {}), **(flatten or {}))
+    flatten = dict(contract_of(torch_model).flatten or {}, **(flatten or {}))
     for name, module, layer in _pairs(torch_model, keras_model):
         if _is_batch_norm(module):
             values = _bn_torch_values(module)
@@ -115,7 +117,7 @@ def keras_to_torch(keras_model, torch_model, *, flatten=None):
     """Copy every same-named Keras conv and dense weight into ``torch_model``; returns it."""
     import torch
 
-    flatten = dict(getattr(torch_model, "stviz_flatten", {}), **(flatten or {}))
+    flatten = dict(contract_of(torch_model).flatten or {}, **(flatten or {}))
     with torch.no_grad():
         for name, module, layer in _pairs(torch_model, keras_model):
             values = layer.get_weights()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 
 from stviz_core.layouts import Clip3D, Image2D, TwoStream2D
+from stviz_core.model_contract import declare
 from .vgg_c3d import SMALL_BLOCKS, VGG16_BLOCKS, ch, pooled
 
 __all__ = ["vgg16_trunk", "two_stream_vgg16", "two_stream_small", "c3d", "block_max_pooling_3d"]
@@ -119,9 +120,8 @@ def vgg16_trunk(in_channels=3, *, width=1.0, pool5=True, ceil_mode=False, input_
     keras, L, _ = _layers(dtype, seed)
     x = keras.Input((input_size, input_size, in_channels), name="rgb", dtype=dtype)
     model = keras.Model(x, _tower(x, "", width, pool5, ceil_mode, dtype, seed), name="vgg16_trunk")
-    model.stviz_layout = Image2D(channels_first=False)
-    model.stviz_inputs = {"rgb": (1, input_size, input_size, in_channels)}
-    return model
+    return declare(model, layout=Image2D(channels_first=False),
+                   inputs={"rgb": (1, input_size, input_size, in_channels)})
 
 
 def two_stream_vgg16(num_classes=101, *, width=1.0, flow_frames=10, input_size=224,
@@ -154,10 +154,9 @@ def _two_stream(tower, pools, c5, num_classes, width, flow_frames, input_size, f
     x = block_max_pooling_3d((1, 2, 2), "pool5_fusion", dtype)(x)
     x = _head(x, num_classes, fc, dtype, seed, dropout=True)
     model = keras.Model([rgb, flow], x, name=name)
-    model.stviz_layout = TwoStream2D(channels_first=False)
-    model.stviz_inputs = {"rgb": (1, input_size, input_size, 3),
-                          "flow": (flow_frames, input_size, input_size, 2)}
-    return model
+    return declare(model, layout=TwoStream2D(channels_first=False),
+                   inputs={"rgb": (1, input_size, input_size, 3),
+                           "flow": (flow_frames, input_size, input_size, 2)})
 
 
 def _head(x, num_classes, fc, dtype, seed, dropout):
@@ -191,6 +190,5 @@ def c3d(num_classes=101, *, width=1.0, frames=16, input_size=112, fc_width=None,
     x = _head(x, num_classes, ch(4096, width) if fc_width is None else fc_width, dtype, seed,
               dropout=False)
     model = keras.Model(clip, x, name="c3d")
-    model.stviz_layout = Clip3D(channels_first=False)
-    model.stviz_inputs = {"clip": (frames, input_size, input_size, 3)}
-    return model
+    return declare(model, layout=Clip3D(channels_first=False),
+                   inputs={"clip": (frames, input_size, input_size, 3)})

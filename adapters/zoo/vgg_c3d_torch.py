@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from stviz_core.layouts import Clip3D, TwoStream2D
+from stviz_core.model_contract import declare
 
 from .vgg_c3d import SMALL_BLOCKS, VGG16_BLOCKS, ch, pooled
 
@@ -78,11 +79,10 @@ class TwoStreamFusion(nn.Module):
         self.relu7 = nn.ReLU(inplace=True)
         self.drop7 = nn.Dropout(0.5)
         self.fc8 = nn.Linear(fc, num_classes)
-        #: shape (C, T, H, W) flattened into fc6, for weight porting across layouts
-        self.stviz_flatten = {"fc6": (c5, 1, side, side)}
-        self.stviz_layout = TwoStream2D()
-        self.stviz_inputs = {"rgb": (1, input_size, input_size, 3),
-                             "flow": (flow_frames, input_size, input_size, 2)}
+        # flatten: shape (C, T, H, W) flattened into fc6, for weight porting across layouts
+        declare(self, layout=TwoStream2D(), flatten={"fc6": (c5, 1, side, side)},
+                inputs={"rgb": (1, input_size, input_size, 3),
+                        "flow": (flow_frames, input_size, input_size, 2)})
 
     def forward(self, rgb, flow):
         fused = torch.cat([self.rgb(rgb), self.flow(flow)], dim=1).unsqueeze(2)  # (N, C, 1, h, w)
@@ -157,9 +157,8 @@ class C3D(nn.Module):
         self.fc7 = nn.Linear(fc, fc)
         self.relu7 = nn.ReLU(inplace=True)
         self.fc8 = nn.Linear(fc, num_classes)
-        self.stviz_flatten = {"fc6": (c_in, t, side, side)}
-        self.stviz_layout = Clip3D()
-        self.stviz_inputs = {"clip": (frames, input_size, input_size, 3)}
+        declare(self, layout=Clip3D(), flatten={"fc6": (c_in, t, side, side)},
+                inputs={"clip": (frames, input_size, input_size, 3)})
 
     def _add(self, name, module):
         self.add_module(name, module)
