@@ -19,7 +19,7 @@ sum does, and Adam only sees the ratio); where either norm is zero or not finite
 (a dead unit, no regularization) the factor is 1, the literal one.
 ``objective_scale="paper"``, or any given ``a_hat``, keeps eq. 1 literal.
 
-Feature matching (:func:`stviz_core.objectives.feature_match`) is left out of
+Feature matching (:func:`stviz_core.feature_matching.feature_match`) is left out of
 the automatic scale: ``||A - A0||^2 / ||A0||^2`` is already normalized (the
 code's own energy), and with the paper's regularizer weights (normalized by
 ``H W B^alpha`` and ``H W V^2``) it is Mahendran and Vedaldi's objective with
