@@ -46,7 +46,7 @@ preset so), ``diversity`` (:mod:`stviz_core.diversity`) and the field-shaping op
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Mapping, Optional
 
 from . import param as _param
@@ -207,17 +207,9 @@ class Preset:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "appearance": self.appearance.to_dict(),
-            "motion": self.motion.to_dict(),
-            "steps": self.steps,
-            "learning_rate": self.learning_rate.to_dict(),
-            "init_scale": self.init_scale,
-            "parameterization": self.parameterization.to_dict(),
-            "transforms": self.transforms.to_dict(),
-            "diversity": self.diversity,
-        }
+        """Every field as JSON values, in field order (what :func:`from_dict` reads)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in values.items()}
 
 
 def from_dict(data: Mapping) -> Preset:
