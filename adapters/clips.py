@@ -13,13 +13,14 @@ came from) to start an ascent from (``ascend(..., init=clip)``) or to invert
   - a model with one RGB clip input ``(T, H, W, 3)`` through its
     ``model.stviz_preprocess`` (the Kinetics-400 I3D: ``frames - 127.5``), else
     by subtracting the ImageNet mean the paper's models use
-    (:data:`stviz_adapters.demo.synthetic_actions.MEAN_RGB`);
+    (:data:`stviz_adapters.video_inputs.MEAN_RGB`);
   - a two-stream model (an appearance input of ``Ta`` frames and a motion input
-    of ``L`` flow fields) as the demo net's data are made
-    (:mod:`stviz_adapters.demo.synthetic_actions`, and ``stviz flow``): a window of
+    of ``L`` flow fields) by the conventions of :mod:`stviz_adapters.video_inputs`,
+    as the demo net's data are made (and ``stviz flow``): a window of
     ``max(Ta, L + 1)`` frames; the appearance its central ``Ta`` frames minus
     the ImageNet mean; the motion the TV-L1 flow between its central ``L + 1``
-    frames times :data:`~stviz_adapters.demo.synthetic_actions.FLOW_SCALE`;
+    frames times :data:`~stviz_adapters.video_inputs.FLOW_SCALE`
+    (:func:`~stviz_adapters.video_inputs.two_stream_inputs`);
 
 * a **``.npz`` of inputs**: one array per input name, ``(N or 1, T, H, W, C)``
   (what ``stviz flow`` writes as ``input.npz``);
@@ -166,21 +167,17 @@ def read_clip(model, path, *, start=None, inputs=None, preprocess=None) -> Clip:
             clip = np.asarray(prep(frames, (height, width)), np.float32)
             details["preprocess"] = getattr(prep, "__qualname__", repr(prep))
         else:
-            from .demo.synthetic_actions import MEAN_RGB
+            from .video_inputs import rgb_input
 
-            clip = fit_frames(frames, (height, width)).astype(np.float32) - MEAN_RGB
+            clip = rgb_input(fit_frames(frames, (height, width)))
             details["preprocess"] = "fit (cover, centre crop), minus the ImageNet mean"
         if clip.shape != (t_app, height, width, 3):
             raise ValueError(f"the preprocessing gave {clip.shape}; the model takes "
                              f"{(t_app, height, width, 3)} for {a_name!r}")
         return Clip({a_name: clip[None]}, source=str(path), details=details)
-    from .demo.synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
+    from .video_inputs import FLOW_SCALE, two_stream_inputs
 
-    fitted = fit_frames(frames, (height, width))
-    a0 = (window - t_app) // 2 if t_app > 1 else window // 2
-    rgb = fitted[a0:a0 + t_app].astype(np.float32) - MEAN_RGB
-    m0 = (window - flows - 1) // 2
-    flow = tvl1_flow(fitted[m0:m0 + flows + 1]) * FLOW_SCALE
+    rgb, flow = two_stream_inputs(fit_frames(frames, (height, width)), t_app, flows)
     details["preprocess"] = (f"demo convention: appearance = frames minus the ImageNet mean, "
                              f"motion = TV-L1 flow x {FLOW_SCALE:g}")
     return Clip({a_name: rgb[None], m_name: flow[None]}, source=str(path), details=details)

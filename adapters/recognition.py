@@ -31,8 +31,8 @@ import numpy as np
 from stviz_core._xp import from_numpy, to_numpy
 from stviz_core.backend import backend_member, select_plugin
 from stviz_core.model_contract import contract_of
+from stviz_core.objectives import class_logit, resolve_classes
 
-from .zoo.kinetics_i3d import class_index
 
 __all__ = ["View", "Recognition", "views", "apply_view", "recognition", "class_scores"]
 
@@ -181,7 +181,7 @@ def recognition(model, clips, targets, *, layer="Logits", input_name=None, draws
     index = []
     for t in targets:
         if isinstance(t, str):
-            index.append(class_index(t, labels))
+            index.append(resolve_classes(class_logit(t), labels).unit_channel)
         else:
             index.append(int(t))
     drawn = views(draws, clips.shape[2:4], seed=seed, **view_options)

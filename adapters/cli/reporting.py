@@ -50,12 +50,12 @@ def flow(video, out, frames, start, size, overwrite):
 
     from stviz_core.atomic import atomic_path
     from ..media.render import flow_to_rgb, write_gif, write_mp4
-    from ..demo.synthetic_actions import FLOW_SCALE, MEAN_RGB, tvl1_flow
+    from ..video_inputs import FLOW_SCALE, rgb_input, tvl1_flow
 
     clip = read_video(video, start, frames, size)
     out = out_dir(out, overwrite)
     uv = tvl1_flow(clip)
-    rgb = clip[len(clip) // 2].astype(np.float32)[None] - MEAN_RGB
+    rgb = rgb_input(clip[len(clip) // 2][None])
     flow_input = uv * FLOW_SCALE
     path = out / "input.npz"
     with atomic_path(path) as tmp:

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stviz_core.names import closest_names
+from stviz_core.objectives import class_logit, resolve_classes
 
 from ..video_inputs import rgb_input
 from . import architectures as A
@@ -149,13 +149,7 @@ def class_index(name, labels=KINETICS400_CLASSES) -> int:
     ValueError
         If ``name`` is not a class; the message lists the closest names.
     """
-    labels = list(labels)
-    try:
-        return labels.index(name)
-    except ValueError:
-        close = closest_names(str(name), labels)
-        raise ValueError(f"no class {name!r}; closest names: {', '.join(close) or 'none'} "
-                         f"({len(labels)} classes)") from None
+    return resolve_classes(class_logit(str(name)), list(labels)).unit_channel  # the kernel's lookup
 
 
 def check_clip(frames: int, height: int, width: int) -> None:
