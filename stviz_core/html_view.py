@@ -190,7 +190,10 @@ def result_html(result, *, title=None, max_items=16, max_frames=32, max_side=128
     if longest > max_frames:
         limits.append(f"{max_frames} of {longest} frames")
     note = f"<p class='stviz-note'>showing {', '.join(limits)}</p>" if limits else ""
-    text = json.dumps(config, indent=1, sort_keys=True, default=_plain)
+    try:
+        text = json.dumps(config, indent=1, sort_keys=True, default=_plain)
+    except TypeError:  # keys of mixed types cannot be sorted
+        text = json.dumps(config, indent=1, default=_plain)
     return (f"<div class='stviz-view'><style>{STYLE}{''.join(r for r in rules if r)}</style>"
             f"<h3>{html.escape(str(title))}</h3>{''.join(cards)}{note}"
             f"<details><summary>config</summary><pre>{html.escape(text)}</pre></details></div>")

@@ -32,6 +32,7 @@ from .render import max_gamma
 __all__ = ["Section", "FigureGrid", "LayerFigure", "ResultCards", "ClipPairs", "grids_by_layer",
            "cards_by_layer"]
 
+
 class Section(abc.ABC):
     """One part of a report page (module notes).
 
@@ -62,6 +63,7 @@ class Section(abc.ABC):
         return []
 
     def _repr_html_(self) -> str:
+        """A notebook's view of the section: pictures inline, clips playing, styles scoped."""
         return notebook_html([self])
 
 
