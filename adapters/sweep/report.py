@@ -84,35 +84,38 @@ class _CellStore:
         return self._store.memo[key]
 
 
+class _FromCells:
+    """A section whose results are stacked from sweep cells: ``cells`` names them in the manifest."""
+
+    def _sources(self) -> dict:
+        """``{id(result): [cell id, ...]}`` of the results the section shows."""
+        raise NotImplementedError
+
+    def record(self, store) -> dict:
+        return {**super().record(_CellStore(store, self._sources())), "cells": self.cells}
+
+    @classmethod
+    def restore(cls, store, record):
+        section = super().restore(_CellStore(store), record)
+        section.cells = record["cells"]
+        return section
+
+
 @dataclass
-class SweepGrid(FigureGrid):
+class SweepGrid(_FromCells, FigureGrid):
     """A sweep's figure grid; ``cells`` names, per column, the cells stacked in it."""
 
     cells: dict = field(default_factory=dict)
 
-    def record(self, store) -> dict:
-        sources = {id(self.columns[label]): ids for label, ids in self.cells.items()}
-        return {**super().record(_CellStore(store, sources)), "cells": self.cells}
-
-    @classmethod
-    def restore(cls, store, record):
-        grid = super().restore(_CellStore(store), record)
-        grid.cells = record["cells"]
-        return grid
+    def _sources(self) -> dict:
+        return {id(self.columns[label]): ids for label, ids in self.cells.items()}
 
 
 @dataclass
-class SweepCards(ResultCards):
+class SweepCards(_FromCells, ResultCards):
     """A sweep's result cards; ``cells`` names, per stem, the cells stacked in its result."""
 
     cells: dict = field(default_factory=dict)
 
-    def record(self, store) -> dict:
-        sources = {id(r): self.cells[stem] for stem, r in self.results}
-        return {**super().record(_CellStore(store, sources)), "cells": self.cells}
-
-    @classmethod
-    def restore(cls, store, record):
-        cards = super().restore(_CellStore(store), record)
-        cards.cells = record["cells"]
-        return cards
+    def _sources(self) -> dict:
+        return {id(r): self.cells[stem] for stem, r in self.results}
