@@ -244,6 +244,8 @@ def test_presets_switch_it_on_and_leave_the_rest_alone():
     assert (p.canvas, p.squash, p.standardize, p.contrast) == ((3.0, 1.25), "radial", True, 0.4)
     assert t.crop == (0.8, 1.0) and t.time_shift == 0 and t.scale == plain.transforms.scale
     assert presets.from_dict(shaped.to_dict()) == shaped
+    assert shaped.appearance.weight == shaped.motion.weight == 0.0  # z-scored: no TV, as MaCo
+    assert presets.fourier(squash=True).appearance.weight == plain.appearance.weight
     assert presets.robust(squash="channel").parameterization == param.Pixel(squash="channel")
     assert presets.maco(canvas=(1, 2)).transforms.crop == (0.5, 1.0)
     assert presets.maco(canvas=(1, 2)).transforms.time_shift == 1  # not longer in time
@@ -283,9 +285,19 @@ def test_crops_smaller_than_the_clip_are_refused_at_planning(changes, message):
     assert backend.seen == []  # refused before any forward pass
 
 
-def test_an_anchor_on_a_canvas_is_refused():
+def test_an_anchor_and_a_start_on_a_canvas():
+    """init= embeds the clip in the canvas (its view is the clip); the anchor and the
+    regularizers act on the returned clip, the canvas's centre."""
     backend = _Recorder({"rgb": ((2, 6, 6, 3), "appearance")})
-    clip = {"rgb": np.zeros((1, 2, 6, 6, 3))}
-    with pytest.raises(ValueError, match="use canvas=\\(1, 1\\)"):
-        sv.ascend(backend, sv.channel(0), steps=2, init=clip, anchor=1.0,
-                  parameterization=param.Pixel(canvas=2))
+    clip = {"rgb": np.random.default_rng(3).uniform(-50, 50, (1, 2, 6, 6, 3))}
+    options = dict(steps=1, init=clip, parameterization=param.Fourier(canvas=2), jitter=False,
+                   transforms=Transforms(crop=(0.5, 1.0)), learning_rate=1e-9)
+    start = sv.ascend(backend, sv.channel(0), **options)
+    np.testing.assert_allclose(start.inputs["rgb"][0], clip["rgb"][0], atol=1e-6)
+    free = sv.ascend(backend, sv.channel(0), **{**options, "steps": 20, "learning_rate": 20.0})
+    held = sv.ascend(backend, sv.channel(0), **{**options, "steps": 20, "learning_rate": 20.0},
+                     anchor=100.0)
+    distance = {k: np.abs(r.inputs["rgb"] - clip["rgb"]).mean() for k, r in
+                (("free", free), ("held", held))}
+    assert distance["held"] < 0.5 * distance["free"]
+    assert held.trace["rgb/anchor"].shape == (20, 1)

@@ -117,7 +117,13 @@ def shaped(parameterization: Parameterization, transforms: Transforms, *, canvas
 
 
 def takes_shaping(factory):
-    """A preset factory that also takes :data:`SHAPING_OPTIONS` (applied by :func:`shaped`)."""
+    """A preset factory that also takes :data:`SHAPING_OPTIONS` (applied by :func:`shaped`).
+
+    With ``standardize=True`` the preset's regularizers are switched off (weight 0), as MaCo
+    and Lucid have none: contrast and the bound hold by construction, and at a fixed contrast
+    eq. 3's TV could only smooth the unit's pattern away (the automatic objective scale
+    matches it to TV's gradient on the rough initial noise). ``replace`` them to have them.
+    """
     @functools.wraps(factory)
     def build(*args, **options):
         shaping = {k: options.pop(k) for k in SHAPING_OPTIONS if k in options}
@@ -126,5 +132,9 @@ def takes_shaping(factory):
             return preset
         parameterization, transforms = shaped(preset.parameterization, preset.transforms,
                                               **shaping)
-        return preset.replace(parameterization=parameterization, transforms=transforms)
+        changes = {}
+        if parameterization.output.standardize:
+            changes = {role: dataclasses.replace(getattr(preset, role), weight=0.0)
+                       for role in ("appearance", "motion")}
+        return preset.replace(parameterization=parameterization, transforms=transforms, **changes)
     return build

@@ -58,21 +58,13 @@ def _grown(n, factor):
     return max(n, math.ceil(factor * n - 1e-9))
 
 
-def check_plan(parameterization, transforms, specs, *, anchored=False) -> None:
-    """Refuse, at planning, what a run's canvas cannot do (one-line ``ValueError``s).
-
-    Crops (``transforms.crop``) smaller than the clip in any input's canvas
-    (:func:`stviz_core.transforms.check_crop`), and an anchor (``ascend(anchor=)``,
-    a distance to a clip) on a canvas larger than the clip.
-    """
+def check_plan(parameterization, transforms, specs) -> None:
+    """Refuse, at planning, crops (``transforms.crop``) smaller than the clip in any input's
+    canvas (:func:`stviz_core.transforms.check_crop`; one-line ``ValueError``)."""
     factors = getattr(parameterization, "canvas", (1.0, 1.0))
-    for name, spec in specs.items():
-        canvas = canvas_shape(tuple(spec.shape), factors)
-        check_crop(getattr(transforms, "crop", None), tuple(spec.shape), canvas)
-        if anchored and canvas != tuple(spec.shape):
-            raise ValueError(f"anchor= keeps an input near a clip; input {name!r} is optimized on "
-                             f"a canvas of {canvas[:3]} around its {tuple(spec.shape)[:3]}: "
-                             "use canvas=(1, 1) (no canvas) with an anchor")
+    for spec in specs.values():
+        check_crop(getattr(transforms, "crop", None), tuple(spec.shape),
+                   canvas_shape(tuple(spec.shape), factors))
 
 
 class View:

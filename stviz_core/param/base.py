@@ -137,6 +137,12 @@ class Field(abc.ABC):
         """The input ``(N, T, H, W, C)`` the parameters stand for: the canvas's centre view."""
         return self.view(self.to_canvas(params))
 
+    def start_scale(self, scale: float) -> float:
+        """The initial noise's scale (a fraction of the bound, RMS ``scale B / sqrt(3)``): the
+        preset's ``scale``, or, standardized, ``contrast sqrt(3)`` (a raw output of the scale of
+        the input it makes, so that Adam's steps mean what they mean without the z-score)."""
+        return self.output.contrast * 3**0.5 if self.output.standardize else scale
+
     def canvas(self, params, x):
         """What the step's crops are taken from: ``x`` itself (the same array) without a canvas,
         else :meth:`to_canvas`."""

@@ -128,6 +128,7 @@ class _FourierField(Field):
                             self.dtype, self.device)
 
     def init(self, rngs, *, scale):
+        scale = self.start_scale(scale)
         s = self.settings
         params = np.stack([init(self.canvas_shape, rng, bound=self.bound, scale=scale,
                                 alpha=s.alpha, role=self.role, decorrelate=s.decorrelate)

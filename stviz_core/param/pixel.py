@@ -73,6 +73,7 @@ class Pixel(Parameterization):
 
 class _PixelField(Field):
     def init(self, rngs, *, scale):
+        scale = self.start_scale(scale)
         noise = np.stack([init(self.canvas_shape, rng, bound=self.bound, scale=scale)
                           for rng in rngs])
         return from_numpy(noise, self.xp, dtype=self.dtype, device=self.device)

@@ -168,16 +168,18 @@ def _run(backend, run: RunSettings, callback) -> Result:
     trace = new_trace(run.specs, _extra_terms(run))
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
     for step in range(run.steps):
-        # a canvas field's whole canvas (cropped in the step, regularized whole); else x itself
+        # a canvas field's whole canvas, cropped in the step (x itself without a canvas)
         net = {**x, **{k: fields[k].canvas(params[k], x[k]) for k in run.used}}
         value, objective_grads, terms = objective_gradients(
             backend, run, net, None if shifts is None else shifts[step, ...],
             draws=None if draws is None else draws.at(step), first=step == 0)
-        penalty, penalty_grads = regularizer_gradients(run, net, xp)
+        penalty, penalty_grads = regularizer_gradients(run, x, xp)
         record(trace, value, {**frozen, **penalty, **terms})
         if run.is_check_step(step):
             good = _checkpoint(backend, run, optimizer, trace, good, x, step)
-        loss_grads = {k: penalty_grads[k] - objective_grads[k] for k in run.used}
+        # the penalties are the returned clip's (a canvas's centre): placed in the canvas
+        loss_grads = {k: fields[k].canvas_cotangent(penalty_grads[k]) - objective_grads[k]
+                      for k in run.used}
         params, x, state = adam_step(run, fields, optimizer, state, loss_grads, params, x, step)
         if callback is not None:
             callback(step + 1, run.steps)

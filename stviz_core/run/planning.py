@@ -192,7 +192,7 @@ def plan_run(backend, objective, options: Optional[RunOptions] = None, **changes
     a_hat = _a_hat(options.a_hat, channels, backend)
     rho, stride = _receptive_field(backend, options.rho, options.stride)
     streams = {k: options.preset.for_role(s.role) for k, s in specs.items()}
-    check_plan(options.parameterization, options.transforms, specs, anchored=bool(options.anchor))
+    check_plan(options.parameterization, options.transforms, specs)
     start = plan_start(options.init, specs=specs, bounds={k: streams[k].bound for k in specs},
                        batch=len(seeds), parameterization=options.parameterization,
                        objectives=[o.describe() for o in objective.per_visualization(len(seeds))],
