@@ -137,6 +137,16 @@ class Field(abc.ABC):
         """The input ``(N, T, H, W, C)`` the parameters stand for: the canvas's centre view."""
         return self.view(self.to_canvas(params))
 
+    def remembered(self, params, compute):
+        """``compute(params)``, kept for the last ``params`` object: a step's canvas, VJP and
+        constraint all read the raw output of the same parameters (one FFT, not three)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is params:
+            return last[1]
+        value = compute(params)
+        self._last = (params, value)
+        return value
+
     def start_scale(self, scale: float) -> float:
         """The initial noise's scale (a fraction of the bound, RMS ``scale B / sqrt(3)``): the
         preset's ``scale``, or, standardized, ``contrast sqrt(3)`` (a raw output of the scale of

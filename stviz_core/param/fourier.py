@@ -136,7 +136,8 @@ class _FourierField(Field):
         return from_numpy(params, self.xp, dtype=self.dtype, device=self.device)
 
     def _raw(self, params):
-        return self.basis.to_input(self.basis.as_complex(params[..., 0], params[..., 1]))
+        return self.remembered(params, lambda p: self.basis.to_input(
+            self.basis.as_complex(p[..., 0], p[..., 1])))
 
     def to_canvas(self, params):
         raw = self._raw(params)

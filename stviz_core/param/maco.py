@@ -150,7 +150,7 @@ class _MacoField(Field):
         return from_numpy(phases, self.xp, dtype=self.dtype, device=self.device)
 
     def to_canvas(self, params):
-        raw = _raw(self.basis, params, self.xp)
+        raw = self.remembered(params, lambda p: _raw(self.basis, p, self.xp))
         if not self.output.active:
             return project_to_bound_unchecked(raw, self.bound, self.xp)
         return output(raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
@@ -159,7 +159,7 @@ class _MacoField(Field):
         g = self.canvas_cotangent(cotangent)
         if not self.output.active:
             return _vjp(self.basis, params, g, self.bound, self.xp)
-        raw = _raw(self.basis, params, self.xp)
+        raw = self.remembered(params, lambda p: _raw(self.basis, p, self.xp))
         g = output_vjp(raw, g, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
         return _phase_gradient(self.basis, params, g, self.xp)
 
