@@ -164,10 +164,13 @@ class Warp:
     role : {"appearance", "motion"}
     canvas : tuple, optional
         ``(T', H', W', C)`` of the canvas the input is cropped from; the clip's if omitted.
+    in_time : bool
+        Whether the crop moves in time (:func:`step_warps`: not where the visualization's
+        inputs differ in frame count, which would move one stream against another).
     """
 
     def __init__(self, settings: Transforms, draws: Optional[Draws], shape, role: str,
-                 canvas=None):
+                 canvas=None, in_time: bool = True):
         t, h, w, c = shape
         self.shape, self.vectors = tuple(shape), role == "motion" and c == 2
         self.canvas = self.shape if canvas is None else tuple(canvas)
@@ -183,7 +186,7 @@ class Warp:
             random = settings.crop is not None and draws is not None and draws.phase is not None
             if random:
                 check_crop(settings.crop, self.shape, self.canvas)
-            self.crops = [_crop(self.shape, self.canvas, draws, i if random else None)
+            self.crops = [_crop(self.shape, self.canvas, draws, i if random else None, in_time)
                           for i in range(n if random else 1)]
 
     def apply(self, x, xp):
@@ -243,12 +246,18 @@ class Warp:
 
 def step_warps(settings: Transforms, draws: Optional[Draws], specs, x) -> dict:
     """This step's :class:`Warp` of each input in ``specs`` (``{name: spec}`` with ``shape`` and
-    ``role``) that has transforms or is a canvas (``x[name]`` larger than ``spec.shape``)."""
+    ``role``) that has transforms or is a canvas (``x[name]`` larger than ``spec.shape``).
+
+    Crops move in time only where the inputs share a frame count: a two-stream net's single
+    appearance frame has no time canvas, so its flow stack's crops keep the centre frames.
+    """
+    in_time = len({spec.shape[0] for spec in specs.values()}) <= 1
     warps = {}
     for k, spec in specs.items():
         canvas = tuple(x[k].shape[1:])
         if draws is not None or canvas != tuple(spec.shape):
-            warps[k] = Warp(settings, draws, spec.shape, spec.role, canvas=canvas)
+            warps[k] = Warp(settings, draws, spec.shape, spec.role, canvas=canvas,
+                            in_time=in_time)
     return warps
 
 
@@ -307,8 +316,9 @@ def check_crop(crop, shape, canvas) -> None:
                 + ("" if m > n else "; give the parameterization a canvas (canvas=(time, space))"))
 
 
-def _crop(shape, canvas, draws, i):
-    """``(time table, space table, (sx, sy))`` of item ``i``'s crop (``i=None``: the centre)."""
+def _crop(shape, canvas, draws, i, in_time=True):
+    """``(time table, space table, (sx, sy))`` of item ``i``'s crop (``i=None``: the centre;
+    ``in_time=False``: the centre frames)."""
     t, h, w, _ = shape
     ct, ch, cw, _ = canvas
     if i is None:
@@ -317,7 +327,8 @@ def _crop(shape, canvas, draws, i):
         size = float(draws.crop_size[i])
         bh, bw = max(size * ch, h), max(size * cw, w)
         box = (float(draws.crop_y[i]) * (ch - bh), float(draws.crop_x[i]) * (cw - bw), bh, bw)
-        start = crop_start(t, ct, float(draws.phase[i]), int(draws.part[i]))
+        start = crop_start(t, ct, float(draws.phase[i]) if in_time else -1.0,
+                           int(draws.part[i]))
     scale = np.array([w / box[3], h / box[2]])
     return frame_table(ct, start, t), crop_table((ch, cw), (h, w), box), scale
 

@@ -301,3 +301,29 @@ def test_an_anchor_and_a_start_on_a_canvas():
                 (("free", free), ("held", held))}
     assert distance["held"] < 0.5 * distance["free"]
     assert held.trace["rgb/anchor"].shape == (20, 1)
+
+
+def test_two_streams_crop_the_same_box_and_keep_their_frames_aligned():
+    """A single appearance frame and a flow stack: the same box in both (flow vectors scaled),
+    and the flow's crops keep its centre frames (moving them would shift it against the frame)."""
+    from types import SimpleNamespace
+
+    from stviz_core.transforms import step_warps
+
+    specs = {"rgb": SimpleNamespace(shape=(1, 8, 8, 3), role="appearance"),
+             "flow": SimpleNamespace(shape=(6, 8, 8, 2), role="motion")}
+    shapes = {k: canvas_shape(s.shape, (3.0, 1.5)) for k, s in specs.items()}
+    assert shapes["rgb"][0] == 1 and shapes["flow"][0] == 18
+    settings = Transforms(crop=(0.7, 1.0))
+    draws = settings.draw([np.random.default_rng(9)], 6)
+    ys = np.arange(12, dtype=float)[None, None, :, None, None]
+    for step in range(6):
+        x = {"rgb": np.broadcast_to(ys, (1, 1, 12, 12, 3)).copy(),
+             "flow": _frame_coded(18, 12, 12) + np.zeros((1, 18, 12, 12, 2))}
+        x["flow"][..., 1] = ys[..., 0]
+        warps = step_warps(settings, draws.at(step), specs, x)
+        rgb, flow = (warps[k].apply(x[k], np) for k in ("rgb", "flow"))
+        frames = np.unique(np.round(flow[0, :, :, :, 0] / warps["flow"].crops[0][2][0], 6))
+        np.testing.assert_allclose(frames, np.arange(6, 12))  # the centre frames, unmoved
+        box_scale = warps["flow"].crops[0][2][1]
+        np.testing.assert_allclose(flow[0, 0, :, :, 1] / box_scale, rgb[0, 0, :, :, 0], atol=1e-9)
