@@ -112,7 +112,8 @@ class _Recorder(LinearBackend):
 @pytest.mark.parametrize("name", ["robust", "fourier", "maco"])
 @pytest.mark.parametrize("shaping", [dict(squash=True, standardize=True),
                                      dict(squash="channel", canvas=(2, 1.5)),
-                                     dict(squash=True, canvas=(3, 1.25), contrast=4.0)], ids=str)
+                                     dict(squash=True, canvas=(3, 1.25), contrast=4.0),
+                                     dict(standardize=True, contrast=4.0)], ids=str)
 def test_the_bound_holds_on_every_input_the_network_sees(name, shaping):
     """Every step's crops (both roles; flow without scale or speed transforms, which stretch
     vectors by design) and the returned clips keep every pixel vector inside B."""
