@@ -137,14 +137,16 @@ class Field(abc.ABC):
         """The input ``(N, T, H, W, C)`` the parameters stand for: the canvas's centre view."""
         return self.view(self.to_canvas(params))
 
-    def remembered(self, params, compute):
-        """``compute(params)``, kept for the last ``params`` object: a step's canvas, VJP and
-        constraint all read the raw output of the same parameters (one FFT, not three)."""
-        last = getattr(self, "_last", None)
+    def remembered(self, key, params, compute):
+        """``compute(params)``, kept under ``key`` for the last ``params`` object: a step's
+        constraint, canvas and VJP all read the outputs of the same parameters (one FFT and
+        one output stage, not three)."""
+        memory = self.__dict__.setdefault("_memory", {})
+        last = memory.get(key)
         if last is not None and last[0] is params:
             return last[1]
         value = compute(params)
-        self._last = (params, value)
+        memory[key] = (params, value)
         return value
 
     def start_scale(self, scale: float) -> float:

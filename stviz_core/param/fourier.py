@@ -136,14 +136,15 @@ class _FourierField(Field):
         return from_numpy(params, self.xp, dtype=self.dtype, device=self.device)
 
     def _raw(self, params):
-        return self.remembered(params, lambda p: self.basis.to_input(
+        return self.remembered("raw", params, lambda p: self.basis.to_input(
             self.basis.as_complex(p[..., 0], p[..., 1])))
 
     def to_canvas(self, params):
         raw = self._raw(params)
         if not self.output.active:
             return raw
-        return output(raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
+        return self.remembered("canvas", params, lambda p: output(
+            raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp))
 
     def vjp(self, params, cotangent):
         g = self.canvas_cotangent(cotangent)

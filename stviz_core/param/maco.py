@@ -150,16 +150,17 @@ class _MacoField(Field):
         return from_numpy(phases, self.xp, dtype=self.dtype, device=self.device)
 
     def to_canvas(self, params):
-        raw = self.remembered(params, lambda p: _raw(self.basis, p, self.xp))
+        raw = self.remembered("raw", params, lambda p: _raw(self.basis, p, self.xp))
         if not self.output.active:
             return project_to_bound_unchecked(raw, self.bound, self.xp)
-        return output(raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
+        return self.remembered("canvas", params, lambda p: output(
+            raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp))
 
     def vjp(self, params, cotangent):
         g = self.canvas_cotangent(cotangent)
         if not self.output.active:
             return _vjp(self.basis, params, g, self.bound, self.xp)
-        raw = self.remembered(params, lambda p: _raw(self.basis, p, self.xp))
+        raw = self.remembered("raw", params, lambda p: _raw(self.basis, p, self.xp))
         g = output_vjp(raw, g, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
         return _phase_gradient(self.basis, params, g, self.xp)
 

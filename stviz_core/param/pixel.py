@@ -81,7 +81,8 @@ class _PixelField(Field):
     def to_canvas(self, params):
         if not self.output.active:
             return params
-        return output(params, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
+        return self.remembered("canvas", params, lambda p: output(
+            p, self.output, bound=self.bound, centre=self.centre, xp=self.xp))
 
     def vjp(self, params, cotangent):
         g = self.canvas_cotangent(cotangent)
