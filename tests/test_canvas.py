@@ -330,3 +330,21 @@ def test_two_streams_crop_the_same_box_and_keep_their_frames_aligned():
         np.testing.assert_allclose(frames, np.arange(6, 12))  # the centre frames, unmoved
         box_scale = warps["flow"].crops[0][2][1]
         np.testing.assert_allclose(flow[0, 0, :, :, 1] / box_scale, rgb[0, 0, :, :, 0], atol=1e-9)
+
+
+def test_a_canvas_run_continues_bit_for_bit():
+    """The canvas's parameters are kept (Result.state), the crops drawn for the whole plan."""
+    backend = _Recorder({"rgb": ((4, 8, 8, 3), "appearance")})
+    preset = presets.fourier(canvas=(3, 1.25), squash=True, standardize=True)
+    whole = sv.ascend(backend, sv.channel(0), preset=preset, steps=9, seed=[0, 1])
+    first = sv.ascend(backend, sv.channel(0), preset=preset, steps=4, seed=[0, 1],
+                      schedule_steps=9, keep_state=True)
+    rest = sv.ascend(backend, sv.channel(0), preset=preset, steps=5, init=first, keep_state=True)
+    np.testing.assert_array_equal(rest.inputs["rgb"], whole.inputs["rgb"])
+
+
+def test_a_z_scored_field_refuses_a_start_with_its_reason():
+    backend = _Recorder({"rgb": ((2, 4, 4, 3), "appearance")})
+    with pytest.raises(ValueError, match="z-scored or squashed .* no inverse"):
+        sv.ascend(backend, sv.channel(0), steps=1, init={"rgb": np.zeros((1, 2, 4, 4, 3))},
+                  parameterization=param.Fourier(standardize=True))

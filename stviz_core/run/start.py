@@ -207,9 +207,12 @@ def plan_start(init, *, specs, bounds, batch, parameterization, objectives, laye
 
 
 def _refusal(parameterization) -> str:
-    return (f"the {parameterization.name!r} parameterization cannot start from a given clip: it "
-            "optimizes phases under a fixed amplitude spectrum, so a clip has no exact parameters; "
-            "init= is taken by the 'pixel' and 'fourier' parameterizations (or continue a "
+    reason = ("its output is z-scored or squashed (standardize/squash), which has no inverse"
+              if getattr(parameterization, "inverts", False) else
+              "it optimizes phases under a fixed amplitude spectrum")
+    return (f"the {parameterization.name!r} parameterization cannot start from a given clip: "
+            f"{reason}, so a clip has no exact parameters; init= is taken by the 'pixel' and "
+            "'fourier' parameterizations without squash or standardize (or continue a "
             f"{parameterization.name} Result saved with keep_state=True)")
 
 
