@@ -348,3 +348,15 @@ def test_a_z_scored_field_refuses_a_start_with_its_reason():
     with pytest.raises(ValueError, match="z-scored or squashed .* no inverse"):
         sv.ascend(backend, sv.channel(0), steps=1, init={"rgb": np.zeros((1, 2, 4, 4, 3))},
                   parameterization=param.Fourier(standardize=True))
+
+
+def test_the_crop_numbers_come_after_the_others():
+    """A run with crops draws the same scales, angles, shifts and speeds as one without."""
+    plain = Transforms(scale=(0.8, 1.2), rotate=15.0, time_shift=2, speed=(0.9, 1.1))
+    cropped = dataclasses.replace(plain, crop=(0.6, 1.0))
+    a, b = (t.draw([np.random.default_rng([4, i]) for i in range(3)], 17) for t in (plain, cropped))
+    for name in ("scale", "angle", "shift", "speed"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    u = np.random.default_rng([4, 0]).random((4, 17))
+    np.testing.assert_array_equal(a.angle[:, 0], -15.0 + 30.0 * u[1])
+    assert ((0.6 <= b.crop_size) & (b.crop_size <= 1.0)).all() and (b.phase[-1] == -1).all()
