@@ -30,8 +30,8 @@ from stviz_core.layouts import Clip3D, TwoStream2D
 from stviz_core.model_contract import declare
 from .vgg_c3d_torch import _he_init, _seeded
 
-__all__ = ["build", "trained", "st_resnet50", "bn_inception_two_stream", "inception_v3_two_stream", "i3d",
-           "GraphBlock", "load_weights", "SameMaxPool3d", "same_pad", "same_front"]
+__all__ = ["build", "trained", "st_resnet50", "bn_inception_two_stream", "inception_v3_two_stream",
+           "i3d", "GraphBlock", "load_weights", "SameMaxPool3d", "same_pad", "same_front"]
 
 
 def same_pad(x, kernel, stride):
