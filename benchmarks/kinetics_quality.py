@@ -128,6 +128,11 @@ def parser() -> argparse.ArgumentParser:
                    help="folder of real videos for a_hat and the real clips' spectral slopes")
     p.add_argument("--presets", default=",".join(PRESETS))
     p.add_argument("--classes", type=int, default=len(CLASSES), help="the first N of CLASSES")
+    p.add_argument("--class-list", default=None,
+                   help="comma-separated Kinetics classes to run instead of the first --classes")
+    p.add_argument("--figure-from", action="append", default=[],
+                   help="a figure_<preset>.npz of another run (its --out): that preset's figure "
+                        "units, e.g. paper's measured in a parallel run; repeatable")
     p.add_argument("--channels", type=int, default=16,
                    help=f"{LAYER} channels, at a fixed spread (0 skips them)")
     p.add_argument("--steps", type=int, default=demo.STEPS)
@@ -357,7 +362,7 @@ def measure_preset(name, args, ctx) -> dict:
                           ctx["a_hat"], items, rec.clean_classes)}}
     picks = ctx["figure_classes"]
     figure = {"clip": [clips[i] for i in picks], "labels": [classes[i] for i in picks],
-              "inputs": result.config.get("inputs", {})}
+              "inputs": result.config.get("inputs", {}), "steps": build_preset(name)[2] or args.steps}
     c = entry["classes"]
     print(f"{label}: classes: views top-1 {c['top1']:.2f} top-5 {c['top5']:.2f}, clean top-1 "
           f"{c['clean_top1']:.2f}; logit / a_hat median {c['logit_over_a_hat']['median']:.1f}; "
@@ -461,11 +466,11 @@ def write_figure(ctx, best, path, args) -> Path:
     columns = {}
     for name in ("paper", best):
         f = ctx["figure"][name]
-        columns[f"{name}{' (best)' if name == best else ''}"] = sv.Result(
+        columns[f"{name}, {f['steps']} steps"] = sv.Result(
             {"clip": np.stack(f["clip"])}, {"inputs": f["inputs"]}, {}, {})
     size = f"{args.frames} x {args.size} x {args.size}"
     path = unit_grid(columns, path, unit_labels=ctx["figure"]["paper"]["labels"],
-                     title=f"Kinetics-400 I3D, {size}, {args.steps} steps: paper vs {best}")
+                     title=f"Kinetics-400 I3D, {size}: paper vs {best}")
     _shrink_png(path)
     return path
 
@@ -504,8 +509,19 @@ def save(args, ctx, entries, big, total, final=False):
         status = "" if final else " (partial: the presets measured so far)"
         (out / "kinetics_quality.md").write_text(f"Machine: {ctx['machine']}{status}.\n\n{body}\n")
         figures.append(out / "quality_side_by_side.png")
+        for label, f in ctx["figure"].items():  # the figure's units, to compose it later
+            np.savez_compressed(out / f"figure_{label.replace('/', '_')}.npz",
+                                clip=np.stack(f["clip"]), labels=np.array(f["labels"]),
+                                steps=f["steps"],
+                                inputs=np.array(json.dumps(f["inputs"])))
     if args.json:
         Path(args.json).write_text(text)
+    for path in [p for p in args.figure_from or [] if Path(p).is_file()]:  # another run's units
+        with np.load(path) as f:
+            label = Path(path).stem.removeprefix("figure_")
+            ctx["figure"].setdefault(label, {"clip": list(f["clip"]), "labels": list(f["labels"]),
+                                             "inputs": json.loads(str(f["inputs"])),
+                                             "steps": int(f["steps"])})
     if best and best != "paper" and "paper" in ctx["figure"]:
         for path in figures:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -516,7 +532,7 @@ def save(args, ctx, entries, big, total, final=False):
 def main(argv=None):
     args = parse(argv)
     t_start = time.perf_counter()
-    classes = CLASSES[:args.classes]
+    classes = args.class_list.split(",") if args.class_list else CLASSES[:args.classes]
     channels = spread_channels(args.channels) if args.channels else []
     model = build_i3d(args, args.frames, args.size)
     size = f"{args.frames} x {args.size} x {args.size}"
