@@ -39,6 +39,9 @@ Beyond the paper (issue 16), presets named for what they add:
 * ``maco``: phases only, under a fixed natural 1/f amplitude spectrum
   (:mod:`stviz_core.param.maco`), otherwise as ``fourier``; Adam's rate is in
   radians per step.
+* ``canvas`` (:data:`DEFAULT`, issue 24): ``fourier`` on a space-time canvas 3 x 1.25 the
+  clip's, a random crop fed each step, z-scored and squashed into the bound, 100 steps
+  (:data:`CANVAS`; measured best on the Kinetics I3D by ``benchmarks/kinetics_quality.py``).
 
 All take ``kappa``, ``gamma``, ``steps`` as ``paper`` does (the sweep and the CLI build every
 preset so), ``diversity`` (:mod:`stviz_core.diversity`) and the field-shaping options.
@@ -55,23 +58,9 @@ from .diversity import check_weight
 from .optim import Exponential, Piecewise, schedule_from_dict
 from .transforms import Transforms
 
-__all__ = [
-    "StreamRegularization",
-    "Preset",
-    "ROLES",
-    "paper",
-    "spatial",
-    "isotropic",
-    "anisotropic",
-    "nnpreimage",
-    "robust",
-    "fourier",
-    "maco",
-    "TRANSFORMS",
-    "get",
-    "names",
-    "from_dict",
-]
+__all__ = ["StreamRegularization", "Preset", "ROLES", "paper", "spatial", "isotropic",
+           "anisotropic", "nnpreimage", "robust", "fourier", "maco", "canvas", "CANVAS", "DEFAULT",
+           "TRANSFORMS", "get", "names", "from_dict"]
 
 ROLES = ("appearance", "motion")
 
@@ -365,6 +354,17 @@ def maco(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0, rms: flo
                      diversity, MACO_RATE)
 
 
+#: ``canvas``'s options of :func:`fourier` (issue 24); :data:`DEFAULT`: the preset ``sv.visualize``,
+#: ``stviz visualize``, ``stviz demo`` and ``stviz sweep`` use unless told (``paper``: the paper's)
+CANVAS = dict(canvas=(3.0, 1.25), squash=True, standardize=True, contrast=0.5, steps=100)
+DEFAULT = "canvas"
+
+
+def canvas(kappa: float = 1.0, gamma: float = 1.0, **options) -> Preset:
+    """:func:`fourier` with :data:`CANVAS` (options as fourier's; given ones override them)."""
+    return fourier(kappa, gamma, **{**CANVAS, **options}).replace(name="canvas")
+
+
 def _spectral(name, base, parameterization, diversity, rate, **changes):
     return base.replace(
         name=name, parameterization=parameterization, transforms=TRANSFORMS,
@@ -374,7 +374,7 @@ def _spectral(name, base, parameterization, diversity, rate, **changes):
 
 
 _PRESETS = {"paper": paper, "nnpreimage": nnpreimage, "robust": robust, "fourier": fourier,
-            "maco": maco}
+            "maco": maco, "canvas": canvas}
 
 
 def names() -> tuple:

@@ -86,7 +86,7 @@ def test_bad_preset_arguments():
 
 
 def test_the_issue_16_presets():
-    assert presets.names() == ("paper", "nnpreimage", "robust", "fourier", "maco")
+    assert presets.names() == ("paper", "nnpreimage", "robust", "fourier", "maco", "canvas")
     paper = presets.paper()
     assert paper.parameterization == param.Pixel() and not paper.transforms.active
     assert paper.diversity == 0.0 and paper.appearance.weight == paper.motion.weight == 1.0
@@ -134,3 +134,13 @@ def test_old_preset_dicts_still_load():
 def test_bad_new_settings_name_their_domain(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_the_issue_24_default_is_fourier_on_a_z_scored_canvas():
+    assert presets.DEFAULT in presets.names()
+    c = presets.canvas(gamma=5)
+    assert c.name == "canvas" and c.steps == presets.CANVAS["steps"]
+    assert c.parameterization == presets.fourier(**presets.CANVAS).parameterization
+    assert c.parameterization.output.standardize and c.transforms.crop is not None
+    assert presets.canvas(steps=7, contrast=0.8).steps == 7  # given options override CANVAS
+    assert presets.from_dict(c.to_dict()) == c
