@@ -1,4 +1,4 @@
-"""Yardsticks of visualization quality, per preset (issue 15 item 7, issue 16 item 6).
+"""Yardsticks of visualization quality, per preset (issue 15 item 7, issue 16 item 6, issue 24).
 
 For each preset (``paper`` and the kernel's ``fourier``, ``robust``, ``maco``),
 on the Kinetics-400 I3D (RGB stream, trained weights):
@@ -39,16 +39,33 @@ and on the shipped two-stream demo net (:mod:`stviz_adapters.demo.model`,
   ``ball_left``, ``ball_up``, ``ball_down``, ``square_right``), the mean flow
   ``(u, v)`` over the strongest 10 % of its flow vectors (by magnitude;
   ``v > 0`` is down), and whether it has the direction's sign;
+* **contrast, colour, time** (issue 24; :mod:`quality_measures`): pixel
+  standard deviation and colourfulness (Hasler and Suesstrunk) of the frames as
+  shown (0..255), and the edge-frame parity (high-frequency energy, the mean
+  squared Laplacian, of the first and last frames over the middle half's), median
+  over all of a preset's visualizations, beside the real clips' (median over clips
+  of each clip's mean over ``--windows`` windows);
+* **feature-space check** (issue 24): each real clip's class (the I3D's top-1 on
+  it, logits averaged over its windows) is visualized, and its ``Mixed_5c`` code
+  (the layer averaged over positions) must be closer by cosine to a clip of its
+  class than to every other clip (``--no-feature`` skips it);
 * **seconds per step** per visualization (wall), and at 64 x 224 x 224 (one
   visualization, ``--big-steps`` steps, from the time of ``1 + big-steps``
   steps less that of 1).
 
-The targets of issue 16 are checked for the best preset (among those other
-than ``paper``: the most targets met, then the best top-1 under views): top-1
-under views >= 0.9, median cross-unit correlation <= 0.3, spectral slopes
-within 0.3 of the real clips', every directional demo class right. A figure
-shows the same units (4 classes, 2 channels; first, middle and last frame)
-under ``paper`` and under the best preset.
+The targets of issues 16 and 24 are checked for the best preset (among those
+other than ``paper``: the most targets met, then the best top-1 under views):
+top-1 under views >= 0.9, median cross-unit correlation <= 0.3, spectral slopes
+within 0.3 of the real clips', pixel std and colourfulness >= 0.8 x the real
+clips', edge-frame parity >= 0.9, every feature-space check passed, every
+directional demo class right. A figure shows the same units (4 classes, 2
+channels; first, middle and last frame) under ``paper`` and under the best preset.
+
+Presets are named (``--presets``) or given as variants (``--variant 'NAME
+key=value ...'``, :func:`build_preset`: steps, learning rate, transform ranges,
+parameterization fields, preset options), which is how issue 24's tuning was run;
+``--class-list`` picks classes by name and ``--figure-from`` takes another run's
+``figure_<preset>.npz``, so that presets can be measured in parallel processes.
 
 Run (with the defaults, Keras on 2 CPU cores: roughly 25-30 minutes, estimated from the
 14 minutes that the class units alone took; not measured)::
