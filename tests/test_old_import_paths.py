@@ -106,3 +106,34 @@ def test_an_unknown_name_of_an_old_path_is_an_import_error():
         warnings.simplefilter("ignore", DeprecationWarning)
         with pytest.raises(ImportError, match="no_such_name"):
             exec("from stviz_adapters.hed_weights import no_such_name", {})
+
+
+# The 0.1 modules that became packages of the same name keep their names in the package.
+PACKAGE_NAMES = {
+    "stviz_adapters.demo": ("CHECKPOINTS", "GAMMAS", "data", "load_demo_model", "main",
+                            "record_cached", "run_demo", "visualize_checkpoints",
+                            "write_demo_report"),
+    "stviz_adapters.sweep": ("FORMAT", "VERSION", "Grid", "LocalEngine", "SweepFolder",
+                             "SweepProgress", "SweepSummary", "atomic_path", "batches",
+                             "channel_counts", "fingerprint", "framework_of", "load_model",
+                             "make_cells", "open_model", "run_cells", "run_sweep"),
+    "stviz_adapters.cli": ("cli", "compare", "demo", "flow", "load_model", "main", "report",
+                           "sweep", "visualize"),
+}
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGE_NAMES))
+def test_a_module_that_became_a_package_keeps_its_names(package):
+    module = importlib.import_module(package)
+    missing = [name for name in PACKAGE_NAMES[package] if not hasattr(module, name)]
+    assert not missing, f"{package} lost {missing}"
+
+
+def test_the_old_demo_entry_point_runs_the_demo_command(monkeypatch):
+    import stviz_adapters.cli as cli
+    import stviz_adapters.demo as demo
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(argv) or 0)
+    assert demo.main(["--steps", "3"]) == 0
+    assert seen == [["demo", "--steps", "3"]]
