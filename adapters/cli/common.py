@@ -117,11 +117,12 @@ def read_video(video, start, frames, size):
     return fit_frames(clip.frames, (size, size))
 
 
-def folder_report(folder, quiet, **options):
+def folder_report(folder, quiet, results=None, **options):
+    """The page of ``folder``: of ``results`` (``[(stem, Result)]``, in memory) or of those saved there."""
     from ..media.manuscript import collect_results
     from ..media.report import grids_by_layer, write_report
 
-    results = collect_results(folder)
+    results = collect_results(folder) if results is None else results
     write_report(folder, grids_by_layer(results), results=results,
                  log=(lambda *a: None) if quiet else click.echo, **options)
 

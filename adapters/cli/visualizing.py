@@ -105,7 +105,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
             raise click.BadParameter(f"no class in --classes {classes!r}")
     out = out_dir(out, overwrite)
     net = placed(load_model(model, trust_pickle), device, backend)
-    done = []
+    done, named = [], []
     try:
         for g in gammas:
             reg = sv.presets.get(preset, kappa=kappa, gamma=g)
@@ -115,6 +115,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
                                   backend_options=options, objective_scale=objective_scale,
                                   callback=Progress(quiet, f"gamma {g:g}"))
             done.append(result.save(out / safe_name(f"{layer}_gamma{g:g}")))
+            named.append((done[-1].name, result))
             quality_warnings(result, f"gamma {g:g}")
             if not quiet:
                 click.echo(f"gamma {g:g}: {len(result)} units in {time.perf_counter() - t:.1f} s "
@@ -123,7 +124,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
         interrupted(out)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    folder_report(out, quiet)
+    folder_report(out, quiet, results=sorted(named, key=lambda pair: pair[0]))
     click.echo(f"stviz visualize: {len(done)} results in {out}; open {out / 'index.html'}")
 
 
