@@ -166,3 +166,27 @@ def test_units_per_layer_fall_with_the_receptive_field():
     assert units_per_layer({"a": 10, "b": 20}, 16) == {"a": 16, "b": 8}
     with pytest.raises(ValueError, match="positive"):
         units_per_layer({"a": 0}, 8)
+
+
+def test_readme_model_contract_example_runs_as_pasted():
+    """The README's ``sv.declare`` block, on a small 3D net with a ``Mixed_4b`` module."""
+    import torch
+
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## PyTorch")[1].split("```python")[3].split("```")[0]
+    assert "sv.declare(" in code
+    torch.manual_seed(0)
+    net = torch.nn.Sequential()
+    net.add_module("Mixed_4b", torch.nn.Conv3d(3, 8, 3, padding=1))
+    net.add_module("pool", torch.nn.AdaptiveAvgPool3d(1))
+    net.add_module("flat", torch.nn.Flatten())
+    net.add_module("logits", torch.nn.Linear(8, 2))
+    namespace = {"sv": sv, "Clip3D": __import__("stviz_core.layouts").layouts.Clip3D,
+                 "my_i3d": net, "my_class_names": ["archery", "bowling"]}
+    exec(compile(code, "README.md", "exec"), namespace)
+    r = namespace["result"]
+    assert r.inputs["clip"].shape == (2, 8, 64, 64, 3)
+    assert r.config["preset"]["name"] == "fourier"
+    assert sv.contract_of(net).labels == ("archery", "bowling")
+    html = r._repr_html_()
+    assert html.count("data:image/png;base64,") >= 2
