@@ -5,7 +5,7 @@ import c3d``) still works and gives a ``DeprecationWarning`` naming the new path
 An old module whose names went to several modules reads them from each in turn
 (``stviz_adapters.hed_weights.hed_vgg16`` is :mod:`stviz_adapters.zoo.hed_weights_torch`'s,
 imported only when asked for, so a Keras-only install still imports the old path).
-``tests/test_old_import_paths.py`` imports every name of the 0.1 modules through its old path.
+``tests/adapters/test_old_import_paths.py`` imports every name of the 0.1 modules through its old path.
 """
 
 from __future__ import annotations

@@ -82,11 +82,11 @@ print(\"array-api-compat\", array_api_compat.__version__, \"array-api-strict\",
 print(\"plugins:\", sorted(stviz_core.plugins()))
 "' "$PY"
 
-TESTS=(tests/test_torch_backend.py)
-if [ -f tests/test_torch_gpu_options.py ]; then
-    TESTS+=(tests/test_torch_gpu_options.py)
+TESTS=(tests/backends/torch/test_torch_backend.py)
+if [ -f tests/backends/torch/test_torch_gpu_options.py ]; then
+    TESTS+=(tests/backends/torch/test_torch_gpu_options.py)
 else
-    echo "=== tests/test_torch_gpu_options.py is absent: not run" | tee -a "$LOG"
+    echo "=== tests/backends/torch/test_torch_gpu_options.py is absent: not run" | tee -a "$LOG"
 fi
 # shellcheck disable=SC2086
 part "CUDA tests" timeout -k 5 "${TESTS_LIMIT:-100}" "$PY" -m pytest -q -x "${TESTS[@]}" \

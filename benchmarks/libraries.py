@@ -125,7 +125,7 @@ def video_behaviour():
     except ImportError as exc:
         notes.append(f"tf-keras-vis not importable: {exc}")
     notes.append("stviz: clips (N, T, H, W, C), stacked flow and two-stream inputs are native "
-                 "(tests/test_torch_backend.py, tests/test_keras_backend.py)")
+                 "(tests/backends/torch/test_torch_backend.py, tests/backends/keras/test_keras_backend.py)")
     return notes
 
 

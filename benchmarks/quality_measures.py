@@ -1,6 +1,6 @@
 """Pure measures of visualization quality (issue 16 item 6), numpy only.
 
-Used by ``benchmarks/kinetics_quality.py``; tested by ``tests/test_quality_measures.py``.
+Used by ``benchmarks/kinetics_quality.py``; tested by ``tests/benchmarks/test_quality_measures.py``.
 
 * :func:`spatial_slope`, :func:`temporal_slope`: the slope of a clip's
   amplitude spectrum on log-log axes, over spatial and over temporal frequency.
@@ -37,7 +37,7 @@ window's own spread of the mean); temporally, the frequencies ``k = 1 .. T //
 2`` cycles per clip are used. The slope is the least-squares fit of ``log
 amplitude`` on ``log k``, every ring weighted alike.
 
-On ``1/f^a`` noise (``tests/test_quality_measures.py``) the spatial slope
+On ``1/f^a`` noise (``tests/benchmarks/test_quality_measures.py``) the spatial slope
 is ``-a`` within 0.1 from 64 x 64 pixels on, for ``a <= 2`` on periodic noise
 and ``a <= 1.5`` on noise cropped from a larger field (at ``a = 2`` structure
 larger than the crop makes it about 0.08 steeper); the temporal one likewise

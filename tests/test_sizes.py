@@ -61,3 +61,21 @@ def test_the_function_measure_counts_docstrings_and_nested_functions(tmp_path):
     path.write_text(source)
     assert long_functions(path) == [("outer", FUNCTION_LIMIT + 4)]
     assert long_functions(path, limit=1) == [("outer", FUNCTION_LIMIT + 4), ("outer.inner", 2)]
+
+
+CROSS_CUTTING = {"test_layering.py", "test_packaging.py", "test_sizes.py", "test_examples.py"}
+
+
+def test_the_tests_mirror_the_packages():
+    """A test file lies in the folder of the package it tests (tests/stviz_core/run/ for
+    stviz_core/run/, tests/benchmarks/ for benchmarks/); only the whole-project checks stay on top."""
+    tests = ROOT / "tests"
+    misplaced = []
+    for path in tests.rglob("test_*.py"):
+        folder = path.parent.relative_to(tests)
+        if folder == Path("."):
+            if path.name not in CROSS_CUTTING:
+                misplaced.append(str(path.relative_to(ROOT)))
+        elif not (ROOT / folder).is_dir() or not (path.parent / "__init__.py").exists():
+            misplaced.append(str(path.relative_to(ROOT)))
+    assert not misplaced, f"tests outside a folder that mirrors a package: {misplaced}"

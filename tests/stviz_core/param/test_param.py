@@ -9,7 +9,7 @@ from stviz_core import param
 from stviz_core.param import fourier, maco, pixel
 from stviz_core.param._spectral import Basis, amplitude, bin_weights, colour_matrix
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 6), st.sampled_from([1, 2, 3]))
 roles = st.sampled_from(["appearance", "motion"])

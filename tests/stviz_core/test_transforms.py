@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from stviz_core.resample import Table, affine_table, retime_table, rotation_scale
 from stviz_core.transforms import Draws, Transforms, Warp
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 ALL = Transforms(scale=(0.7, 1.4), rotate=180.0, time_shift=2, speed=(0.6, 1.6))
 

@@ -5,7 +5,7 @@ import pytest
 
 from stviz_core.layouts import Clip3D, Image2D, StackedFlow2D, TwoStream2D, from_model, to_model
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 
 def test_two_stream_layout_stacks_flow_as_u1_v1_u2_v2(xp):

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from stviz_core import jitter
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 32), st.integers(1, 200))

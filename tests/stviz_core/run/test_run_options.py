@@ -15,7 +15,7 @@ from stviz_core.run.planning import plan_run
 from stviz_core.testing import LinearBackend
 from stviz_core.transforms import Transforms
 
-from .test_visualize import LinearModel, LinearPlugin
+from tests.stviz_core.test_visualize import LinearModel, LinearPlugin
 
 
 def backend():

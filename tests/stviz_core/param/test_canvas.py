@@ -20,7 +20,7 @@ from stviz_core.param._output import Output, output, output_vjp
 from stviz_core.testing import LinearBackend
 from stviz_core.transforms import Transforms, Warp, crop_start
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 OUTPUTS = [Output("radial"), Output("channel"), Output("radial", True, 0.7),
            Output("channel", True, 0.3), Output(None, True, 1.5)]

@@ -10,7 +10,7 @@ import stviz_core as sv
 from stviz_core.testing import LinearBackend
 from stviz_core.transforms import Transforms
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 B = 160.0
 

@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import stviz_core as sv  # noqa: E402
 
-from .test_torch_backend import small_two_stream  # noqa: E402
+from tests.backends.torch.test_torch_backend import small_two_stream  # noqa: E402
 
 #: operations that bring a value to the host or copy a host array to the device
 TRANSFERS = {"_local_scalar_dense", "is_nonzero", "item", "lift_fresh", "lift_fresh_copy", "tolist"}

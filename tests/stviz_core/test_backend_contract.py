@@ -15,7 +15,7 @@ from stviz_core.backend import (BACKEND_OPTIONAL, PLUGIN_OPTIONAL, InputSpec, ba
                                 plugin_hook)
 from stviz_core.layouts import Image2D
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class BareBackend:

@@ -12,7 +12,7 @@ import stviz_core as sv
 
 torch = pytest.importorskip("torch")
 
-from .test_torch_backend import small_two_stream  # noqa: E402
+from tests.backends.torch.test_torch_backend import small_two_stream  # noqa: E402
 
 
 def _run(model):
@@ -34,7 +34,7 @@ def test_a_16_bit_torch_model_runs_in_float32_state(dtype):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_a_16_bit_keras_model_runs_in_float32_state(dtype):
     pytest.importorskip("keras")
-    from .test_keras_backend import small_two_stream as keras_two_stream
+    from tests.backends.keras.test_keras_backend import small_two_stream as keras_two_stream
 
     reference = _run(keras_two_stream())
     result = _run(keras_two_stream(dtype))

@@ -5,7 +5,7 @@ import pytest
 
 from stviz_core import regularizers as R
 
-from .conftest import asarray
+from tests.conftest import asarray
 
 GOOD = np.zeros((1, 2, 3, 3, 2))
 

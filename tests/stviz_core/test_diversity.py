@@ -10,7 +10,7 @@ from stviz_core import presets
 from stviz_core.diversity import check_weight, gram_similarity, gram_similarity_value_grad
 from stviz_core.testing import LinearBackend
 
-from .conftest import asarray, host
+from tests.conftest import asarray, host
 
 act_shapes = st.tuples(st.integers(2, 4), st.integers(1, 3), st.integers(1, 4), st.integers(1, 5))
 
