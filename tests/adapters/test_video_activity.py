@@ -181,7 +181,7 @@ def test_stviz_record_command(folder, tmp_path, capsys):
     from stviz_adapters.cli import main
 
     out = tmp_path / "act" / "activity.npz"
-    args = ["record", "tests.test_video_activity:tiny_clip_model", str(folder), "--layer", "0",
+    args = ["record", "tests.adapters.test_video_activity:tiny_clip_model", str(folder), "--layer", "0",
             "--out", str(out)]
     assert main(args) == 0
     assert "3 videos, 2 class(es), 3 channels of 0" in capsys.readouterr().out

@@ -21,7 +21,7 @@ import stviz_core as sv  # noqa: E402
 from stviz_adapters.cli import main  # noqa: E402
 from stviz_core.testing import LinearBackend  # noqa: E402
 
-SPEC = "tests.test_bad_input_table:"
+SPEC = "tests.adapters.cli.test_bad_input_table:"
 
 
 # -- models the command lines name ------------------------------------------------------------

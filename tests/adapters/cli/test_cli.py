@@ -39,7 +39,7 @@ def tiny_model():
 
 def test_visualize_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0,2",
+    args = ["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0,2",
             "--gamma", "0,5", "--steps", "4", "--out", str(out), "--quiet"]
     assert main(args) == 0
     names = sorted(p.name for p in out.iterdir())
@@ -55,7 +55,7 @@ def test_visualize_end_to_end_and_refuses_to_overwrite(tmp_path, capsys):
 
 def test_visualize_passes_backend_options(tmp_path):
     out = tmp_path / "run"
-    args = ["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--steps",
+    args = ["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--steps",
             "2", "--out", str(out), "--quiet", "--backend-option", "channels_last=true",
             "--backend-option", "fold_batch_norm=false"]
     assert main(args) == 0
@@ -65,31 +65,31 @@ def test_visualize_passes_backend_options(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["visualize", "no_such_module:f", "--layer", "x", "--channels", "0"], "cannot import"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "9", "--channels", "0"],
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "9", "--channels", "0"],
      "no layer '9'"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0",
       "--backend", "jax"], "Invalid value for '--backend'"),
     (["visualize", "missing.pt", "--layer", "2", "--channels", "0"], "no model file"),
     (["flow", "missing.mp4"], "no video file"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "a,b"],
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "a,b"],
      "comma-separated channel numbers"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", ","],
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", ","],
      "expected comma-separated channel numbers, got ','"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--seed", "-1"],
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--seed", "-1"],
      "-1 is not in the range x>=0"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--device",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--device",
       "bogus"], "device 'bogus'"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--backend",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--backend",
       "keras"], "backend 'keras' does not take a model of type"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
       "FILE"], "is a file, not a folder"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0", "--out",
       "FILE/below"], "cannot write into --out"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0",
       "--backend-option", "cuda_graphs"], "is not KEY=VALUE"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0",
       "--backend-option", "warp_speed=9"], "warp_speed"),
-    (["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+    (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0",
       "--backend-option", "cuda_graphs=true"], "cuda_graphs needs a CUDA device"),
     (["flow", "missing.mp4", "--frames", "1"], "1 is not in the range x>=2"),
     (["flow", "missing.mp4", "--start", "-5"], "-5 is not in the range x>=0"),
@@ -115,7 +115,7 @@ def test_any_failure_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys,
         raise ZeroDivisionError("deep inside a framework")
 
     monkeypatch.setattr(cli_module, "load_model", boom)
-    args = ["visualize", "tests.test_cli:tiny_model", "--layer", "2", "--channels", "0",
+    args = ["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0",
             "--out", str(tmp_path / "o")]
     assert main(args) == 1
     assert capsys.readouterr().err.startswith("Error: ZeroDivisionError: deep inside a framework")

@@ -222,7 +222,7 @@ def test_a_folder_holding_another_models_sweep_is_refused(local_sweep, tmp_path)
     out, _, _ = local_sweep
     before = cell_files(out)
     with pytest.raises(ValueError, match="holds a sweep of another model .*Use another output"):
-        run_sweep(small_grid(model="tests.test_sweep:middle_checkpoint"), out, report=False)
+        run_sweep(small_grid(model="tests.adapters.sweep.test_sweep:middle_checkpoint"), out, report=False)
     assert cell_files(out) == before
     stranger = tmp_path / "photos"
     stranger.mkdir()
@@ -300,7 +300,7 @@ def keras_demo():
 def test_a_keras_model_sweeps_like_its_torch_twin(local_sweep, tmp_path):
     torch_out, _, _ = local_sweep
     out = tmp_path / "keras"
-    summary = run_sweep(small_grid(model="tests.test_sweep:keras_demo", layers=["fc8"]), out,
+    summary = run_sweep(small_grid(model="tests.adapters.sweep.test_sweep:keras_demo", layers=["fc8"]), out,
                         report=False)
     assert summary.complete and len(summary.ran) == 4
     by_setting = lambda folder: {  # noqa: E731
