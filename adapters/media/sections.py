@@ -18,6 +18,7 @@ puts it on its page; the writer and ``stviz report`` need no change.
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
@@ -251,8 +252,20 @@ def grids_by_layer(results) -> list:
         for stem, r in sorted(items, key=lambda item: (max_gamma(item[1]), item[0])):
             g = {v.get("gamma") for v in r.config.get("inputs", {}).values()}
             columns[f"gamma = {max(g):g}" if g else stem] = r
-        grids.append(FigureGrid(layer, columns, layer, unit_labels=items[0][1].config.get("objectives")))
+        objectives = items[0][1].config.get("objectives")
+        grids.append(FigureGrid(layer, columns, layer,
+                                unit_labels=[unit_title(o) for o in objectives] if objectives else None))
     return grids
+
+
+_CLASS_OBJECTIVE = re.compile(r"""^class_logit\((['"])(.+?)\1[,)]""")
+
+
+def unit_title(objective) -> str:
+    """A grid row's or card's title for an objective's description: a class objective's class
+    name (``class_logit('playing cricket', location=())``: ``playing cricket``), else as is."""
+    found = _CLASS_OBJECTIVE.match(str(objective))
+    return found.group(2) if found else str(objective)
 
 
 def cards_by_layer(results, unit_names=None, headings=None) -> list:
@@ -260,6 +273,10 @@ def cards_by_layer(results, unit_names=None, headings=None) -> list:
     the layers of ``headings`` (``{layer: heading}``) first, in its order, under its headings
     (:func:`~.manuscript.layer_groups`)."""
     names = dict(unit_names or {})
+    for _, r in results:  # class units are titled by their class unless named
+        for o in r.config.get("objectives") or []:
+            if unit_title(o) != o:
+                names.setdefault((r.config.get("layer") or "layer", o), unit_title(o))
     sections = []
     for heading, items in layer_groups(results, headings):
         layers = {r.config.get("layer") or "layer" for _, r in items}
