@@ -69,7 +69,7 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
         Ascent steps of every run (default: 150 for the two-stream net,
         :data:`.kinetics.STEPS` for the I3D).
     units : int
-        ``conv5_fusion`` units, and channels per I3D layer (at most 3). More
+        ``conv5_fusion`` units, and channels per I3D layer (at most 1). More
         than the layer's channels is refused; when fewer channels fire on the
         validation clips, those are shown and the summary says so
         (``conv5_fusion_units_asked``, ``conv5_fusion_live``).
@@ -88,7 +88,7 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    k_summary, results = _kinetics_section(out, kinetics_section, steps=steps, units=min(units, 3),
+    k_summary, results = _kinetics_section(out, kinetics_section, steps=steps, units=min(units, 1),
                                            seed=seed, log=log, callback=callback)
     steps = 150 if steps is None else steps
     t_synthetic = time.perf_counter()

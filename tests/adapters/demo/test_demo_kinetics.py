@@ -26,6 +26,15 @@ def test_the_demo_classes_units_and_size_are_valid():
     assert kinetics.PRESET in sv.presets.names() and kinetics.STEPS > 0
     assert kinetics.unit_names("Logits", ["playing cricket"]) == ["Logits: playing cricket"]
     assert kinetics.unit_names("Mixed_5c", [680]) == ["Mixed_5c unit 680"]
+    assert set(kinetics.SHOWN) <= set(kinetics.CLASSES) and len(kinetics.SHOWN) >= 4
+
+
+def test_a_class_outside_the_demo_catalogue_is_refused_before_the_model_is_built(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.setattr(kinetics, "build", lambda *a, **k: pytest.fail("built the model"))
+    with pytest.raises(ValueError, match="not a demo class: .'archery'.; choose from playing"):
+        kinetics.visualize_kinetics(tmp_path, classes=["playing cricket", "archery"])
+    assert list(tmp_path.iterdir()) == []
 
 
 def clip_results():
