@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import stviz_core as sv
+from stviz_adapters.demo import kinetics as kinetics_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,9 +119,10 @@ def test_demo_main_job_runs(tmp_path):
     assert [e["layer"] for e in kinetics["results"]] == ["Logits", "Mixed_5c", "Mixed_4f"]
     assert "[3/3] Mixed_4f" in out.stdout and "playing cricket" in out.stdout
     logits = sv.load(tmp_path / "kinetics_Logits")
-    assert logits.inputs["clip"].shape == (8, 8, 112, 112, 3)
-    assert len(kinetics["results"][0]["top5"]) == 8
-    assert sv.load(tmp_path / "kinetics_Mixed_5c").inputs["clip"].shape[0] == 2
+    shown = len(kinetics_demo.SHOWN)  # four classes, one channel per layer: the 5-minute budget
+    assert logits.inputs["clip"].shape == (shown, 8, 112, 112, 3)
+    assert len(kinetics["results"][0]["top5"]) == shown
+    assert sv.load(tmp_path / "kinetics_Mixed_5c").inputs["clip"].shape[0] == 1
     page = (tmp_path / "index.html").read_text()
     assert page.index("Kinetics-400 I3D") < page.index("Two-stream demo net")  # the first section
     for title in ("Logits: playing cricket", "Logits: swimming breast stroke",

@@ -165,10 +165,7 @@ def visualize_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=
     steps = STEPS if steps is None else steps
     preset = PRESET if preset is None else preset
     fw = framework_name or framework()
-    classes = list(SHOWN if classes is None else classes)
-    unknown = [c for c in classes if c not in CLASSES]
-    if unknown:
-        raise ValueError(f"not a demo class: {unknown}; choose from {', '.join(CLASSES)}")
+    classes = _demo_classes(SHOWN if classes is None else classes)
     t0 = time.perf_counter()
     if fw == "torch" and framework_name is None:
         log("Keras/TensorFlow not installed: the I3D runs in PyTorch (about 2.5-4x slower "
@@ -207,6 +204,13 @@ def visualize_kinetics(out, *, steps=None, units=3, seed=0, log=print, callback=
                     f"{'  (its class first)' if top[0] == name else ''}")
     summary["seconds"] = round(time.perf_counter() - t0, 1)
     return summary, results
+
+
+def _demo_classes(classes) -> list:
+    unknown = [c for c in classes if c not in CLASSES]
+    if unknown:
+        raise ValueError(f"not a demo class: {unknown}; choose from {', '.join(CLASSES)}")
+    return list(classes)
 
 
 def report_sections(summary, results) -> tuple:

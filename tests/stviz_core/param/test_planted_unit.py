@@ -92,14 +92,18 @@ def test_the_measures_read_the_filter_itself():
 
 @pytest.mark.parametrize("name", presets.names())
 def test_a_planted_gabor_unit_gets_its_frequency_and_velocity(name):
-    result = sv.ascend(GaborUnit(), sv.channel(0, normalize=False), preset=presets.get(name),
+    preset = presets.get(name)
+    result = sv.ascend(GaborUnit(), sv.channel(0, normalize=False), preset=preset,
                        steps=150, seed=[0, 1])
     for clip in result.inputs["clip"]:
         spectrum = local_spectrum(clip)
         assert max(abs(a - b) for a, b in zip(peak_bin(spectrum), TUNING)) <= 1, name
         assert rightward_share(spectrum) > 0.55, name
-        response = np.sum(clip * gabor())
-        assert response > max(0.0, np.sum(clip[::-1] * gabor())), name  # backwards: less
+        if preset.transforms is None or preset.transforms.crop is None:
+            # the grating's phase at the unit's one position: random crops of a canvas (the
+            # default 'canvas') move it, so there the energy unit below is the fair test
+            response = np.sum(clip * gabor())
+            assert response > max(0.0, np.sum(clip[::-1] * gabor())), name  # backwards: less
 
 
 # -- issue 24: the output stage, and the canvas with its crops -----------------------------------
@@ -162,12 +166,14 @@ def test_the_gabor_unit_on_a_canvas_seen_at_its_centre():
         _recovered(clip, local_spectrum(clip), "fourier canvas")
 
 
-@pytest.mark.parametrize("name", ["robust", "fourier", "maco"])
+@pytest.mark.parametrize("name", ["robust", "fourier", "maco", presets.DEFAULT])
 def test_a_gabor_energy_unit_through_the_canvas_and_its_crops(name):
-    """Random space-time crops of a canvas 3 x longer and 1.25 x wider, squashed and z-scored:
-    the returned clip's whole spectrum peaks at the tuning, moving right."""
+    """Random space-time crops of a canvas 3 x longer and 1.25 x wider, squashed and z-scored
+    (and the default preset, which is that): the returned clip's whole spectrum peaks at the
+    tuning, moving right."""
+    preset = presets.get(name) if name == presets.DEFAULT else presets.get(name, **SHAPED)
     result = sv.ascend(GaborEnergyUnit(), sv.channel(0, normalize=False),
-                       preset=presets.get(name, **SHAPED), steps=150, seed=[0, 1])
+                       preset=preset, steps=150, seed=[0, 1])
     for clip in result.inputs["clip"]:
         spectrum = np.abs(np.fft.fftn(clip.sum(axis=-1)))
         spectrum[0, 0, 0] = 0.0
