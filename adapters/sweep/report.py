@@ -10,6 +10,7 @@ results in the page's manifest by the cells they were stacked from, so
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 import stviz_core as sv
@@ -84,12 +85,12 @@ class _CellStore:
         return self._store.memo[key]
 
 
-class _FromCells:
+class _FromCells(abc.ABC):
     """A section whose results are stacked from sweep cells: ``cells`` names them in the manifest."""
 
+    @abc.abstractmethod
     def _sources(self) -> dict:
         """``{id(result): [cell id, ...]}`` of the results the section shows."""
-        raise NotImplementedError
 
     def record(self, store) -> dict:
         return {**super().record(_CellStore(store, self._sources())), "cells": self.cells}
