@@ -138,17 +138,19 @@ def edge_frame_parity(clip) -> float:
     return float(0.5 * (e[0] + e[-1]) / middle) if middle > 0 else float("nan")
 
 
+def _unit(a):
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
+
+
 def codes_cosine(a, b) -> np.ndarray:
     """``(len(a), len(b))``: cosine similarity of every row of ``a`` with every row of ``b``
     (each row a code, flattened after its first axis)."""
     a = np.asarray(a, np.float64).reshape(len(a), -1)
     b = np.asarray(b, np.float64).reshape(len(b), -1)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
-    return a @ b.T
+    return _unit(a) @ _unit(b).T
 
 
-def nearest_clip_check(vis_codes, vis_classes, clip_codes, clip_classes) -> list:
+def nearest_clip_check(vis_codes, vis_classes, clip_codes, clip_classes, *, centre=False) -> list:
     """Whether each visualization's code is closer (cosine) to a clip of its class than to any
     other clip.
 
@@ -159,6 +161,11 @@ def nearest_clip_check(vis_codes, vis_classes, clip_codes, clip_classes) -> list
     vis_classes, clip_classes : sequence
         The class of each visualization and of each clip; every visualization's class must
         be the class of at least one clip.
+    centre : bool
+        Scale every code to unit length and subtract the clips' mean (unit) code first.
+        Codes after a ReLU, averaged over positions, share a large positive part (raw
+        cosines of 0.6-0.9 between any two), so the raw cosine mostly measures that;
+        centred, it compares what sets a clip apart from the others.
 
     Returns
     -------
@@ -171,6 +178,12 @@ def nearest_clip_check(vis_codes, vis_classes, clip_codes, clip_classes) -> list
     missing = sorted({c for c in vis_classes if c not in clip_classes})
     if missing:
         raise ValueError(f"no clip of class(es) {missing}; the clips' classes: {clip_classes}")
+    vis_codes = np.asarray(vis_codes, np.float64).reshape(len(vis_codes), -1)
+    clip_codes = np.asarray(clip_codes, np.float64).reshape(len(clip_codes), -1)
+    if centre:  # on unit codes, so that a code's size (a visualization's is larger) drops out
+        vis_codes, clip_codes = _unit(vis_codes), _unit(clip_codes)
+        mean = clip_codes.mean(axis=0)
+        vis_codes, clip_codes = vis_codes - mean, clip_codes - mean
     cos = codes_cosine(vis_codes, clip_codes)
     mine = np.array([[c == d for d in clip_classes] for c in vis_classes])
     rows = []
@@ -365,7 +378,8 @@ def targets(entry, real, *, layer="Mixed_5c") -> list:
                      bool(entry["parity"] >= TARGETS["parity"])))
     f = entry.get("feature")
     if f:
-        rows.append((f"I3D: {layer} code nearest (cosine) to its class's clip", f["closer"],
+        how = "centred cosine" if f.get("centred") else "cosine"
+        rows.append((f"I3D: {layer} code nearest ({how}) to its class's clip", f["closer"],
                      f"{f['of']} of {f['of']}", f["closer"] == f["of"]))
     if d:
         n = len(d["directions"])
@@ -472,7 +486,7 @@ def yardstick_table(entries, real, *, layer="Mixed_5c") -> list:
                  "energy of the first and last frames over the middle half's):", "",
              "| preset | top-1 under views | pixel std (x real) | colourfulness (x real) | "
              "edge-frame parity | spatial slope | temporal slope | correlation classes | "
-             "correlation channels | code nearest its class's clip |",
+             "correlation channels | code nearest its class's clip (centred cosine) |",
              "|---|---|---|---|---|---|---|---|---|---|",
              f"| real clips | | {real['pixel_std']:.1f} | {real['colourfulness']:.1f} | "
              f"{real.get('parity', float('nan')):.2f} | {real['spatial']:.2f} | "
@@ -480,7 +494,8 @@ def yardstick_table(entries, real, *, layer="Mixed_5c") -> list:
     for e in entries:
         u = e.get("channels", {}).get("median_correlation")
         f = e.get("feature")
-        near = f"{f['closer']} of {f['of']}" if f else ""
+        near = (f"{f['closer']} of {f['of']}" + (f" (raw {f['raw']['closer']})" if "raw" in f else "")
+                if f else "")
         lines.append(
             f"| {e['preset']} | {e['classes']['top1']:.2f} | {e['pixel_std']:.1f} "
             f"({e['pixel_std'] / real['pixel_std']:.2f}) | {e['colourfulness']:.1f} "

@@ -187,6 +187,20 @@ def test_nearest_clip_check_compares_cosines_with_the_clips_of_each_class():
         qm.nearest_clip_check(vis[:1], ["z"], clips, classes)
 
 
+def test_nearest_clip_check_centred_removes_the_part_every_code_shares():
+    shared = np.full(4, 10.0)  # a large common positive part, as ReLU codes have
+    clips = shared + np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]])
+    vis = shared * 1.3 + np.array([[0.0, 0.0, 0.6, 0.0]])  # its distinct part is clip c's
+    raw = qm.nearest_clip_check(vis, ["c"], clips, ["a", "b", "c"])[0]
+    centred = qm.nearest_clip_check(vis, ["c"], clips, ["a", "b", "c"], centre=True)[0]
+    assert raw["own"] - raw["other"] < 0.01  # the shared part hides the difference
+    assert centred["closer"] and centred["nearest"] == "c"
+    assert centred["own"] - centred["other"] > 0.5
+    moved = qm.nearest_clip_check(vis + [[0.0, 0.0, -1.2, 0.0]], ["c"], clips, ["a", "b", "c"],
+                                  centre=True)[0]
+    assert not moved["closer"]  # the distinct part away from c's: the check fails
+
+
 def test_targets_of_issue_24_contrast_colour_parity_and_codes():
     real = {"spatial": -1.6, "temporal": -0.7, "pixel_std": 40.0, "colourfulness": 30.0,
             "parity": 1.0}
