@@ -269,6 +269,12 @@ def test_presets_switch_it_on_and_leave_the_rest_alone():
     (lambda: param.Pixel(contrast=0), r"contrast must be a number in \(0, 4\]"),
     (lambda: param.Pixel(contrast=float("nan")), r"contrast must be a number in \(0, 4\]"),
     (lambda: presets.fourier(canvas=(0.9, 1)), r"in \[1, 4\]"),
+    (lambda: presets.canvas(crop=(float("nan"), 1.0)), r"0 < lo <= hi <= 1"),
+    (lambda: presets.canvas(crop=(0.9, 0.8)), r"0 < lo <= hi <= 1"),
+    (lambda: presets.canvas(steps=-5), r"steps must be an integer >= 1"),
+    (lambda: presets.canvas(steps=0), r"steps must be an integer >= 1"),
+    (lambda: presets.canvas(steps=float("nan")), r"steps must be an integer >= 1"),
+    (lambda: presets.canvas(steps=float("inf")), r"steps must be an integer >= 1"),
 ])
 def test_bad_input_names_the_domain(make, message):
     with pytest.raises((ValueError, TypeError), match=message):
