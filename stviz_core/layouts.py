@@ -8,6 +8,7 @@ family                      PyTorch model input                    Keras model i
 2D two-stream, flow of L    rgb ``(N,3,H,W)``, flow ``(N,2L,H,W)``  ``(N,H,W,3)``,
                             channels ``u1,v1,u2,v2,...``            ``(N,H,W,2L)``
 3D convnet (C3D, I3D)       ``(N,C,T,H,W)``                         ``(N,T,H,W,C)``
+video transformer (HF)      ``(N,T,C,H,W)`` (``Frames3D``)           ``(N,T,H,W,C)``
 ==========================  =====================================  ======================
 
 A layout names the model's inputs in call order, their canonical shapes and
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from stviz_core.backend import InputSpec, role_from_name
 from stviz_core.model_contract import contract_of
 
-__all__ = ["Layout", "TwoStream2D", "Clip3D", "Image2D", "StackedFlow2D", "to_model", "from_model",
-           "resolve"]
+__all__ = ["Layout", "TwoStream2D", "Clip3D", "Image2D", "StackedFlow2D", "Frames3D", "to_model",
+           "from_model", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,17 @@ class Layout:
     """Base layout: ``streams`` is ``((name, kind), ...)`` in the model's call order.
 
     ``kind`` is ``"image"`` (one frame, ``T = 1``), ``"stacked"`` (``T`` flow
-    frames stacked on channels) or ``"clip"`` (a 3D-conv clip).
+    frames stacked on channels), ``"clip"`` (a 3D-conv clip) or ``"frames"``
+    (a clip with time before channels, ``(N, T, C, H, W)``: Hugging Face video
+    models' ``pixel_values``). ``tokens`` is how a transformer's token
+    sequences map back to their ``(T', H', W')`` grid, a framework's own
+    description (e.g. ``stviz_backends.torch.tokens.TokenGrid``); the kernel
+    only carries it to the backend. None: a model without token layers.
     """
 
     streams: tuple
     channels_first: bool = True
+    tokens: object = None
 
     @property
     def names(self) -> tuple:
@@ -83,6 +90,8 @@ def model_shape(kind, shape, channels_first=True):
         dims = (c, h, w) if channels_first else (h, w, c)
     elif kind == "stacked":
         dims = (c * t, h, w) if channels_first else (h, w, c * t)
+    elif kind == "frames":
+        dims = (t, c, h, w) if channels_first else (t, h, w, c)
     else:
         dims = (c, t, h, w) if channels_first else (t, h, w, c)
     return "(N, " + ", ".join(map(str, dims)) + ")"
@@ -107,6 +116,8 @@ def _to(kind, x, channels_first, xp):
     if kind == "stacked":  # channels u1, v1, u2, v2, ...: frame-major, then component
         x = xp.reshape(xp.permute_dims(x, (0, 2, 3, 1, 4)), (n, h, w, t * c))
         return xp.permute_dims(x, (0, 3, 1, 2)) if channels_first else x
+    if kind == "frames":
+        return xp.permute_dims(x, (0, 1, 4, 2, 3)) if channels_first else x
     return xp.permute_dims(x, (0, 4, 1, 2, 3)) if channels_first else x
 
 
@@ -121,6 +132,8 @@ def _from(kind, a, channels_first, xp):
             a = xp.permute_dims(a, (0, 2, 3, 1))
         n, h, w, tc = a.shape
         return xp.permute_dims(xp.reshape(a, (n, h, w, tc // 2, 2)), (0, 3, 1, 2, 4))
+    if kind == "frames":
+        return xp.permute_dims(a, (0, 1, 3, 4, 2)) if channels_first else a
     return xp.permute_dims(a, (0, 2, 3, 4, 1)) if channels_first else a
 
 
@@ -132,6 +145,12 @@ def TwoStream2D(rgb: str = "rgb", flow: str = "flow", *, channels_first: bool = 
 def Clip3D(clip: str = "clip", *, channels_first: bool = True) -> Layout:
     """A 3D convnet called as ``model(clip)`` with ``(N, C, T, H, W)`` (PyTorch)."""
     return Layout(((clip, "clip"),), channels_first)
+
+
+def Frames3D(frames: str = "pixel_values", *, tokens=None, channels_first: bool = True) -> Layout:
+    """A video model called as ``model(frames)`` with ``(N, T, C, H, W)`` (Hugging Face video
+    transformers); ``tokens`` maps its token sequences to their grid (see :class:`Layout`)."""
+    return Layout(((frames, "clip" if not channels_first else "frames"),), channels_first, tokens)
 
 
 def Image2D(image: str = "rgb", *, channels_first: bool = True) -> Layout:

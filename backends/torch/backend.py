@@ -28,6 +28,7 @@ from .channels_last_trial import ChannelsLastTrial
 from .cuda_graphs import GraphCache, check_device
 from .probe import ForwardProbe, Stop, channels_to_end
 from .receptive_field import receptive_field
+from .tokens import first_tensor, to_grid
 
 __all__ = ["TorchBackend", "split_call"]
 
@@ -131,6 +132,8 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial):
         self._closed, self._armed, self._counting, self._calls = False, False, False, 0
         self._modes, self._flags, self._hook = [], [], None
         self.model = self.target = self.module = None
+        #: whether the target's output is a token sequence mapped to its grid (layout.tokens)
+        self.token_layer, self._clips = False, 1
         try:
             work = self._working_model(model, channels_last)
             self._attach(model if work is None else work, target)
@@ -194,6 +197,9 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial):
     def receptive_field(self):
         """``(rf, stride)`` of the target layer, from the model's structure."""
         size = max(max(s.shape[1:3]) for s in self.inputs.values())
+        if self.layout.tokens is not None:  # every token sees the whole clip (.tokens)
+            pooled = len(self.activation_shape) == 2
+            return self.layout.tokens.receptive_field(size, self.token_layer or pooled)
         try:
             return receptive_field(self.model, self.target, size)
         except Exception as exc:  # an untraceable model still runs, with a warning
@@ -265,10 +271,23 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial):
             p.requires_grad_(flag)
         self._modes, self._flags = [], []
 
+    def _token_output(self, output):
+        """``output`` with a transformer's tokens mapped to their ``(N, C, T', H', W')`` grid
+        (:func:`.tokens.to_grid`) when the layout declares a token grid; else ``output``."""
+        if self.layout.tokens is None:
+            return output
+        output = first_tensor(output)
+        if not isinstance(output, self.torch.Tensor):
+            return output
+        mapped = to_grid(output, self.layout.tokens, self.target, self._clips)
+        self.token_layer = mapped is not output
+        return mapped
+
     def _forward(self, leaves):
         # fresh copies (one per input, channels-last or contiguous): in-place ops in the model
         # never touch the leaves
         dtype = self._compute_dtype or self.model_dtype
+        self._clips = next(iter(leaves.values())).shape[0]
         args = [_mf.argument(a if a.dtype == dtype else a.to(dtype), self.channels_last)
                 for a in to_model(self.layout, leaves, self.xp)]
         self._captured, self._armed, self._calls = None, True, 0

@@ -35,6 +35,7 @@ class ForwardProbe:
         self._calls += 1
         if self._counting or (self.call is not None and self._calls - 1 != self.call):
             return None
+        output = self._token_output(output)  # a transformer's tokens on their grid (.tokens)
         if not isinstance(output, self.torch.Tensor):
             raise TypeError(
                 f"layer {self.layer!r} returns {type(output).__name__}, not a tensor; "
