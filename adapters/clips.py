@@ -125,7 +125,7 @@ def read_clip(model, path, *, start=None, inputs=None, preprocess=None) -> Clip:
         The video cannot be read, is shorter than the window the model needs,
         or the model's inputs are neither one RGB clip nor appearance + motion.
     """
-    from .media.video_io import VideoError, clip_windows, fit_frames, read_video
+    from .media.video_io import VideoError, clip_windows, count_frames, fit_frames, read_video
 
     specs = model_inputs(model, inputs)
     appearance = {k: s for k, s in specs.items() if s.role == "appearance"}
@@ -146,19 +146,14 @@ def read_clip(model, path, *, start=None, inputs=None, preprocess=None) -> Clip:
             raise ValueError(f"the appearance input is {height} x {width}, the motion input "
                              f"{m_spec.shape[1]} x {m_spec.shape[2]}: give a .npz of inputs")
     window = max(t_app, flows + 1 if motion else 0)
-    try:
-        if start is None:
-            video = read_video(path, max_side=max(height, width))
-            first = clip_windows(len(video.frames), window)[0]
-        else:
-            video = read_video(path, start=int(start), frames=window, max_side=max(height, width))
-            first = 0
+    try:  # only the window's frames are decoded into memory: the central one is found by counting
+        offset = clip_windows(count_frames(path), window)[0] if start is None else int(start)
+        video = read_video(path, start=offset, frames=window, max_side=max(height, width))
     except VideoError as exc:
         raise ValueError(str(exc)) from None
     except ValueError as exc:  # clip_windows: too short
         raise ValueError(f"{path}: {exc} (the model needs {window} frames)") from None
-    frames = video.frames[first:first + window]
-    offset = (int(start) if start is not None else first)
+    frames = video.frames
     details = {"from": "video", "frames": [offset, offset + window], "size": [height, width],
                "source_size": list(video.source_size)}
     if not motion:

@@ -25,7 +25,7 @@ from .names import closest_names
 
 __all__ = ["split_call", "class_labels", "SIXTEEN_BIT", "kernel_dtype", "unknown_layer",
            "inputs_refused", "shared_layer_error", "call_out_of_range", "never_reached",
-           "receptive_field_unknown"]
+           "receptive_field_unknown", "quoted"]
 
 #: the 16-bit floating dtypes whose models compute in their dtype while the kernel's arrays are float32
 SIXTEEN_BIT = ("float16", "bfloat16")
@@ -66,9 +66,16 @@ def unknown_layer(layer: str, names, listing: str) -> ValueError:
     ``listing`` says where the names come from, e.g. ``"model.layers"``.
     """
     names = [n for n in names if n]
-    close = closest_names(layer, names)
-    return ValueError(f"the model has no layer {layer!r}; closest names: "
+    close = closest_names(layer, names) if len(layer) <= 200 else []
+    return ValueError(f"the model has no layer {quoted(layer)}; closest names: "
                       f"{', '.join(close) or 'none'} ({len(names)} layers in all, see {listing})")
+
+
+def quoted(name, limit: int = 60) -> str:
+    """``repr(name)``, cut to ``limit`` characters with its length said when longer (a message
+    stays one readable line whatever the user typed)."""
+    name = str(name)
+    return repr(name) if len(name) <= limit else f"{name[:limit]!r}... ({len(name)} characters)"
 
 
 def inputs_refused(layout, specs, framework: str, exc: BaseException) -> ValueError:

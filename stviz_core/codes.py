@@ -90,17 +90,23 @@ class Code:
         path = Path(path)
         if not path.is_file() and path.with_name(path.name + ".npz").is_file():
             path = path.with_name(path.name + ".npz")
+        if not path.is_file():
+            raise FileNotFoundError(f"no code at {path}")
         try:
             with np.load(path, allow_pickle=False) as data:
-                if "meta" not in data.files or "activations" not in data.files:
-                    raise ValueError(f"{path} is not a saved code (it holds {sorted(data.files)}; "
-                                     "a code has 'activations' and 'meta': Code.save writes it)")
-                meta = json.loads(str(data["meta"]))
-                acts = data["activations"]
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path} is not a readable code ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a saved code (format {meta.get('format')!r})")
+                files = sorted(data.files)
+                meta = json.loads(str(data["meta"])) if "meta" in files else None
+                acts = data["activations"] if "activations" in files else None
+        except Exception as exc:  # noqa: BLE001 - a cut or foreign file: numpy, zipfile, zlib, json
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{path} is not a readable code (a truncated or foreign file: "
+                             f"{reason})") from None
+        if meta is None or acts is None:
+            raise ValueError(f"{path} is not a saved code (it holds {files}; a code has "
+                             "'activations' and 'meta': Code.save writes it)")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise ValueError(f"{path} is not a saved code (format {found!r})")
         return cls(acts, meta.get("layer"), meta.get("model"), meta.get("source"))
 
 

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,16 @@ class Result:
     final: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        sizes = {k: (tuple(v.shape if hasattr(v, "shape") else np.shape(v)) or (None,))[0]
+                 for k, v in self.inputs.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError("a Result's inputs hold one entry per visualization, so their first "
+                             "axes must agree; got " + ", ".join(f"{k}: {n}" for k, n in sizes.items()))
+
     def __len__(self) -> int:
+        if not self.inputs:
+            raise ValueError("this Result holds no inputs")
         return int(next(iter(self.inputs.values())).shape[0])
 
     def _repr_html_(self) -> str:
@@ -87,7 +97,7 @@ class Result:
         result, whole.
         """
         stem = _stem(path)
-        stem.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(stem)
         npz_path, json_path = _files(stem)
         for stray in stale_temporaries(npz_path) + stale_temporaries(json_path):
             stray.unlink(missing_ok=True)
@@ -121,6 +131,9 @@ class Result:
                 )
             sidecar = None  # an overwrite was cut short: the old npz still holds the result
         arrays, own = _read_npz(blob, npz_path.name)
+        if not arrays["inputs"]:
+            raise ValueError(f"{npz_path.name} holds no inputs (an empty or cut archive): not a "
+                             "saved result")
         if sidecar is None:
             if own is None:
                 raise ValueError(f"{npz_path.name}: an interrupted save left a file without its config")
@@ -298,6 +311,15 @@ def _stem(path) -> Path:
     return path.with_suffix("") if path.suffix in (".npz", ".json") else path
 
 
+def _make_folder(stem: Path) -> None:
+    """Create the folder of ``stem``; a file in the way is named (not mistaken for the result)."""
+    for parent in reversed(stem.parents):
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(f"cannot save the result {stem.name!r} under {parent}: "
+                                     f"{parent} is a file, not a folder")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+
+
 def _files(stem: Path):
     """``STEM.npz`` and ``STEM.json``, appended: a stem such as ``rgb.conv5_3`` keeps its dot."""
     return stem.parent / f"{stem.name}.npz", stem.parent / f"{stem.name}.json"
@@ -337,8 +359,8 @@ def _read_npz(blob, name):
                     raise ValueError(f"{name}: unknown entry {member!r} (groups: {', '.join(groups)})")
                 groups[group][key] = np.lib.format.read_array(io.BytesIO(zf.read(member)),
                                                               allow_pickle=False)
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{name} is not a readable .npz ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise ValueError(f"{name} is not a readable .npz ({exc or type(exc).__name__})") from None
     return groups, own
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
-__all__ = ["Progress", "CREATED", "out_dir", "numbers", "TRUST", "load_model", "quality_warnings",
-           "read_video", "folder_report", "interrupted"]
+from ..output_lock import LOCK_NAME, FolderLocked, lock_folder
+
+__all__ = ["Progress", "CREATED", "WRITTEN", "HELD", "out_dir", "hold", "release_held",
+           "undo_written", "numbers", "TRUST", "load_model", "quality_warnings", "read_video",
+           "folder_report", "interrupted", "finite", "shown"]
 
 
 class Progress:
@@ -35,16 +40,50 @@ class Progress:
 #: folders a command created, removed again by :func:`main` when the command fails before writing
 CREATED: list = []
 
+#: ``(folder, paths there before)`` of the output folders the running command writes; when the
+#: command fails, :func:`undo_written` removes every file and folder it added (the group calls it)
+WRITTEN: list = []
+
+#: the output locks the running command holds (:func:`hold`), released when it ends
+HELD: list = []
+
+
+def hold(folder: Path, name: str = LOCK_NAME):
+    """Lock ``folder`` (:mod:`stviz_adapters.output_lock`) until the running command ends.
+
+    A second run on the folder is refused naming the holder; a lock left by a
+    dead process is taken over with a ``warning:`` line.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        CREATED.extend(p for p in (folder, *folder.parents) if not p.exists() and p not in CREATED)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            lock = lock_folder(folder, name)
+        except FolderLocked as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.UsageError(f"cannot write into {folder}: {exc.strerror or exc}") from None
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    HELD.append(lock)
+    return lock
+
+
+def release_held() -> None:
+    """Give back every lock the command took (the group calls it last, after any undoing)."""
+    while HELD:
+        HELD.pop().release()
+
 
 def out_dir(out: Path, overwrite: bool) -> Path:
+    """The output folder ``out``, created, writable, locked for this command, and empty unless
+    ``overwrite``; what the command adds to it is removed again when the command fails."""
     if not out.exists():
         CREATED.extend(p for p in (out, *out.parents) if not p.exists())
     if out.exists() and not out.is_dir():
         raise click.UsageError(f"--out {out} is a file, not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise click.UsageError(f"output folder {out} exists and is not empty; pass --overwrite "
-                                   "to write into it")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".stviz-write-test"
@@ -52,16 +91,62 @@ def out_dir(out: Path, overwrite: bool) -> Path:
         probe.unlink()
     except OSError as exc:
         raise click.UsageError(f"cannot write into --out {out}: {exc.strerror or exc}") from None
+    hold(out)
+    if not overwrite and any(p.name != LOCK_NAME for p in out.iterdir()):
+        raise click.UsageError(f"output folder {out} exists and is not empty; pass --overwrite "
+                               "to write into it")
+    WRITTEN.append((out, _paths_under(out)))
     return out
 
 
-def numbers(text, kind=float, what="values"):
+def _paths_under(folder: Path) -> set:
+    return {p for p in folder.rglob("*")}
+
+
+def undo_written() -> None:
+    """Remove what the failed command added to its output folders (files, then new folders)."""
+    for folder, before in WRITTEN:
+        if not folder.is_dir():
+            continue
+        added = sorted(_paths_under(folder) - before, key=lambda p: len(p.parts), reverse=True)
+        for path in added:
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+                elif path.name != LOCK_NAME:
+                    path.unlink()
+            except OSError:
+                pass  # not empty (a file that was there before), or gone
+    WRITTEN.clear()
+
+
+def finite(name):
+    """A click callback refusing NaN and infinities of a float option (click's ranges pass them)."""
+    def check(ctx, param, value):
+        if value is not None and not math.isfinite(value):
+            raise click.BadParameter(f"{name} must be a finite number, got {value}")
+        return value
+    return check
+
+
+def shown(text, limit: int = 60) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters (its length said) when longer."""
+    text = str(text)
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def numbers(text, kind=float, what="values", distinct=False):
+    """The comma-separated numbers of ``text``; ``distinct``: a value given twice (``1,1.0``) refused."""
     try:
         values = [kind(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
         values = []
     if not values:
-        raise click.BadParameter(f"expected comma-separated {what}, got {text!r}")
+        raise click.BadParameter(f"expected comma-separated {what}, got {shown(text)}")
+    twice = [v for n, v in enumerate(values) if v in values[:n]]
+    if distinct and twice:
+        raise click.BadParameter(f"{what} must differ: {twice[0]:g} is given twice in "
+                                 f"{shown(text)} (one result per value); give each value once")
     return values
 
 
@@ -70,12 +155,13 @@ TRUST = click.option("--trust-pickle", is_flag=True,
                            "call a function outside stviz named in a grid file.")
 
 
-def load_model(spec: str, trust_pickle: bool = False):
-    """A model from ``module:function`` or a saved model file (see :mod:`.model_loading`)."""
+def load_model(spec: str, trust_pickle: bool = False, weights=None):
+    """A model from ``module:function`` or a saved model file (see :mod:`.model_loading`);
+    ``weights`` (``--weights``) is passed to the spec's function."""
     from ..model_loading import load_model as load
 
     try:
-        return load(spec, trust_pickle=trust_pickle)
+        return load(spec, trust_pickle=trust_pickle, weights=weights)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 

@@ -14,7 +14,8 @@ from stviz_core import presets
 from stviz_core.atomic import atomic_path, safe_name
 from stviz_core.backend import plugins
 
-from .common import TRUST, Progress, interrupted, load_model, numbers, out_dir, placed
+from .common import (TRUST, Progress, finite, interrupted, load_model, numbers, out_dir, placed,
+                     shown)
 from .group import cli
 
 __all__ = ["invert", "accentuate"]
@@ -50,7 +51,7 @@ def _common(f):
 
 def _regularization(default, why):
     return click.option("--regularization", type=click.FloatRange(min=0, min_open=True),
-                        default=default, show_default=True,
+                        default=default, show_default=True, callback=finite("--regularization"),
                         help=f"Factor on the preset's regularizer weights (lambda_B, lambda_TV); {why}")
 
 
@@ -90,6 +91,31 @@ def _layers(layer):
     if not names:
         raise click.BadParameter("give at least one layer", param_hint="--layer")
     return list(dict.fromkeys(names))
+
+
+def _checked(net, layers, real, backend, units=(), **options):
+    """Refuse, before anything is written, what a run would refuse later: the run options, and
+    per layer its name (the backend is opened there), the clip (encoded there) and the units."""
+    from stviz_core.backend import backend_member, select_plugin
+    from stviz_core.codes import encode
+    from stviz_core.run.options import RunOptions
+
+    try:
+        RunOptions.build(None, **options)
+        plugin = select_plugin(net, backend=backend)
+        for name in layers:
+            be = plugin.create(net, layer=name)
+            try:
+                encode(be, real)
+                shape = backend_member(be, "activation_shape")
+                bad = [c for c in units if shape and not 0 <= c < shape[-1]]
+                if bad:
+                    raise ValueError(f"channel {bad[0]} is out of range: the layer has {shape[-1]} "
+                                     f"channels (0..{shape[-1] - 1}) [layer {shown(name)}]")
+            finally:
+                backend_member(be, "close")()
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc).strip().splitlines()[0]) from None
 
 
 def _correlations(entry, n):
@@ -145,9 +171,11 @@ def invert(model, clip, layer, preset, regularization, steps, seed, jitter, star
     import stviz_core as sv
 
     layers = _layers(layer)
-    out = out_dir(out, overwrite)
     net = _model(model, trust_pickle, device)
     real = _clip(net, clip, start)
+    _checked(net, layers, real, backend, preset=_preset(preset, regularization), steps=steps,
+             seed=seed)
+    out = out_dir(out, overwrite)
     _save_clip(out, real)
     pairs, done = [], []
     try:
@@ -182,9 +210,10 @@ def invert(model, clip, layer, preset, regularization, steps, seed, jitter, star
 @click.option("--channels", required=True, help="Comma-separated channels, e.g. 3,9: one "
                                                 "accentuated clip each.")
 @click.option("--feature-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Weight of the feature-matching term that keeps the layer's code near the "
-                   "clip's.")
+              callback=finite("--feature-weight"),
+              help="Weight of the feature-matching term that keeps the layer's code near the clip's.")
 @click.option("--pixel-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              callback=finite("--pixel-weight"),
               help="Weight of the pixel-distance term that keeps the input near the clip.")
 @_regularization(1.0, "below 1 the clip's own texture is penalized less.")
 @_common
@@ -199,9 +228,14 @@ def accentuate(model, clip, layer, channels, feature_weight, pixel_weight, prese
     import stviz_core as sv
 
     units = numbers(channels, int, "channel numbers")
-    out = out_dir(out, overwrite)
+    if feature_weight == 0 and pixel_weight == 0:
+        raise click.UsageError("--feature-weight and --pixel-weight are both 0: nothing keeps the "
+                               "input near the clip; give one of them > 0")
     net = _model(model, trust_pickle, device)
     real = _clip(net, clip, start)
+    _checked(net, [layer], real, backend, units, preset=_preset(preset, regularization),
+             steps=steps, seed=[seed] * len(units))
+    out = out_dir(out, overwrite)
     _save_clip(out, real)
     t = time.perf_counter()
     try:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
-from .common import TRUST, load_model
+from .common import TRUST, hold, load_model, shown
 from .group import cli
+
+#: the most windows per video ``--windows N`` takes (``all`` takes every window back to back)
+MAX_WINDOWS = 10_000
 
 
 @cli.command()
@@ -41,13 +44,15 @@ def record(model, folder, layer, out, windows, top, batch, skip_bad, overwrite, 
 
     from ..activity import record_videos
 
-    if windows != "all" and not windows.isdigit():
-        raise click.BadParameter(f"expected a number or 'all', got {windows!r}", param_hint="--windows")
+    count = _windows(windows)
     if out.exists() and (out.is_dir() or not overwrite):
         raise click.UsageError(f"--out {out} exists" + ("" if out.is_dir() else "; pass --overwrite"))
+    if not folder.is_dir():
+        raise click.BadParameter(f"no folder {folder}", param_hint="FOLDER")
+    hold(out.parent, f".{out.name}.stviz-lock")  # one run per output file
     net = load_model(model, trust_pickle)
     try:
-        activity = record_videos(net, layer, folder, windows=windows if windows == "all" else int(windows),
+        activity = record_videos(net, layer, folder, windows=count,
                                  top_k=top, batch=batch, skip_bad=skip_bad,
                                  progress=not quiet and sys.stderr.isatty())
     except KeyboardInterrupt:
@@ -64,3 +69,16 @@ def record(model, folder, layer, out, windows, top, batch, skip_bad, overwrite, 
                        f"{activity.strongest_class(c)}, top clip {activity.top_clip_names(c)[0]}")
     click.echo(f"stviz record: {len(activity.clips)} videos, {len(activity.classes)} class(es), "
                f"{len(activity.a_hat)} channels of {layer} -> {out}")
+
+
+def _windows(text):
+    """``--windows``: ``"all"`` or a count from 1 to :data:`MAX_WINDOWS` (checked before any work)."""
+    if text == "all":
+        return text
+    if not text.isdigit():
+        raise click.BadParameter(f"expected a number or 'all', got {shown(text)}", param_hint="--windows")
+    count = int(text)
+    if not 1 <= count <= MAX_WINDOWS:
+        raise click.BadParameter(f"{count} windows per video is out of range: give 1 to {MAX_WINDOWS} "
+                                 "(or 'all': every window back to back)", param_hint="--windows")
+    return count

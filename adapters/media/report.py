@@ -17,20 +17,21 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
 import stviz_core as sv
-from stviz_core.atomic import atomic_path, safe_name
+from stviz_core.atomic import TEMP_MARK, atomic_path, safe_name
 
-from .manuscript import FolderMedia, Pair, collect_results, page_html
+from .manuscript import FolderMedia, Pair, collect_results, page_html, text
 from .sections import (ClipPairs, FigureGrid, LayerFigure, Section, cards_by_layer,
                        grids_by_layer)
 
-__all__ = ["Grid", "Pair", "Section", "write_report", "rebuild_report", "grids_by_layer",
-           "read_manifest", "MANIFEST", "DEFAULT_TITLE"]
+__all__ = ["Grid", "Pair", "Section", "Unreadable", "write_report", "rebuild_report", "scan_results",
+           "grids_by_layer", "read_manifest", "MANIFEST", "DEFAULT_TITLE"]
 
 #: the 0.1 name of :class:`~.sections.FigureGrid`
 Grid = FigureGrid
@@ -83,6 +84,7 @@ def write_report(folder, sections, *, title=DEFAULT_TITLE, log=print, results=No
             sections.append(LayerFigure.of(results, most))
         sections += cards_by_layer(results, unit_names, headings)
     ordered = sorted(sections, key=lambda s: s.order)
+    _remove_temporaries(folder)
     media = FolderMedia(folder, log)
     bodies = [section.render(media) for section in ordered]
     page = folder / "index.html"
@@ -93,31 +95,104 @@ def write_report(folder, sections, *, title=DEFAULT_TITLE, log=print, results=No
     return page
 
 
-def rebuild_report(folder, *, by_layer=False, most=8, log=print) -> Optional[Path]:
+def rebuild_report(folder, *, by_layer=False, most=8, log=print, on_unreadable=None) -> Optional[Path]:
     """Write ``folder``'s page again: from its manifest, else the generic page of its results.
 
-    The generic page: a figure grid and the cards per layer of every result
-    saved in ``folder``. ``by_layer`` adds (or redraws with ``most``) the
-    layer-by-layer figure of the page's results.
+    The generic page: the files that could not be read (:class:`Unreadable`),
+    a figure grid and the cards per layer of every result saved in ``folder``.
+    ``by_layer`` adds (or redraws with ``most``) the layer-by-layer figure of
+    the page's results.
+
+    Parameters
+    ----------
+    on_unreadable : callable, optional
+        ``on_unreadable(file name, reason)`` for each result file that could not be read.
 
     Raises
     ------
     ValueError
-        An unreadable manifest, or ``by_layer`` without results.
+        An unreadable manifest, a folder without readable results (the unreadable
+        ones named), or ``by_layer`` without results.
     """
     folder = Path(folder)
     found = read_manifest(folder)
     if found is not None:
         title, sections = found
     else:
-        results = collect_results(folder)
-        title, sections = DEFAULT_TITLE, grids_by_layer(results) + cards_by_layer(results)
+        results, unreadable = scan_results(folder)
+        for name, reason in unreadable:
+            (on_unreadable or (lambda *a: None))(name, reason)
+        if not results:
+            said = "; ".join(f"{n}: {r}" for n, r in unreadable[:3]) + ("; ..." if len(unreadable) > 3 else "")
+            raise ValueError(f"no results in {folder}" + (f": {len(unreadable)} file(s) could not be "
+                                                          f"read ({said})" if unreadable else
+                                                          " (no .npz + .json pairs of stviz results)"))
+        title = DEFAULT_TITLE
+        sections = [Unreadable(unreadable)] * bool(unreadable) + grids_by_layer(results) + cards_by_layer(results)
     if by_layer:
         named = [item for s in sections for item in s.named_results()]
         if not named:
             raise ValueError(f"no results in {folder}")
         sections = [s for s in sections if not isinstance(s, LayerFigure)] + [LayerFigure.of(named, most)]
     return write_report(folder, sections, title=title, log=log)
+
+
+def scan_results(folder) -> tuple:
+    """``([(stem, Result)], [(file name, reason)])``: the results saved in ``folder`` and the result
+    files there that could not be read (a truncated ``.npz`` or ``.json``, a newer format, half a pair).
+
+    A ``.json`` that is readable and says it is something else (``sweep.json``) is neither.
+    """
+    results, unreadable = [], []
+    for json_path in sorted(Path(folder).glob("*.json")):
+        npz_path = json_path.parent / f"{json_path.stem}.npz"
+        try:
+            sidecar = json.loads(json_path.read_bytes())
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            if npz_path.exists():
+                unreadable.append((json_path.name, f"not JSON ({exc})"))
+            continue
+        if not isinstance(sidecar, dict) or sidecar.get("format") != "stviz-result":
+            continue  # another file (a sweep manifest, a summary)
+        if not npz_path.exists():
+            unreadable.append((json_path.name, f"its arrays ({npz_path.name}) are missing"))
+            continue
+        try:
+            results.append((json_path.stem, sv.load(json_path.parent / json_path.stem)))
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            unreadable.append((npz_path.name, str(exc).strip().splitlines()[0] if str(exc).strip()
+                               else type(exc).__name__))
+    return results, unreadable
+
+
+@dataclass
+class Unreadable(Section):
+    """A note listing the files of the folder that could not be read, each with the reason."""
+
+    files: list  #: ``[(file name, reason)]``
+    title: str = "Files that could not be read"
+    order: ClassVar[int] = 0
+
+    def render(self, media) -> str:
+        items = "".join(f"<li><code>{text(name)}</code>: {text(reason)}</li>" for name, reason in self.files)
+        return (f"<h2>{text(self.title)}</h2><p class='warn'>{len(self.files)} file(s) of this folder "
+                f"are left out of the page:</p><ul class='unreadable'>{items}</ul>")
+
+    def record(self, store) -> dict:
+        return {"files": [list(f) for f in self.files]}
+
+    @classmethod
+    def restore(cls, store, record) -> "Unreadable":
+        return cls([tuple(f) for f in record["files"]])
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Remove the hidden temporary files a killed page write left (``.NAME.<random>.tmp.SUFFIX``)."""
+    for place in (folder, folder / "media", folder / "configs", folder / "report"):
+        if place.is_dir():
+            for stray in place.glob(f".*{TEMP_MARK}*"):
+                if stray.is_file():
+                    stray.unlink(missing_ok=True)
 
 
 def read_manifest(folder) -> Optional[tuple]:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["VIDEO_SUFFIXES", "Video", "VideoError", "read_video", "fit_frames", "resize_frames",
-           "center_crop", "clip_windows", "list_videos"]
+__all__ = ["VIDEO_SUFFIXES", "Video", "VideoError", "read_video", "count_frames", "fit_frames",
+           "resize_frames", "center_crop", "clip_windows", "list_videos"]
 
 #: file suffixes taken as videos when a folder is scanned
 VIDEO_SUFFIXES = (".mp4", ".avi", ".gif", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -110,6 +110,42 @@ def read_video(path, *, start: int = 0, frames=None, max_side=None) -> Video:
     return Video(np.stack(out), tuple(source), str(path))
 
 
+def count_frames(path) -> int:
+    """The number of frames of the video ``path``, without keeping any of them in memory.
+
+    A container that states its frame count (GIF) is believed; another is
+    counted by ffmpeg (``imageio_ffmpeg.count_frames_and_secs``: decoded in
+    C, nothing returned), else frame by frame, each dropped as it is read.
+
+    Raises
+    ------
+    VideoError
+        No such file, or one that cannot be decoded (named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"no video file {path}")
+    import imageio.v3 as iio
+
+    try:
+        stated = iio.improps(path).shape[0]
+        if np.isfinite(stated):
+            return int(stated)
+    except Exception:  # noqa: BLE001 - no stated count: count below
+        pass
+    try:
+        import imageio_ffmpeg
+
+        return int(imageio_ffmpeg.count_frames_and_secs(str(path))[0])
+    except Exception:  # noqa: BLE001 - ffmpeg missing or refusing: decode and drop
+        pass
+    try:
+        return sum(1 for _ in iio.imiter(path))
+    except Exception as exc:  # noqa: BLE001 - any decoder failure names the file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise VideoError(f"cannot read video {path}: {first}") from None
+
+
 def _rgb(frame) -> np.ndarray:
     """A decoded frame as uint8 ``(H, W, 3)`` (grey repeated, alpha dropped)."""
     frame = np.asarray(frame)
@@ -192,6 +228,8 @@ def clip_windows(length: int, frames: int, count=1) -> list:
         raise ValueError(f"windows per clip must be >= 1, got {count}")
     if count == 1:
         return [last // 2]
+    if count > last:  # spaced at most a frame apart: every start (without a loop over the count)
+        return list(range(last + 1))
     return sorted({int(round(i * last / (count - 1))) for i in range(count)})
 
 
