@@ -70,9 +70,16 @@ def tvl1_flow(frames: np.ndarray) -> np.ndarray:
     return np.stack([tv.calc(a, b, None) for a, b in zip(gray, gray[1:])]).astype(np.float32)
 
 
-def flow_input(frames: np.ndarray) -> np.ndarray:
-    """The motion input of ``frames``: :func:`tvl1_flow` times :data:`FLOW_SCALE`, ``(T - 1, H, W, 2)``."""
-    return tvl1_flow(frames) * FLOW_SCALE
+def flow_input(frames: np.ndarray, clip=None) -> np.ndarray:
+    """The motion input of ``frames``: :func:`tvl1_flow` times :data:`FLOW_SCALE`, ``(T - 1, H, W, 2)``.
+
+    ``clip``: pixels per frame the flow is clipped to first (DeepMind's I3D: 20,
+    :mod:`.zoo.deepmind_i3d`); None keeps it whole.
+    """
+    flow = tvl1_flow(frames)
+    if clip is not None:
+        flow = np.clip(flow, -float(clip), float(clip))
+    return flow * FLOW_SCALE
 
 
 def two_stream_inputs(frames: np.ndarray, appearance_frames: int, flow_fields: int) -> tuple:

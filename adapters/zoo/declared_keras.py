@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from . import architectures as A
 from . import graph as G
-from stviz_core.layouts import Clip3D, TwoStream2D
+from stviz_core.layouts import Clip3D, Layout, TwoStream2D
 from stviz_core.model_contract import declare
 from .vgg_c3d_keras import he_normal
 
@@ -123,7 +123,8 @@ def build(net: A.Net, *, dtype="float32", seed=None):
     ins = list(inputs.values())
     model = keras.Model(ins if len(ins) > 1 else ins[0], out, name=net.name)
     layout = (TwoStream2D(channels_first=False) if net.layout == "two_stream_2d"
-              else Clip3D(channels_first=False))
+              else Layout(tuple((n, "clip") for n in net.inputs), False)
+              if net.layout == "two_stream_3d" else Clip3D(channels_first=False))
     return declare(model, layout=layout, inputs=dict(net.stviz_inputs))
 
 

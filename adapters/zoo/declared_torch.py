@@ -26,7 +26,7 @@ from torch import nn
 
 from . import architectures as A
 from . import graph as G
-from stviz_core.layouts import Clip3D, TwoStream2D
+from stviz_core.layouts import Clip3D, Layout, TwoStream2D
 from stviz_core.model_contract import declare
 from .vgg_c3d_torch import _he_init, _seeded
 
@@ -237,16 +237,22 @@ class FamilyNet(GraphBlock):
         self.input_names = list(net.inputs)
         self._wiring = [(n, tuple(f"@{self.input_names.index(s)}" if s in net.inputs else s
                                   for s in srcs), pad) for n, srcs, pad in self._wiring]
-        declare(self, layout=TwoStream2D() if net.layout == "two_stream_2d" else Clip3D(),
-                inputs=dict(net.stviz_inputs))
+        declare(self, layout=_layout(net), inputs=dict(net.stviz_inputs))
         self.family = net.name
         self.min_clip = net.min_clip
         if net.min_clip is not None:
             G.check_min_clip(net.name, next(iter(net.stviz_inputs.values()))[:3], net.min_clip)
 
 
+def _layout(net):
+    """The stviz layout of ``net.layout``: two 2D streams, two 3D clips (``two_stream_3d``), one clip."""
+    if net.layout == "two_stream_3d":
+        return Layout(tuple((name, "clip") for name in net.inputs))
+    return TwoStream2D() if net.layout == "two_stream_2d" else Clip3D()
+
+
 class TwoStreamNet(FamilyNet):
-    """``model(rgb, flow)``: rgb ``(N, 3, H, W)``, flow ``(N, 2L, H, W)``."""
+    """``model(rgb, flow)``: rgb ``(N, 3, H, W)``, flow ``(N, 2L, H, W)`` (3D: ``(N, C, T, H, W)`` each)."""
 
     def forward(self, rgb, flow):  # explicit arguments: torch.fx traces a fixed signature
         return super().forward(rgb, flow)
@@ -263,7 +269,7 @@ class ClipNet(FamilyNet):
 
 def build(net: A.Net, *, seed=None) -> FamilyNet:
     """The PyTorch model of a declared architecture, eval mode, He-initialized (``seed``: reproducible)."""
-    kind = TwoStreamNet if net.layout == "two_stream_2d" else ClipNet
+    kind = TwoStreamNet if net.layout.startswith("two_stream") else ClipNet
     with _seeded(seed):
         return _he_init(kind(net)).eval()
 
@@ -290,7 +296,7 @@ def trained(family, *, path=None, dtype=torch.float32, **keywords) -> FamilyNet:
     """
     family = G.trained_family(family)
     net, weights = family.net(**keywords), family.read(path)
-    kind = TwoStreamNet if net.layout == "two_stream_2d" else ClipNet
+    kind = TwoStreamNet if net.layout.startswith("two_stream") else ClipNet
     model = load_weights(kind(net), weights)
     if net.dims == 3:
         model = model.to(memory_format=torch.channels_last_3d)

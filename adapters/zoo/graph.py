@@ -69,7 +69,7 @@ class Net:
     name: str
     inputs: dict
     body: tuple
-    layout: str  # "two_stream_2d" or "clip_3d"
+    layout: str  # "two_stream_2d", "two_stream_3d" (two clips, one per input) or "clip_3d"
     stviz_inputs: dict
     dims: int
     min_clip: tuple | None = None
