@@ -39,8 +39,11 @@ __all__ = ["load_model", "check_spec", "fingerprint", "framework_of", "REFUSED_M
 REFUSED_MODULES = frozenset({"sh", "pexpect", "plumbum", "invoke", "fabric", "paramiko", "requests",
                              "urllib3", "httpx", "aiohttp", "psutil", "docker", "IPython"})
 
+#: short module names of model sources: ``hf:videomae`` is ``stviz_adapters.zoo.hf_video:videomae``
+SOURCES = {"hf": "stviz_adapters.zoo.hf_video", "torchvision": "stviz_adapters.zoo.torchvision_video"}
 
-def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False):
+
+def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False, weights=None):
     """The model that ``spec`` names; a ``ValueError`` says what is wrong with a bad one.
 
     Parameters
@@ -52,6 +55,9 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
         from a file (``from_file``) call a function outside stviz.
     from_file : bool
         The spec was read from a file (a sweep grid), not typed by the user.
+    weights : str or path, optional
+        Passed to the spec's function as ``weights=`` (``hf:videomae`` with a
+        ``save_pretrained`` folder, ``torchvision:r2plus1d_18`` with a state-dict file).
     """
     spec = str(spec)
     path = Path(spec)
@@ -59,6 +65,9 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
     if path.suffix in suffixes or path.exists():
         if not path.is_file():
             raise ValueError(f"no model file {spec}")
+        if weights is not None:
+            raise ValueError(f"weights {weights} go with a model named by a spec (hf:videomae, "
+                             f"torchvision:r2plus1d_18), not with the model file {spec}")
         if path.suffix not in suffixes:
             raise ValueError(f"{spec}: unknown model file type {path.suffix!r}; the installed "
                              f"backends open {', '.join(sorted(suffixes))}")
@@ -77,11 +86,14 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
                              "(save the whole module, not its state_dict)") from None
         return model
     module_name, _, attr = spec.partition(":")
+    module_name = SOURCES.get(module_name, module_name)
     if not attr:
         raise ValueError(f"a model is 'module:function', 'module:function(key=value, ...)' or a "
                          f"model file, got {spec!r}")
     _check_callable_module(module_name, spec, trusted=trust_pickle or not from_file)
     attr, kwargs = _call(attr, spec)
+    if weights is not None:
+        kwargs["weights"] = str(weights)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -101,7 +113,9 @@ def check_spec(spec: str, *, trust_pickle: bool = False, from_file: bool = False
     spec = str(spec)
     if Path(spec).suffix in _file_suffixes() or Path(spec).exists() or ":" not in spec:
         return
-    _check_callable_module(spec.partition(":")[0], spec, trusted=trust_pickle or not from_file)
+    module_name = spec.partition(":")[0]
+    _check_callable_module(SOURCES.get(module_name, module_name), spec,
+                           trusted=trust_pickle or not from_file)
 
 
 def _check_callable_module(module_name, spec, *, trusted):

@@ -83,9 +83,14 @@ def demo(out, steps, units, seed, overwrite, quiet):
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
 @TRUST
+@click.option("--weights", default=None, metavar="PATH",
+              help="The model's weights, for a MODEL named by source: a save_pretrained folder "
+                   "(hf:videomae, hf:timesformer, hf:vivit, hf:xclip) or a state-dict file "
+                   "(torchvision:r2plus1d_18); never downloaded. Without: random weights, warned.")
 def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_scale, steps, seed,
-              backend, device, backend_option, out, overwrite, quiet, trust_pickle):
-    """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function' or a .pt/.keras file).
+              backend, device, backend_option, out, overwrite, quiet, trust_pickle, weights):
+    """Visualize CHANNELS (or CLASSES) of LAYER of MODEL ('module:function', 'hf:videomae' with
+    --weights, or a .pt/.keras file).
 
     The model must carry its layout (models from stviz_adapters do) or be one
     of the layouts' standard forms; one run per gamma value.
@@ -105,7 +110,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
         if not objective:
             raise click.BadParameter(f"no class in --classes {classes!r}")
     out = out_dir(out, overwrite)
-    net = placed(load_model(model, trust_pickle), device, backend)
+    net = placed(load_model(model, trust_pickle, weights), device, backend)
     done, named = [], []
     try:
         for g in gammas:
