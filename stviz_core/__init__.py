@@ -16,6 +16,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# OpenMP's idle threads wait passively unless the user said otherwise: set before a framework
+# loads its OpenMP runtime (issue 27; stviz_core.threads.wait_policy() says whether it could be)
+from . import threads as _threads  # noqa: E402
+
+_threads.set_wait_policy()
+
 from . import codes, jitter, objectives, optim, presets, regularizers  # noqa: E402
 from .backend import Backend, InputSpec, Plugin, input_specs, plugins, select_plugin  # noqa: E402
 from .run.loop import NonFiniteError, ascend  # noqa: E402

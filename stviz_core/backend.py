@@ -177,7 +177,22 @@ BACKEND_OPTIONAL = {
                          lambda owner: lambda: {}),
     "close": OptionalMember("close() removes hooks and restores modes; absent: nothing to release",
                       _returning(None)),
+    # issue 27: the thread policy (stviz_core.threads) and the transforms' resampling
+    "step_flops": OptionalMember("floating-point operations of one visualization's step (forward "
+                                 "to the target and the input gradient); None: unknown",
+                                 _value(None)),
+    "set_threads": OptionalMember("set_threads(record) applies record['threads'] (once per change), "
+                                  "keeps the record for describe() and returns it; absent: the "
+                                  "record, not applied", lambda owner: _not_applied),
+    "resample": OptionalMember("resample(x, at) -> (y, pullback): x (N, T, H', W', C) read "
+                               "bilinearly at the points at (N, H, W, 2) (x, y in pixels, 0 "
+                               "outside) and the adjoint; absent: stviz_core.resample's array-API "
+                               "version", _value(None)),
 }
+
+
+def _not_applied(record):
+    return dict(record, applied=False, note="the backend cannot set its threads")
 
 #: the optional hooks of a plugin, and what a plugin without one stands for
 PLUGIN_OPTIONAL = {

@@ -22,11 +22,14 @@ from . import (inverting, recording, reporting, sweeping,  # noqa: F401 - they r
 from .common import CREATED, load_model
 from .common import quality_warnings as _quality_warnings  # noqa: F401 - the name tests import
 from .group import cli
+from .threads_option import on_every_command
 from .reporting import flow, report  # noqa: F401 - the 0.1 module's command objects
 from .sweeping import sweep  # noqa: F401
 from .visualizing import compare, demo, visualize  # noqa: F401
 
 __all__ = ["main", "cli", "load_model", "describe_failure"]
+
+on_every_command(cli)  # --threads (stviz_core.threads decides; issue 27)
 
 def main(argv=None):
     """Entry point of the ``stviz`` console script: every failure is one line and an exit status.

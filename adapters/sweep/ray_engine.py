@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from stviz_core.backend import plugin_hook, select_plugin
+from stviz_core import threads as threads_policy
 
 __all__ = ["RayEngine", "task_options"]
 
@@ -28,8 +28,8 @@ def _run_task(grid, cells, fail_attempt, threads):
     key = (grid.model, grid.dtype, grid.device, grid.backend)
     if key not in _MODELS:
         _MODELS[key] = open_model(grid)
-    model, backend = _MODELS[key]
-    plugin_hook(select_plugin(None, backend=backend), "set_threads")(threads)
+    model, _ = _MODELS[key]
+    threads_policy.request(threads, source="sweep worker")  # the backend applies it per run
     return run_cells(model, cells)
 
 

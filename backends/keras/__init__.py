@@ -73,4 +73,17 @@ def receptive_fields(model, input_size=None) -> dict:
 
 
 def set_threads(n: int) -> None:
-    """Keras on TensorFlow keeps its thread pools; nothing to do."""
+    """TensorFlow's intra-op threads (:func:`stviz_core.threads.request`): for a TensorFlow not
+    yet imported through ``TF_NUM_INTRAOP_THREADS`` (unless set), else while its runtime has not
+    started; once started, TensorFlow keeps its pools (the backend records that)."""
+    import os
+
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(n))
+        return
+    try:
+        if tf.config.threading.get_intra_op_parallelism_threads() != n:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+    except RuntimeError:
+        pass  # the runtime has started: recorded by the backend when a run applies it

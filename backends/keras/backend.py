@@ -32,6 +32,7 @@ from stviz_core.backend_support import (call_out_of_range, class_labels, inputs_
 from stviz_core.layouts import from_model, resolve, to_model
 
 from .bn_folding import fold_batch_norm_keras, fold_pairs_keras
+from .compiled_step import CompiledStep
 from .receptive_field import receptive_field
 
 __all__ = ["KerasBackend"]
@@ -104,14 +105,19 @@ class KerasBackend:
         #: (:func:`stviz_core.backend_support.kernel_dtype`)
         self.model_dtype = str(self._dtype_of(model))
         self.dtype = np.dtype(kernel_dtype(self.model_dtype))
-        key = (layer, bool(compiled))
         per_model = _COMPILED.setdefault(model, {})
-        if key not in per_model:  # one sub-model and one traced step per (model, layer)
+        shapes = [tuple(a.shape) for a in to_model(
+            self.layout, {k: np.zeros((1, *s.shape), self.dtype) for k, s in self.inputs.items()}, np)]
+        key = (layer, bool(compiled), tuple(shapes))
+        if key not in per_model:  # one sub-model and one trace per (model, layer, input shapes)
             self._forward = self._build_forward()
-            per_model[key] = (self._forward, self._build_fwd_vjp(compiled),
-                              self._build_fwd(compiled))
-        self._forward, self._fwd_vjp, self._fwd = per_model[key]
+            per_model[key] = CompiledStep(tf, self._forward, shapes, self.model_dtype,
+                                          compiled and self._can_compile())
+        self._step = per_model[key]
+        self._forward = self._step.forward
         self._cached = None
+        #: the thread policy's record (``describe()["threads"]``), None before a run applied one
+        self.threads_record = None
         self.activation_shape = self._probe()
 
     # -- contract -----------------------------------------------------------------
@@ -125,10 +131,10 @@ class KerasBackend:
                 for a in to_model(self.layout, inputs, np)]
         self._args = args
         if not for_vjp or self._cached is None or self._cached.shape[0] != args[0].shape[0]:
-            acts = self._fwd(args)
+            acts = self._step.fwd(args)
             self._grads = None
         else:
-            acts, grads = self._fwd_vjp(args, self._cached_tf)
+            acts, grads = self._step.fwd_vjp(args, self._cached_tf)
             self._grads = grads
         return np.asarray(acts).astype(self.dtype, copy=False)
 
@@ -137,7 +143,7 @@ class KerasBackend:
         cot = np.asarray(cotangent, dtype=self.dtype)
         if self._grads is None or self._cached is None or not np.array_equal(cot, self._cached):
             self._cached, self._cached_tf = cot, self.tf.convert_to_tensor(cot, dtype=self.model_dtype)
-            _, grads = self._fwd_vjp(self._args, self._cached_tf)
+            _, grads = self._step.fwd_vjp(self._args, self._cached_tf)
         else:
             grads = self._grads
         grads = [np.zeros(a.shape, self.dtype) if g is None else np.asarray(g).astype(self.dtype, copy=False)
@@ -164,12 +170,32 @@ class KerasBackend:
             "model_dtype": self.model_dtype,
             "keras": self.keras.__version__,
             "tensorflow": self.tf.__version__,
+            "threads": self.threads_record,
+            "compiled_traces": None if self._step is None else self._step.traces,
         }
+
+    def set_threads(self, record):
+        """Apply ``record["threads"]`` as TensorFlow's intra-op threads where TensorFlow still
+        allows it (before its runtime starts; a built model has started it: then recorded as
+        not applied); keep the record for :meth:`describe` and return it."""
+        threading, n = self.tf.config.threading, int(record["threads"])
+        current = threading.get_intra_op_parallelism_threads()
+        record = dict(record, applied=current == n, changed=False)
+        if current != n:
+            try:
+                threading.set_intra_op_parallelism_threads(n)
+                record.update(applied=True, changed=True)
+            except RuntimeError:
+                record["note"] = ("TensorFlow's runtime had started (it runs "
+                                  f"{current or 'its default'} intra-op threads): give stviz "
+                                  "--threads or STVIZ_THREADS before the model is built")
+        self.threads_record = record
+        return record
 
     def close(self):
         """Release this run's references (the model was never changed; its compiled step is
         kept with the model for the next run)."""
-        self._fwd = self._fwd_vjp = self._forward = None
+        self._step = self._forward = None
 
     def __enter__(self):
         return self
@@ -238,29 +264,6 @@ class KerasBackend:
         finally:
             target.call = original
         raise never_reached(self.layer)
-
-    def _build_fwd(self, compiled):
-        tf = self.tf
-        fwd = self._forward
-
-        def f(args):
-            return fwd(list(args))
-
-        return tf.function(f, reduce_retracing=True) if compiled and self._can_compile() else f
-
-    def _build_fwd_vjp(self, compiled):
-        tf = self.tf
-        fwd = self._forward
-
-        def f(args, cot):
-            args = list(args)
-            with tf.GradientTape() as tape:
-                for a in args:
-                    tape.watch(a)
-                out = fwd(args)
-            return out, tape.gradient(out, args, output_gradients=cot)
-
-        return tf.function(f, reduce_retracing=True) if compiled and self._can_compile() else f
 
     def _can_compile(self):
         return _graph_inputs(self.model) is not None  # the subclassed path stops by raising

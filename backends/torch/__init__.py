@@ -103,7 +103,9 @@ def receptive_fields(model, input_size=None) -> dict:
 
 
 def set_threads(n: int) -> None:
-    """Limit torch's intra-op threads (one Ray task per core)."""
-    import torch
-
-    torch.set_num_threads(n)
+    """Limit torch's intra-op threads (:func:`stviz_core.threads.request`), now when torch runs
+    (once per change); a torch not yet imported is left alone: the backend applies the
+    request when a run starts."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)

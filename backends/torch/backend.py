@@ -26,6 +26,7 @@ from . import memory_format as _mf
 from .bn_folding import fold_batch_norm, fold_pairs
 from .channels_last_trial import ChannelsLastTrial
 from .cuda_graphs import GraphCache, check_device
+from .kernel_hooks import KernelHooks
 from .probe import ForwardProbe, Stop, channels_to_end
 from .receptive_field import receptive_field
 from .tokens import first_tensor, to_grid
@@ -33,7 +34,7 @@ from .tokens import first_tensor, to_grid
 __all__ = ["TorchBackend", "split_call"]
 
 
-class TorchBackend(ForwardProbe, ChannelsLastTrial):
+class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
     """The backend contract (``stviz_core.backend``) for a ``torch.nn.Module``.
 
     Parameters
@@ -221,6 +222,8 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial):
             "classes": None if self.labels is None else len(self.labels),
             "used_inputs": sorted(self.used_inputs),
             "torch": self.torch.__version__,
+            "threads": self.threads_record,
+            "step_flops": self.step_flops,
         }
 
     def close(self):
@@ -228,6 +231,7 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial):
         if self._closed:
             return
         self._closed = True
+        self._restore_threads()
         self._detach()
         if self._graphs is not None:
             self._graphs.clear()

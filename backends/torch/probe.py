@@ -14,6 +14,7 @@ from stviz_core.backend_support import inputs_refused, shared_layer_error
 from stviz_core.layouts import to_model
 
 from . import memory_format as _mf
+from .kernel_hooks import FlopCount
 
 __all__ = ["ForwardProbe", "Stop", "is_backend_hook", "channels_to_end"]
 
@@ -52,7 +53,7 @@ class ForwardProbe:
         leaves = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device,
                                  requires_grad=True) for k, s in self.inputs.items()}
         try:
-            with torch.enable_grad(), self._autocast():
+            with torch.enable_grad(), self._autocast(), FlopCount() as forward:
                 out = self._forward(leaves)
         except RuntimeError as exc:
             if "never reached" in str(exc):
@@ -66,9 +67,13 @@ class ForwardProbe:
         if not out.requires_grad:
             return shape, set(self.inputs)
         try:
-            grads = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
+            with FlopCount() as backward:
+                grads = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
         except RuntimeError as exc:
             raise self._explained(exc) from None
+        if forward.flops is not None and backward.flops is not None:
+            #: floating-point operations of one visualization's step (forward and input gradient)
+            self.step_flops = float(forward.flops + backward.flops)
         return shape, {k for k, g in zip(leaves, grads, strict=True) if g is not None}
 
     def _refuse_shared(self, leaves):

@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from .. import jitter as _jitter
+from .. import threads as _threads
 from .._xp import from_numpy, to_numpy
 from ..diversity import gram_similarity
 from ..optim import AdamState, adam
@@ -156,6 +157,7 @@ def _given(backend, run: RunSettings, field, name):
 def _run(backend, run: RunSettings, callback) -> Result:
     """Run the planned ascent: initialize, step ``run.steps`` times, evaluate the final inputs."""
     xp = backend.xp
+    _threads.apply(backend, run.options.threads, batch=run.batch)  # recorded in describe()
     fields = bind_fields(backend, run)
     params, x, offsets, draws = initial_inputs(backend, run, fields)
     run, start = _scaled(backend, run, x)

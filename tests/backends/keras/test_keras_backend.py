@@ -83,7 +83,7 @@ def test_layers_above_the_target_are_not_run():
     model = keras.Model(x, y)
     Counter.calls = 0
     sv.visualize(model, "low", channels=[0], layout=Image2D(channels_first=False),
-                 inputs={"rgb": (1, 16, 16, 3)}, steps=3, backend_options={"compiled": False})
+                 inputs={"rgb": (1, 16, 16, 3)}, steps=3, backend_options={"compiled": False}, preset="paper")
     assert Counter.calls == 0
 
 
@@ -91,10 +91,10 @@ def test_the_model_is_left_unchanged_on_success_and_on_error():
     model = small_two_stream()
     model.get_layer("fc8").trainable = False
     before = weights_of(model)
-    sv.visualize(model, "conv5_fusion", channels=[1, 2], steps=3, seed=0)
+    sv.visualize(model, "conv5_fusion", channels=[1, 2], steps=3, seed=0, preset="paper")
     assert_unchanged(model, before)
     with pytest.raises(ValueError, match=r"channel 40 is out of range: the layer has 32 channels"):
-        sv.visualize(model, "conv5_fusion", channels=[40], steps=3)
+        sv.visualize(model, "conv5_fusion", channels=[40], steps=3, preset="paper")
     assert_unchanged(model, before)
 
 
@@ -117,7 +117,7 @@ def test_subclassed_models_run_eagerly_and_agree_with_their_functional_twin():
     y = sub.conv2(sub.act(sub.conv1(clip)))  # the same layers (shared weights) as a graph
     functional = keras.Model(clip, y)
     opts = dict(channels=[0, 2], layout=Clip3D(channels_first=False), inputs={"clip": (4, 8, 8, 3)},
-                steps=10, seed=0, rho=5, stride=1)
+                steps=10, seed=0, rho=5, stride=1, preset="paper")
     a = sv.visualize(sub, "conv2", **opts)
     b = sv.visualize(functional, "conv2", **opts)
     assert (sv.compare(a, b).max_abs_diff["all"] < 1e-10).all()
@@ -136,16 +136,16 @@ def test_receptive_fields_from_the_keras_graph_match_the_torch_twin():
 def test_bad_input_gets_clear_errors(monkeypatch):
     model = small_two_stream()
     with pytest.raises(ValueError, match=r"no layer 'conv5_fuse'; closest names: conv5_fusion"):
-        sv.visualize(model, "conv5_fuse", channels=[0])
+        sv.visualize(model, "conv5_fuse", channels=[0], preset="paper")
     with pytest.raises(ValueError, match=r"cannot take inputs rgb \(N, 48, 48, 3\), flow \(N, 48, 48, 6\)"):
         sv.visualize(model, "conv5_fusion", channels=[0],
-                     inputs={"rgb": (1, 48, 48, 3), "flow": (3, 48, 48, 2)})
+                     inputs={"rgb": (1, 48, 48, 3), "flow": (3, 48, 48, 2)}, preset="paper")
     with pytest.raises(ValueError, match="take channels-last inputs"):
-        sv.visualize(model, "conv5_fusion", channels=[0], layout=Clip3D())
+        sv.visualize(model, "conv5_fusion", channels=[0], layout=Clip3D(), preset="paper")
     unbuilt = keras.Sequential([L.Dense(3, name="d")])
     with pytest.raises(ValueError, match="not built"):
         sv.visualize(unbuilt, "d", channels=[0], layout=Image2D(channels_first=False),
-                     inputs={"rgb": (1, 4, 4, 3)})
+                     inputs={"rgb": (1, 4, 4, 3)}, preset="paper")
 
     class TwoOut(L.Layer):
         def call(self, x):
@@ -156,20 +156,20 @@ def test_bad_input_gets_clear_errors(monkeypatch):
     two = keras.Model(x, L.Add(name="sum")([a, b]))
     with pytest.raises(ValueError, match="layer 'split' has 2 outputs"):
         sv.visualize(two, "split", channels=[0], layout=Image2D(channels_first=False),
-                     inputs={"rgb": (1, 8, 8, 3)})
+                     inputs={"rgb": (1, 8, 8, 3)}, preset="paper")
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(ValueError, match="supports Keras 3 on TensorFlow; this Keras runs on 'jax'"):
-        sv.visualize(model, "conv5_fusion", channels=[0])
+        sv.visualize(model, "conv5_fusion", channels=[0], preset="paper")
 
 
 def test_repeated_runs_on_a_model_reuse_its_compiled_step():
     from stviz_backends.keras import backend as kb
 
     model = small_two_stream()
-    sv.visualize(model, "conv5_fusion", channels=[0], steps=2)
-    first = kb._COMPILED[model][("conv5_fusion", True)]
-    sv.visualize(model, "conv5_fusion", channels=[1], steps=2)
-    assert kb._COMPILED[model][("conv5_fusion", True)] is first
+    sv.visualize(model, "conv5_fusion", channels=[0], steps=2, preset="paper")
+    (first,) = kb._COMPILED[model].values()  # keyed by layer, compilation and input shapes
+    sv.visualize(model, "conv5_fusion", channels=[1], steps=2, preset="paper")
+    assert list(kb._COMPILED[model].values()) == [first]
 
 
 def test_a_new_batch_size_after_a_vjp_is_handled():
