@@ -127,7 +127,7 @@ class Result:
             if digest != sidecar.get("previous_npz_sha256"):
                 raise ValueError(
                     f"{npz_path.name} does not match its sidecar {json_path.name} "
-                    "(checksum differs: a file from another run)"
+                    "(checksum differs: a file from another run, or one cut short)"
                 )
             sidecar = None  # an overwrite was cut short: the old npz still holds the result
         arrays, own = _read_npz(blob, npz_path.name)
