@@ -176,7 +176,12 @@ def load(family: str, weights=None, **config):
         if preprocessor.is_file():
             norm = Normalization.from_file(preprocessor, norm)
         model = hf_video_torch.build(spec, folder, {})
-    return hf_video_torch.declared(model, spec, norm, token_grid(spec.name, model.config))
+    labels = None
+    if family != "xclip":  # X-CLIP classifies against text prompts: no class names
+        labels = [str(model.config.id2label[i]) for i in sorted(model.config.id2label)]
+    return hf_video_torch.declared(model, norm.scale, grid=token_grid(family, model.config),
+                                   inputs={"pixel_values": clip_shape(family, model.config)},
+                                   labels=labels, preprocess=preprocess_for(norm))
 
 
 def checked_folder(weights, spec: Family) -> Path:

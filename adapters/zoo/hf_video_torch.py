@@ -77,16 +77,9 @@ def build(spec, folder, config: dict):
     return model.eval()
 
 
-def declared(model, spec, norm, grid):
-    """``model`` with its normalization hook and its model contract (layout with the token grid,
-    inputs, class names, preprocessing)."""
-    from .hf_video import clip_shape, preprocess_for
-
-    model.register_forward_pre_hook(PixelScale(norm.scale), with_kwargs=True)
-    labels = None
-    if spec.name != "xclip":
-        id2label = model.config.id2label
-        labels = [str(id2label[i]) for i in sorted(id2label)]
-    return declare(model, layout=Frames3D("pixel_values", tokens=grid),
-                   inputs={"pixel_values": clip_shape(spec.name, model.config)},
-                   labels=labels, preprocess=preprocess_for(norm))
+def declared(model, scale, *, grid, inputs, labels, preprocess):
+    """``model`` with its normalization hook (:class:`PixelScale` by ``scale``) and its model
+    contract: layout ``Frames3D`` with the token ``grid``, ``inputs``, ``labels``, ``preprocess``."""
+    model.register_forward_pre_hook(PixelScale(scale), with_kwargs=True)
+    return declare(model, layout=Frames3D("pixel_values", tokens=grid), inputs=inputs,
+                   labels=labels, preprocess=preprocess)
