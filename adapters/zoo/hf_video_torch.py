@@ -15,18 +15,21 @@ __all__ = ["PixelScale", "XCLIPVideoTower", "build", "declared"]
 
 
 class PixelScale:
-    """A forward pre-hook: ``pixel_values`` times a per-channel scale (axis 2 of ``(N, T, C, H, W)``).
+    """A forward pre-hook: ``pixel_values`` times a per-channel scale (on ``axis``: 2 of
+    ``(N, T, C, H, W)``, 1 of torchvision's ``(N, C, T, H, W)``).
 
     The model then takes pixels minus their mean, in pixel units (the checkpoint's
     ``(x / 255 - mean) / std`` is ``scale * (x - 255 mean)``). Works whether
     ``pixel_values`` is passed by position or by keyword.
     """
 
-    def __init__(self, scale):
-        self.scale = tuple(float(s) for s in scale)
+    def __init__(self, scale, axis=2):
+        self.scale, self.axis = tuple(float(s) for s in scale), int(axis)
 
     def _scaled(self, x):
-        return x * x.new_tensor(self.scale).reshape(1, 1, len(self.scale), 1, 1)
+        shape = [1] * x.ndim
+        shape[self.axis] = len(self.scale)
+        return x * x.new_tensor(self.scale).reshape(shape)
 
     def __call__(self, module, args, kwargs):
         if args:
