@@ -71,6 +71,7 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
         if path.suffix not in suffixes:
             raise ValueError(f"{spec}: unknown model file type {path.suffix!r}; the installed "
                              f"backends open {', '.join(sorted(suffixes))}")
+        _check_not_empty_or_text(path, spec)
         try:
             model = plugin_hook(suffixes[path.suffix], "load_file")(path, trust_pickle=trust_pickle)
         except Exception as exc:
@@ -78,7 +79,8 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
                 raise ValueError(
                     f"{spec} is a pickled model: loading it runs code stored in the file. If you "
                     "trust the file, pass --trust-pickle (trust_pickle=True in Python)") from None
-            raise ValueError(f"cannot read model file {spec}: {str(exc).splitlines()[0]}") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"cannot read model file {spec}: {first}") from None
         try:
             select_plugin(model)
         except ValueError:
@@ -106,6 +108,32 @@ def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False
         return factory(**kwargs)
     except TypeError as exc:
         raise ValueError(f"cannot call {spec}: {exc}") from None
+
+
+#: how a model file begins: a zip archive (torch.save, .keras), a pickle protocol 2+, HDF5
+_MODEL_FILE_MAGIC = (b"PK\x03\x04", b"\x80", b"\x89HDF")
+
+
+def _check_not_empty_or_text(path: Path, spec: str) -> None:
+    """Refuse an empty file, and a file that is none of the binary formats model files use."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise ValueError(f"model file {spec} is empty (0 bytes): save the model again")
+    if not any(head.startswith(magic) for magic in _MODEL_FILE_MAGIC):
+        kind = "a text file" if _is_text(path) else "an unknown binary file"
+        raise ValueError(f"model file {spec} is {kind}, not a saved model (a model file is a zip "
+                         "archive, a pickle or HDF5: torch.save or model.save writes one)")
+
+
+def _is_text(path: Path) -> bool:
+    with open(path, "rb") as f:
+        start = f.read(1024)
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in start
 
 
 def check_spec(spec: str, *, trust_pickle: bool = False, from_file: bool = False) -> None:
