@@ -1,23 +1,37 @@
 """Linear resampling with exact adjoints: bilinear warps of the image plane and linear retiming.
 
-A resampling is a sparse linear map ``out[p] = sum_k weight[p, k] * x[index[p, k]]``
-held as a :class:`Table`, built on the host with numpy (the geometry is drawn
-with numpy, so every backend gets the same numbers) and applied on any array-API
-namespace with :func:`gather`. Its adjoint is the transposed table
-(:meth:`Table.transpose`), applied with the same :func:`gather`, so
-``<T x, y> = <x, T^T y>`` holds to rounding.
+Two implementations of the same maps:
+
+* **On the device** (what a run uses, issue 27): the sampling positions are computed
+  from a few numbers per visualization (a crop box, a matrix, a speed) by array-API
+  code on the inputs' device, batched over the visualizations. Separable reads (a crop's
+  box, time) are small dense matrices of hat weights ``max(0, 1 - |position - k|)``
+  (:func:`hat_matrix`, applied with :func:`along`; the adjoint is the transpose); a
+  warp of the plane (:func:`plane_points`) reads four neighbours with one ``take``
+  (:func:`sample_plane`), and its adjoint gathers, for every source pixel, the outputs
+  within the warp's reach that read it, with the very weights of the forward read
+  (:func:`sample_plane_adjoint`): no scatter, nothing on the host. A backend may fuse
+  the plane's read (its ``resample`` member: PyTorch's ``grid_sample``).
+* **On the host** (the numpy reference the tests compare against): a
+  :class:`Table` ``out[p] = sum_k weight[p, k] * x[index[p, k]]`` built with numpy
+  and applied with :func:`gather`; its adjoint is the transposed table.
+
+Both give ``<T x, y> = <x, T^T y>`` to rounding.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._xp import array_device, from_numpy
+from .crops import check_crop, crop_start
 
 __all__ = ["Table", "affine_table", "crop_table", "frame_table", "retime_table", "gather",
-           "rotation_scale"]
+           "rotation_scale", "snap", "hat_matrix", "along", "plane_points", "sample_plane",
+           "sample_plane_adjoint", "reach", "warp_numbers", "COLUMNS"]
 
 _SNAP = 1e-9  # sample positions this close to a pixel centre are put on it (exact 90 degree turns)
 
@@ -148,3 +162,180 @@ def gather(x, table: Table, axis: int, xp):
     wshape[axis], wshape[axis + 1] = outputs, k
     weight = from_numpy(table.weight.reshape(wshape), xp, dtype=x.dtype, device=device)
     return xp.sum(taken * weight, axis=axis + 1)
+
+
+# -- on the device: positions from a few numbers per visualization --------------------------
+
+
+def snap(at, xp):
+    """Positions within ``1e-9`` of a sample put on it (exact 90 degree turns, whole-pixel crops)."""
+    nearest = xp.round(at)
+    return xp.where(xp.abs(at - nearest) < _SNAP, nearest, at)
+
+
+def hat_matrix(positions, sources: int, xp):
+    """``(..., P, S)`` linear-interpolation weights of reading ``sources`` samples at ``positions``
+    ``(..., P)`` (inside ``[0, S - 1]``): ``max(0, 1 - |position - k|)``."""
+    k = xp.arange(sources, dtype=positions.dtype, device=array_device(positions))
+    return xp.clip(1.0 - xp.abs(positions[..., None] - k), min=0.0)
+
+
+def along(x, matrix, axis: int, xp, *, adjoint=False):
+    """``matrix`` ``(N, P, S)`` (or its transpose) applied to axis ``axis`` of ``x`` ``(N, ...)``."""
+    if adjoint:
+        matrix = xp.permute_dims(matrix, (0, 2, 1))
+    order = (0, axis, *[a for a in range(1, x.ndim) if a != axis])
+    moved = xp.permute_dims(x, order) if axis != 1 else x
+    shape = moved.shape
+    flat = xp.reshape(moved, (shape[0], shape[1], -1))
+    out = xp.reshape(xp.matmul(matrix, flat), (shape[0], matrix.shape[1], *shape[2:]))
+    if axis == 1:
+        return out
+    back = [0] * x.ndim
+    for i, a in enumerate(order):
+        back[a] = i
+    return xp.permute_dims(out, tuple(back))
+
+
+def plane_points(inverse, height: int, width: int, xp):
+    """``(ax, ay)``, each ``(N, H, W)``: where output pixel ``(i, j)`` reads the image it warps,
+    ``inverse (p - c) + c`` for the ``(N, 4)`` rows ``(a, b, c, d)`` of ``inverse``
+    (``[[a, b], [c, d]]`` on ``(x, y)``, ``c`` the image centre), snapped (:func:`snap`)."""
+    dtype, device = inverse.dtype, array_device(inverse)
+    px = xp.reshape(xp.arange(width, dtype=dtype, device=device) - (width - 1) / 2, (1, 1, width))
+    py = xp.reshape(xp.arange(height, dtype=dtype, device=device) - (height - 1) / 2,
+                    (1, height, 1))
+    a, b, c, d = (xp.reshape(inverse[:, i], (-1, 1, 1)) for i in range(4))
+    return (snap(a * px + b * py + (width - 1) / 2, xp),
+            snap(c * px + d * py + (height - 1) / 2, xp))
+
+
+def _rows(x, xp):
+    """``x`` ``(N, T, H, W, C)`` as ``(N * H * W, T * C)``: one row per pixel of each item."""
+    n, t, h, w, c = x.shape
+    return xp.reshape(xp.permute_dims(x, (0, 2, 3, 1, 4)), (n * h * w, t * c))
+
+
+def _from_rows(rows, n, t, h, w, c, xp):
+    return xp.permute_dims(xp.reshape(rows, (n, h, w, t, c)), (0, 3, 1, 2, 4))
+
+
+def _read(rows, index, weight, per_item: int, xp):
+    """``sum_k weight[..., k] rows[n * per_item + index[..., k]]`` for index/weight ``(N, P, K)``."""
+    n, p, k = index.shape
+    device = array_device(index)
+    first = xp.reshape(xp.arange(n, dtype=index.dtype, device=device) * per_item, (n, 1, 1))
+    taken = xp.take(rows, xp.reshape(index + first, (n * p * k,)), axis=0)
+    taken = xp.reshape(taken, (n, p, k, rows.shape[1]))
+    return xp.sum(taken * xp.reshape(weight, (n, p, k, 1)), axis=2)
+
+
+def sample_plane(x, ax, ay, xp):
+    """``x`` ``(N, T, H', W', C)`` read bilinearly at ``(ax, ay)`` ``(N, H, W)`` (0 outside):
+    ``(N, T, H, W, C)``, four neighbours per output pixel in one ``take``."""
+    n, t, hs, ws, c = x.shape
+    h, w = ax.shape[1:]
+    x0, y0 = xp.floor(ax), xp.floor(ay)
+    fx, fy = ax - x0, ay - y0
+    index, weight = [], []
+    for dy, dx, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                       (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        yy, xx = y0 + dy, x0 + dx
+        inside = (yy >= 0) & (yy < hs) & (xx >= 0) & (xx < ws)
+        index.append(xp.astype(xp.where(inside, yy * ws + xx, 0.0), xp.int64))
+        weight.append(xp.where(inside, wt, 0.0))
+    index = xp.reshape(xp.stack(index, axis=-1), (n, h * w, 4))
+    weight = xp.reshape(xp.stack(weight, axis=-1), (n, h * w, 4))
+    return _from_rows(_read(_rows(x, xp), index, weight, hs * ws, xp), n, t, h, w, c, xp)
+
+
+def reach(matrices) -> int:
+    """How far (pixels, each axis) an output pixel reading near a source pixel can be from where
+    the warp puts that pixel, for forward matrices ``(..., 2, 2)`` (:func:`sample_plane_adjoint`):
+    the outputs reading ``q`` lie within ``|M|_inf`` of ``M (q - c) + c``, so within this many
+    pixels of its rounding."""
+    norm = float(np.max(np.abs(np.asarray(matrices)).sum(axis=-1), initial=1.0))
+    return max(int(math.ceil(norm + 0.5 + 1e-6)) - 1, 1)
+
+
+def sample_plane_adjoint(g, matrix, inverse, source, xp, *, within: int):
+    """The adjoint of :func:`sample_plane` at the points of :func:`plane_points` (``inverse``), for
+    ``g`` ``(N, T, H, W, C)``: ``(N, T, H, W, C)`` on the ``source = (H, W)`` image.
+
+    Each source pixel ``q`` gathers the outputs ``p`` within ``within`` pixels of
+    ``M (q - c) + c`` (``matrix`` the ``(N, 4)`` forward rows; :func:`reach` gives
+    ``within``), weighted ``max(0, 1 - |a_x(p) - q_x|) max(0, 1 - |a_y(p) - q_y|)``:
+    the forward read's own weights, at the same points.
+    """
+    n, t, h, w, c = g.shape
+    hs, ws = source
+    dtype, device = matrix.dtype, array_device(matrix)
+    qx = xp.reshape(xp.arange(ws, dtype=dtype, device=device), (1, 1, ws, 1))
+    qy = xp.reshape(xp.arange(hs, dtype=dtype, device=device), (1, hs, 1, 1))
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    m = [xp.reshape(matrix[:, i], (-1, 1, 1, 1)) for i in range(4)]
+    inv = [xp.reshape(inverse[:, i], (-1, 1, 1, 1)) for i in range(4)]
+    steps = xp.arange(-within, within + 1, dtype=dtype, device=device)
+    off_y = xp.reshape(xp.stack([steps] * (2 * within + 1), axis=1), (1, 1, 1, -1))
+    off_x = xp.reshape(xp.stack([steps] * (2 * within + 1), axis=0), (1, 1, 1, -1))
+    px = xp.round(m[0] * (qx - cx) + m[1] * (qy - cy) + cx) + off_x  # (N, H', W', K)
+    py = xp.round(m[2] * (qx - cx) + m[3] * (qy - cy) + cy) + off_y
+    ax = snap(inv[0] * (px - cx) + inv[1] * (py - cy) + cx, xp)
+    ay = snap(inv[2] * (px - cx) + inv[3] * (py - cy) + cy, xp)
+    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    weight = xp.where(inside, xp.clip(1.0 - xp.abs(ax - qx), min=0.0)
+                      * xp.clip(1.0 - xp.abs(ay - qy), min=0.0), 0.0)
+    index = xp.astype(xp.where(inside, py * w + px, 0.0), xp.int64)
+    k = index.shape[-1]
+    rows = _read(_rows(g, xp), xp.reshape(index, (n, hs * ws, k)),
+                 xp.reshape(weight, (n, hs * ws, k)), h * w, xp)
+    return _from_rows(rows, n, t, hs, ws, c, xp)
+
+
+# -- the numbers a warp is made from, on the host, once per run ----------------------------
+
+
+#: columns of a warp's numbers per visualization (:func:`warp_numbers`)
+COLUMNS = ("start", "speed", "shift", "top", "left", "box_h", "box_w",
+           "m00", "m01", "m10", "m11", "i00", "i01", "i10", "i11", "v00", "v01", "v10", "v11")
+
+
+def warp_numbers(settings, draws, shape, canvas,
+                 in_time: bool = True) -> np.ndarray:
+    """A warp's numbers per visualization (``settings`` a :class:`~stviz_core.transforms.Transforms`,
+    ``draws`` its :class:`~stviz_core.transforms.Draws` or None), ``(..., N, len(COLUMNS))`` for draws ``(..., N)``
+    (every step of a run at once), or ``(1, len(COLUMNS))`` for the centre crop (``draws=None``).
+
+    The crop's first canvas frame, the speed and frame shift, the crop's box ``(top, left,
+    height, width)`` in canvas pixels, the plane's matrix ``M = s R(theta)`` and its
+    inverse (rows), and the map of a flow vector ``speed M diag(W / box_w, H / box_h)``,
+    each stage's part the identity where it is off.
+    """
+    t, h, w, _ = shape
+    ct, ch, cw = canvas[:3]
+    lead = (1,) if draws is None else np.shape(draws.scale)
+    full = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), lead)  # noqa: E731
+    random = (tuple(canvas) != tuple(shape) and settings.crop is not None and draws is not None
+              and draws.phase is not None)
+    if random:
+        check_crop(settings.crop, shape, canvas)
+        bh, bw = np.maximum(draws.crop_size * ch, h), np.maximum(draws.crop_size * cw, w)
+        top, left = draws.crop_y * (ch - bh), draws.crop_x * (cw - bw)
+        phase = draws.phase if in_time else np.full(lead, -1.0)
+        start = np.vectorize(lambda u, part: crop_start(t, ct, float(u), int(part)),
+                             otypes=[np.float64])(phase, draws.part)
+    else:
+        bh, bw, top, left, start = h, w, (ch - h) // 2, (cw - w) // 2, (ct - t) // 2
+    timed = settings.temporal and t > 1 and draws is not None
+    speed = full(draws.speed if timed else 1.0)
+    shift = full(draws.shift if timed else 0.0)
+    spatial = settings.spatial and draws is not None
+    angle = np.deg2rad(full(draws.angle if spatial else 0.0))
+    scale = full(draws.scale if spatial else 1.0)
+    cos, sin = np.cos(angle), np.sin(angle)
+    m = np.stack([scale * cos, -scale * sin, scale * sin, scale * cos], axis=-1)
+    inverse = np.stack([cos, sin, -sin, cos], axis=-1) / scale[..., None]
+    sx, sy = full(w / np.asarray(bw, dtype=np.float64)), full(h / np.asarray(bh, dtype=np.float64))
+    vector = speed[..., None] * m * np.stack([sx, sy, sx, sy], axis=-1)
+    columns = [full(start), speed, shift, full(top), full(left), full(bh), full(bw)]
+    return np.concatenate([np.stack(columns, axis=-1), m, inverse, vector], axis=-1)

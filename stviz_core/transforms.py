@@ -29,6 +29,9 @@ gradient goes back through the exact adjoint (:mod:`stviz_core.resample`).
 The numbers are drawn with numpy, one uniform per kind and step from each
 visualization's own generator (its seed's third child), so every backend sees
 the same ones and switching one kind on or off leaves the others' draws alone.
+A run turns them into a few numbers per visualization and step (a :class:`WarpPlan`)
+that go to the device once; every step makes its sampling positions there, for the
+whole batch at once (docs/architecture.md, sec. 4).
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ import numpy as np
 
 from ._checks import non_negative_int, real
 from ._xp import array_device, from_numpy
-from .resample import affine_table, crop_table, frame_table, gather, retime_table, rotation_scale
+from .crops import check_crop, crop_phases, crop_start
+from .resample import (along, hat_matrix, plane_points, reach, sample_plane, sample_plane_adjoint,
+                       snap, warp_numbers)
 
-__all__ = ["Transforms", "Draws", "Warp", "step_warps", "crop_start", "crop_phases", "check_crop"]
+__all__ = ["Transforms", "Draws", "Warp", "WarpPlan", "warp_numbers", "step_warps", "crop_start",
+           "crop_phases", "check_crop"]
 
 KINDS = ("scale", "rotate", "time_shift", "speed")
 #: the crop's numbers, drawn after the others': size, top, left, the time round's phase and order
@@ -154,6 +160,13 @@ class Draws:
 class Warp:
     """One step's transforms of one input: :meth:`apply` and its adjoint :meth:`adjoint`.
 
+    The numbers are a few per visualization (:func:`warp_numbers`); the sampling
+    positions are made from them on the inputs' device at every call
+    (:mod:`stviz_core.resample`), batched over the visualizations: time (the crop's
+    frames and the retiming) and the crop's box as small matrices of hat weights, the
+    plane's scale and rotation as a four-neighbour read (or the backend's ``resample``),
+    a flow vector's change as one ``2 x 2`` map.
+
     Parameters
     ----------
     settings : Transforms
@@ -167,89 +180,179 @@ class Warp:
     in_time : bool
         Whether the crop moves in time (:func:`step_warps`: not where the visualization's
         inputs differ in frame count, which would move one stream against another).
+    numbers, host : array, optional
+        This step's :func:`~stviz_core.resample.warp_numbers` on the device and on the host (a
+        :class:`WarpPlan`'s rows); else made from ``draws``, going to the device at the first call.
+    resample : callable, optional
+        The backend's fused plane read (``backend.resample``); the array-API one if omitted.
+    within : int, optional
+        The plane warp's reach (:func:`stviz_core.resample.reach`), the run's largest.
     """
 
     def __init__(self, settings: Transforms, draws: Optional[Draws], shape, role: str,
-                 canvas=None, in_time: bool = True):
+                 canvas=None, in_time: bool = True, *, numbers=None, host=None, resample=None,
+                 within=None):
         t, h, w, c = shape
         self.shape, self.vectors = tuple(shape), role == "motion" and c == 2
         self.canvas = self.shape if canvas is None else tuple(canvas)
-        n = 0 if draws is None else len(draws.scale)
-        self.matrices = [rotation_scale(draws.angle[i], draws.scale[i]) for i in range(n)]
-        self.space = ([affine_table(h, w, m) for m in self.matrices]
-                      if settings.spatial and n else None)
-        self.speed = None if draws is None else draws.speed
-        self.time = ([retime_table(t, draws.speed[i], draws.shift[i]) for i in range(n)]
-                     if settings.temporal and t > 1 and n else None)
-        self.crops = None
-        if self.canvas != self.shape:
-            random = settings.crop is not None and draws is not None and draws.phase is not None
-            if random:
-                check_crop(settings.crop, self.shape, self.canvas)
-            self.crops = [_crop(self.shape, self.canvas, draws, i if random else None, in_time)
-                          for i in range(n if random else 1)]
+        self.host = warp_numbers(settings, draws, self.shape, self.canvas, in_time) \
+            if host is None else host
+        self.numbers, self.resample, self._pullbacks = numbers, resample, {}
+        self.crop = self.canvas != self.shape
+        self.timed = self.canvas[0] != t or (settings.temporal and t > 1 and draws is not None)
+        self.spatial = settings.spatial and draws is not None
+        self.within = reach(self.host[..., 7:11].reshape(-1, 2, 2)) if within is None else within
+
+    @property
+    def crops(self) -> list:
+        """Per visualization ``(first frame, (top, left, height, width), (sx, sy))`` of its crop,
+        ``(sx, sy)`` the scale of a flow vector's ``(u, v)``."""
+        _, h, w, _ = self.shape
+        return [(int(r[0]), tuple(r[3:7]), (w / r[6], h / r[5])) for r in self.host]
+
+    def _numbers(self, like, xp):
+        if self.numbers is None:
+            self.numbers = from_numpy(self.host, xp, dtype=like.dtype, device=array_device(like))
+        nums, n = self.numbers, like.shape[0]
+        return xp.broadcast_to(nums, (n, nums.shape[-1])) if nums.shape[0] != n else nums
 
     def apply(self, x, xp):
         """The transformed input ``(N, T, H, W, C)`` (of a canvas ``(N, T', H', W', C)``)."""
-        return xp.concat([self._item(x[i:i + 1, ...], i, xp, False) for i in range(x.shape[0])],
-                         axis=0)
+        nums = self._numbers(x, xp)
+        self._pullbacks = {}
+        if self.timed:
+            x = along(x, self._time(nums, xp), 1, xp)
+        if self.crop:
+            fused = self._fused("box", x, self._box_grid(nums, xp), xp)
+            if fused is None:
+                rows, cols = self._box(nums, xp)
+                fused = along(along(x, rows, 2, xp), cols, 3, xp)
+            x = fused
+        if self.spatial:
+            ax, ay = plane_points(nums[:, 11:15], *self.shape[1:3], xp)
+            fused = self._fused("plane", x, (ax, ay), xp)
+            x = sample_plane(x, ax, ay, xp) if fused is None else fused
+        return xp.matmul(x, self._vector_map(nums, xp, transpose=True)) if self.vectors else x
 
     def adjoint(self, g, xp):
-        """The adjoint of :meth:`apply` (the gradient pulled back through it, canvas-shaped)."""
-        return xp.concat([self._item(g[i:i + 1, ...], i, xp, True) for i in range(g.shape[0])],
-                         axis=0)
+        """The adjoint of :meth:`apply` (the gradient pulled back through it, canvas-shaped).
 
-    def _item(self, x, i, xp, adjoint):
-        t, h, w, c = self.shape
-        steps = [self._crop, self._space, self._time]
-        for step in reversed(steps) if adjoint else steps:
-            x = step(x, i, xp, adjoint, (t, h, w, c))
-        return x
+        Where :meth:`apply` read through the backend's ``resample``, its pullback; else the
+        array-API adjoints."""
+        nums = self._numbers(g, xp)
+        pullbacks = self._pullbacks
+        if self.vectors:
+            g = xp.matmul(g, self._vector_map(nums, xp, transpose=False))
+        if self.spatial:
+            g = pullbacks["plane"](g) if "plane" in pullbacks else sample_plane_adjoint(
+                g, nums[:, 7:11], nums[:, 11:15], self.shape[1:3], xp, within=self.within)
+        if self.crop:
+            if "box" in pullbacks:
+                g = pullbacks["box"](g)
+            else:
+                rows, cols = self._box(nums, xp)
+                g = along(along(g, rows, 2, xp, adjoint=True), cols, 3, xp, adjoint=True)
+        if self.timed:
+            g = along(g, self._time(nums, xp), 1, xp, adjoint=True)
+        return g
 
-    def _crop(self, x, i, xp, adjoint, shape):
-        if self.crops is None:
-            return x
-        t, h, w, c = shape
-        ct, ch, cw, _ = self.canvas
-        time, space, vector_scale = self.crops[min(i, len(self.crops) - 1)]
-        if adjoint and self.vectors:
-            x = x * _const(vector_scale, x, xp)
-        if adjoint:
-            x = gather(xp.reshape(x, (t, h * w, c)), space.transpose(), 1, xp)
-            x = gather(xp.reshape(x, (t, ch * cw * c)), time.transpose(), 0, xp)
-            return xp.reshape(x, (1, ct, ch, cw, c))
-        x = gather(xp.reshape(x, (ct, ch * cw * c)), time, 0, xp)
-        x = xp.reshape(gather(xp.reshape(x, (t, ch * cw, c)), space, 1, xp), (1, t, h, w, c))
-        return x * _const(vector_scale, x, xp) if self.vectors else x
+    def _fused(self, kind, x, points, xp):
+        """The backend's read of ``x`` at ``points`` (its pullback kept for :meth:`adjoint`), or
+        None where there is none or it declines."""
+        if self.resample is None:
+            return None
+        done = self.resample(x, xp.stack(points, axis=-1))
+        if done is None:
+            return None
+        self._pullbacks[kind] = done[1]
+        return done[0]
 
-    def _space(self, x, i, xp, adjoint, shape):
-        if self.space is None:
-            return x
-        t, h, w, c = shape
-        m = self.matrices[i]
-        if adjoint and self.vectors:
-            x = xp.matmul(x, _const(m, x, xp))  # row vectors: (A^T)^T = A
-        table = self.space[i].transpose() if adjoint else self.space[i]
-        x = xp.reshape(gather(xp.reshape(x, (t, h * w, c)), table, 1, xp), (1, t, h, w, c))
-        if not adjoint and self.vectors:
-            x = xp.matmul(x, _const(m.T, x, xp))  # (u, v) -> A (u, v)
-        return x
+    def _time(self, nums, xp):
+        """``(N, T, T')``: output frame ``t`` reads canvas frame ``start + clip(speed (t - c) + c
+        + shift, 0, T - 1)``, linearly."""
+        t, ct = self.shape[0], self.canvas[0]
+        frames = xp.reshape(xp.arange(t, dtype=nums.dtype, device=array_device(nums)), (1, t))
+        centre = (t - 1) / 2
+        at = nums[:, 1:2] * (frames - centre) + centre + nums[:, 2:3]
+        at = snap(xp.clip(at, min=0.0, max=float(t - 1)), xp) + nums[:, 0:1]
+        return hat_matrix(at, ct, xp)
 
-    def _time(self, x, i, xp, adjoint, shape):
-        if self.time is None:
-            return x
-        t, h, w, c = shape
-        table = self.time[i].transpose() if adjoint else self.time[i]
-        x = xp.reshape(gather(xp.reshape(x, (t, h * w * c)), table, 0, xp), (1, t, h, w, c))
-        return x * float(self.speed[i]) if self.vectors else x
+    def _box_points(self, nums, xp):
+        """``(xs, ys)``, ``(N, W)`` and ``(N, H)``: output pixel ``(i, j)`` reads the canvas at
+        ``(left + (j + 1/2) box_w / W - 1/2, top + (i + 1/2) box_h / H - 1/2)``."""
+        _, h, w, _ = self.shape
+        dtype, device = nums.dtype, array_device(nums)
+        ys = snap(nums[:, 3:4] + (xp.arange(h, dtype=dtype, device=device) + 0.5)
+                  * (nums[:, 5:6] / h) - 0.5, xp)
+        xs = snap(nums[:, 4:5] + (xp.arange(w, dtype=dtype, device=device) + 0.5)
+                  * (nums[:, 6:7] / w) - 0.5, xp)
+        return xs, ys
+
+    def _box(self, nums, xp):
+        """The box's read as ``(rows (N, H, H'), columns (N, W, W'))`` hat matrices."""
+        xs, ys = self._box_points(nums, xp)
+        return hat_matrix(ys, self.canvas[1], xp), hat_matrix(xs, self.canvas[2], xp)
+
+    def _box_grid(self, nums, xp):
+        """The box's points as a grid, ``(ax, ay)`` each ``(N, H, W)`` (for the backend's read)."""
+        xs, ys = self._box_points(nums, xp)
+        n, h, w = xs.shape[0], ys.shape[1], xs.shape[1]
+        return (xp.broadcast_to(xp.reshape(xs, (n, 1, w)), (n, h, w)),
+                xp.broadcast_to(xp.reshape(ys, (n, h, 1)), (n, h, w)))
+
+    def _vector_map(self, nums, xp, *, transpose):
+        a = xp.reshape(nums[:, 15:19], (-1, 1, 1, 2, 2))  # (N, 1, 1, 2, 2): u_out = A u
+        return xp.permute_dims(a, (0, 1, 2, 4, 3)) if transpose else a
 
 
-def step_warps(settings: Transforms, draws: Optional[Draws], specs, x) -> dict:
+class WarpPlan:
+    """Every step's :class:`Warp` of one run's inputs: the numbers go to the device once.
+
+    Parameters
+    ----------
+    settings : Transforms
+    draws : Draws or None
+        ``(steps, N)`` numbers of the run; None: the centre crops only.
+    specs : mapping
+        ``{name: spec}`` (``shape``, ``role``) of the inputs the run moves.
+    canvases : mapping
+        ``{name: (T', H', W', C)}``: what each input is cropped from.
+    xp, dtype, device
+        Where the run's arrays live.
+    resample : callable, optional
+        The backend's ``resample`` member.
+    """
+
+    def __init__(self, settings, draws, specs, canvases, *, xp, dtype, device, resample=None):
+        in_time = len({spec.shape[0] for spec in specs.values()}) <= 1
+        self.settings, self.draws, self.resample = settings, draws, resample
+        self.inputs = {}
+        for k, spec in specs.items():
+            canvas = tuple(canvases[k])
+            if draws is None and canvas == tuple(spec.shape):
+                continue
+            host = warp_numbers(settings, draws, spec.shape, canvas, in_time)
+            self.inputs[k] = (spec, canvas, host, from_numpy(host, xp, dtype=dtype, device=device),
+                              reach(host[..., 7:11].reshape(-1, 2, 2)))
+
+    def at(self, step: int) -> dict:
+        """``{name: Warp}`` of step ``step`` (rows sliced on the device: no transfer)."""
+        warps = {}
+        for k, (spec, canvas, host, numbers, within) in self.inputs.items():
+            row = (host, numbers) if self.draws is None else (host[step], numbers[step, ...])
+            warps[k] = Warp(self.settings, None if self.draws is None else self.draws.at(step),
+                            spec.shape, spec.role, canvas, host=row[0], numbers=row[1],
+                            resample=self.resample, within=within)
+        return warps
+
+
+def step_warps(settings: Transforms, draws: Optional[Draws], specs, x, resample=None) -> dict:
     """This step's :class:`Warp` of each input in ``specs`` (``{name: spec}`` with ``shape`` and
     ``role``) that has transforms or is a canvas (``x[name]`` larger than ``spec.shape``).
 
     Crops move in time only where the inputs share a frame count: a two-stream net's single
     appearance frame has no time canvas, so its flow stack's crops keep the centre frames.
+    (A run builds a :class:`WarpPlan` once instead, so no step copies numbers to the device.)
     """
     in_time = len({spec.shape[0] for spec in specs.values()}) <= 1
     warps = {}
@@ -257,84 +360,8 @@ def step_warps(settings: Transforms, draws: Optional[Draws], specs, x) -> dict:
         canvas = tuple(x[k].shape[1:])
         if draws is not None or canvas != tuple(spec.shape):
             warps[k] = Warp(settings, draws, spec.shape, spec.role, canvas=canvas,
-                            in_time=in_time)
+                            in_time=in_time, resample=resample)
     return warps
-
-
-def crop_phases(phase_u, order_u):
-    """Per step, the time round's phase and part from two ``(steps, N)`` uniforms.
-
-    Steps ``2r`` and ``2r + 1`` form round ``r``: one phase (drawn at ``2r``) and
-    its two crops in a random order; an odd last step has phase ``-1`` (the
-    centre), so every round is complete (:func:`crop_start`).
-    """
-    steps = phase_u.shape[0]
-    first = (np.arange(steps) // 2) * 2
-    phase = phase_u[first].copy()
-    part = ((np.arange(steps)[:, None] % 2) ^ (order_u[first] < 0.5)).astype(np.int64)
-    if steps % 2:
-        phase[-1] = -1.0
-    return phase, part
-
-
-def crop_start(frames: int, canvas_frames: int, phase: float, part: int) -> int:
-    """The first canvas frame of a crop of ``frames`` frames, from its round's phase and part.
-
-    The clip is the canvas's frames ``a .. a + T - 1`` (``a = (T' - T) // 2``). A
-    round of phase ``d`` (one of the phases the canvas allows, picked by
-    ``phase`` in ``[0, 1)``) takes the crops starting at ``a - d`` and ``a - d + T``,
-    which tile ``a - d .. a - d + 2T - 1``: every clip frame is in exactly one of
-    them, at position ``(i + d) mod T``. Phase 0 (and ``phase < 0``) takes the
-    centre, the clip itself, in both parts. So every clip frame is in the crops
-    equally often over any whole number of rounds, and, where the canvas allows
-    every phase (margins of ``T - 1`` frames: ``T' >= 3T - 2``), at every position
-    of the network's window equally often.
-    """
-    before = (canvas_frames - frames) // 2
-    after = canvas_frames - frames - before
-    if phase < 0:
-        return before
-    phases = [0] + [d for d in range(1, frames) if d <= before and frames - d <= after]
-    d = phases[min(int(phase * len(phases)), len(phases) - 1)]
-    if d == 0:
-        return before
-    return before - d if part == 0 else before - d + frames
-
-
-def check_crop(crop, shape, canvas) -> None:
-    """Raise a one-line ``ValueError`` unless crops of ``crop`` (fractions of the canvas's side)
-    are no smaller than the clip ``shape`` (``(T, H, W, C)``) in a ``canvas`` ``(T', H', W', C)``."""
-    if crop is None:
-        return
-    lo = crop[0]
-    for name, n, m in (("height", shape[1], canvas[1]), ("width", shape[2], canvas[2])):
-        if lo * m < n - 1e-9:
-            raise ValueError(
-                f"crop={tuple(crop)!r} takes crops of {lo:g} x {m} = {lo * m:g} pixels ({name}), "
-                f"smaller than the clip's {n}: crops are fractions of the canvas's side in (0, 1] "
-                f"no smaller than the clip, here >= {n / m:.4g}"
-                + ("" if m > n else "; give the parameterization a canvas (canvas=(time, space))"))
-
-
-def _crop(shape, canvas, draws, i, in_time=True):
-    """``(time table, space table, (sx, sy))`` of item ``i``'s crop (``i=None``: the centre;
-    ``in_time=False``: the centre frames)."""
-    t, h, w, _ = shape
-    ct, ch, cw, _ = canvas
-    if i is None:
-        start, box = (ct - t) // 2, ((ch - h) // 2, (cw - w) // 2, h, w)
-    else:
-        size = float(draws.crop_size[i])
-        bh, bw = max(size * ch, h), max(size * cw, w)
-        box = (float(draws.crop_y[i]) * (ch - bh), float(draws.crop_x[i]) * (cw - bw), bh, bw)
-        start = crop_start(t, ct, float(draws.phase[i]) if in_time else -1.0,
-                           int(draws.part[i]))
-    scale = np.array([w / box[3], h / box[2]])
-    return frame_table(ct, start, t), crop_table((ch, cw), (h, w), box), scale
-
-
-def _const(values, like, xp):
-    return from_numpy(values, xp, dtype=like.dtype, device=array_device(like))
 
 
 def _range(value, name, lo, hi, closed=False):

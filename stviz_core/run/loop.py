@@ -28,7 +28,7 @@ from .options import RunOptions
 from .planning import RunSettings, plan_run
 from .start import STATE_KEYS
 from .step import (adam_step, gradient_norms, objective_gradients, objective_terms, penalties,
-                   regularizer_gradients)
+                   regularizer_gradients, warp_plan)
 from .trace import first_non_finite, host_trace, new_trace, record
 
 __all__ = ["ascend", "NonFiniteError"]
@@ -169,12 +169,15 @@ def _run(backend, run: RunSettings, callback) -> Result:
     state = _restored(optimizer.init({k: params[k] for k in run.used}), run, backend)
     trace = new_trace(run.specs, _extra_terms(run))
     good = (x, 0)  # inputs of the last checked step whose trace is finite, and its index
+    plan = None  # every step's transforms: their numbers go to the device once, at step 0
     for step in range(run.steps):
         # a canvas field's whole canvas, cropped in the step (x itself without a canvas)
         net = {**x, **{k: fields[k].canvas(params[k], x[k]) for k in run.used}}
+        plan = warp_plan(backend, run, draws, net) if plan is None else plan
         value, objective_grads, terms = objective_gradients(
             backend, run, net, None if shifts is None else shifts[step, ...],
-            draws=None if draws is None else draws.at(step), first=step == 0)
+            draws=None if draws is None else draws.at(step), first=step == 0,
+            warps=plan.at(step))
         penalty, penalty_grads = regularizer_gradients(run, x, xp)
         record(trace, value, {**frozen, **penalty, **terms})
         if run.is_check_step(step):

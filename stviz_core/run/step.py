@@ -27,11 +27,12 @@ from ..regularizers import (
     total_variation_unchecked,
     total_variation_value_grad_unchecked,
 )
-from ..transforms import step_warps
+from ..backend import backend_member
+from ..transforms import WarpPlan, step_warps
 from .planning import RunSettings
 
 __all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step",
-           "scale_objective", "objective_terms"]
+           "scale_objective", "objective_terms", "warp_plan"]
 
 
 def scale_objective(run: RunSettings, value, cotangent, xp):
@@ -72,7 +73,8 @@ def _unit_scale(factors, xp, dtype, device):
     return _SCALES[key]
 
 
-def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, first=False):
+def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, first=False,
+                        warps=None):
     """The objective at the moved inputs and its gradient, moved back, per optimized input.
 
     Parameters
@@ -88,6 +90,10 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
         This step's transforms (:meth:`stviz_core.transforms.Draws.at`); none if omitted.
     first : bool
         Check the shapes of what the backend returns (done on the first step).
+    warps : dict, optional
+        This step's :class:`~stviz_core.transforms.Warp` per input (a run's
+        :class:`~stviz_core.transforms.WarpPlan`: every step's numbers went to the device
+        before step 0); made from ``draws`` here if omitted.
 
     Returns
     -------
@@ -100,7 +106,9 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
     """
     xp = backend.xp
     # transforms, and a canvas's crop (x[k] larger than the clip: docs/architecture.md sec. 4)
-    warps = step_warps(run.transforms, draws, {k: run.specs[k] for k in run.used}, x)
+    if warps is None:
+        warps = step_warps(run.transforms, draws, {k: run.specs[k] for k in run.used}, x,
+                           resample=backend_member(backend, "resample"))
     shifts = None if offsets is None else _jitter.StepShift(offsets, xp)
     moved = {k: _move(v, shifts, warps.get(k), xp) if k in run.used else v for k, v in x.items()}
     acts = backend.activations(moved)
@@ -116,6 +124,15 @@ def objective_gradients(backend, run: RunSettings, x, offsets, *, draws=None, fi
     if first:
         _check_grads(pulled, moved, backend)
     return value, {k: _move_back(pulled[k], shifts, warps.get(k), xp) for k in run.used}, terms
+
+
+def warp_plan(backend, run: RunSettings, draws, x) -> WarpPlan:
+    """Every step's transforms (and a canvas's crops) of the inputs ``run.used``, their numbers
+    put on the backend's device once (``x``: the inputs of step 0, canvases where they are)."""
+    return WarpPlan(run.transforms, draws, {k: run.specs[k] for k in run.used},
+                    {k: tuple(x[k].shape[1:]) for k in run.used}, xp=backend.xp,
+                    dtype=backend.dtype, device=backend.device,
+                    resample=backend_member(backend, "resample"))
 
 
 def _move(x, shifts, warp, xp):

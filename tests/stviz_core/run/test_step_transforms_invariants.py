@@ -1,0 +1,67 @@
+"""With transforms on, a step still dispatches the same operations for 1 and 16 visualizations
+and makes no host transfer between checks (issue 27): the resampling positions are made on the
+device from numbers that went there once, before step 0."""
+
+import collections
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import stviz_core as sv  # noqa: E402
+
+from tests.backends.torch.test_torch_backend import small_two_stream  # noqa: E402
+from tests.stviz_core.run.test_step_invariants import (HOST_METHODS, _computing,  # noqa: E402
+                                                       _Counter, _transfers)
+
+#: the canvas preset has every transform: crops of a canvas, scale, rotation, frame shift, speed
+PRESETS = {"canvas": lambda: sv.presets.get("canvas", steps=12)}
+
+
+def _counted(monkeypatch, preset, n, steps=8, check_every=4):
+    model = small_two_stream(torch.float64)
+    mode = _Counter()
+    for name in HOST_METHODS:
+        original = getattr(torch.Tensor, name)
+
+        def wrapped(self, *a, _original=original, _name=name, **k):
+            mode.steps[-1]["host:" + _name] += 1
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapped)
+    with mode:
+        result = sv.visualize(model, "conv5_fusion", channels=list(range(n)), steps=steps,
+                              seed=list(range(n)), preset=PRESETS[preset](),
+                              callback=lambda s, t: mode.steps.append(collections.Counter()),
+                              check_every=check_every)
+    monkeypatch.undo()
+    return result, mode.steps
+
+
+@pytest.fixture(scope="module", params=sorted(PRESETS))
+def counted(request):
+    mp = pytest.MonkeyPatch()
+    runs = {n: _counted(mp, request.param, n) for n in (1, 16)}
+    mp.undo()
+    return request.param, runs
+
+
+def test_transformed_steps_dispatch_the_same_operations_for_1_and_16(counted):
+    preset, runs = counted
+    (_, one), (_, many) = runs[1], runs[16]
+    for step in range(1, 7):
+        assert _computing(many[step]) == _computing(one[step]), (preset, step,
+                                                                 many[step] - one[step])
+    assert one[2]["grid_sampler_2d"] >= 1  # the backend's fused resampling
+
+
+def test_no_host_transfer_inside_a_transformed_step(counted):
+    preset, runs = counted
+    for n, (result, steps) in runs.items():
+        for step in range(1, 7):
+            moved = _transfers(steps[step])
+            if (step + 1) % 4 == 0:  # the check's one boolean
+                assert sum(moved.values()) == 1 and not any(k.startswith("host:") for k in moved)
+            else:
+                assert not moved, (preset, n, step, moved)
+        assert result.config["preset"]["transforms"]

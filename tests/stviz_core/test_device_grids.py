@@ -1,0 +1,123 @@
+"""The transforms' sampling built on the device equals the host tables (the numpy reference).
+
+The reference is the former implementation: per visualization and step, sparse tables built
+with numpy (:mod:`stviz_core.resample`'s ``Table`` functions) and gathered; the run now builds
+its positions on the device from a few numbers per visualization (issue 27).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stviz_core.resample import (affine_table, crop_table, frame_table, gather, retime_table,
+                                 rotation_scale)
+from stviz_core.transforms import Transforms, Warp, WarpPlan, crop_start
+
+from tests.conftest import asarray, host
+
+ALL = Transforms(scale=(0.7, 1.4), rotate=180.0, time_shift=2, speed=(0.6, 1.6), crop=(0.6, 1.0))
+
+
+def _reference(settings, draws, shape, role, canvas, x, adjoint=False, in_time=True):
+    """The host-table warp of every visualization, one at a time (the former Warp)."""
+    t, h, w, c = shape
+    ct, ch, cw, _ = canvas
+    vectors = role == "motion" and c == 2
+    out = []
+    for i in range(x.shape[0]):
+        m = rotation_scale(draws.angle[i], draws.scale[i])
+        size = float(draws.crop_size[i])
+        bh, bw = max(size * ch, h), max(size * cw, w)
+        box = (float(draws.crop_y[i]) * (ch - bh), float(draws.crop_x[i]) * (cw - bw), bh, bw)
+        start = crop_start(t, ct, float(draws.phase[i]) if in_time else -1.0, int(draws.part[i]))
+        tables = {"frames": frame_table(ct, start, t), "box": crop_table((ch, cw), (h, w), box),
+                  "plane": affine_table(h, w, m), "time": retime_table(t, draws.speed[i],
+                                                                       draws.shift[i])}
+        scale = np.array([w / box[3], h / box[2]])
+        speed = draws.speed[i] if t > 1 else 1.0  # a single frame is not retimed
+        if t == 1:
+            tables["time"] = frame_table(1, 0, 1)
+        y = x[i:i + 1]
+        if not adjoint:
+            y = gather(y.reshape(ct, ch * cw * c), tables["frames"], 0, np)
+            y = gather(y.reshape(t, ch * cw, c), tables["box"], 1, np).reshape(1, t, h, w, c)
+            y = gather(y.reshape(t, h * w, c), tables["plane"], 1, np).reshape(1, t, h, w, c)
+            y = gather(y.reshape(t, h * w * c), tables["time"], 0, np).reshape(1, t, h, w, c)
+            if vectors:
+                y = (y * scale) @ m.T * speed
+        else:
+            if vectors:
+                y = (y * speed) @ m * scale
+            y = gather(y.reshape(t, h * w * c), tables["time"].transpose(), 0, np)
+            y = gather(y.reshape(t, h * w, c), tables["plane"].transpose(), 1, np)
+            y = gather(y.reshape(t, h * w, c), tables["box"].transpose(), 1, np)
+            y = gather(y.reshape(t, ch * cw * c), tables["frames"].transpose(), 0, np)
+            y = y.reshape(1, ct, ch, cw, c)
+        out.append(y)
+    return np.concatenate(out)
+
+
+def _case(seed, frames, side, role, c):
+    shape = (frames, side, side + 2, c)
+    canvas = (3 * frames, -(-side * 5 // 3), -(-(side + 2) * 5 // 3), c)  # crops of 0.6 fit
+    draws = ALL.draw([np.random.default_rng([seed, i]) for i in range(3)], 2).at(seed % 2)
+    rng = np.random.default_rng(seed)
+    return shape, canvas, draws, rng.standard_normal((3, *canvas)), rng.standard_normal((3, *shape))
+
+
+class _FusedLikeTorch:
+    """The PyTorch backend's ``resample`` member on a torch CPU tensor."""
+
+    def __init__(self):
+        torch = pytest.importorskip("torch")
+        from stviz_backends.torch.kernel_hooks import KernelHooks
+
+        self.hooks = type("Hooks", (KernelHooks,), {"torch": torch})()
+
+    def __call__(self, x, at):
+        return self.hooks.resample(x, at)
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**16), st.integers(1, 4), st.integers(3, 7),
+       st.sampled_from([("appearance", 3), ("motion", 2), ("appearance", 1)]))
+def test_device_grids_equal_the_host_tables(xp, seed, frames, side, role_channels):
+    role, c = role_channels
+    shape, canvas, draws, x, g = _case(seed, frames, side, role, c)
+    warp = Warp(ALL, draws, shape, role, canvas=canvas)
+    np.testing.assert_allclose(host(warp.apply(asarray(xp, x), xp)),
+                               _reference(ALL, draws, shape, role, canvas, x), atol=1e-10)
+    np.testing.assert_allclose(host(warp.adjoint(asarray(xp, g), xp)),
+                               _reference(ALL, draws, shape, role, canvas, g, adjoint=True),
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("role, c", [("appearance", 3), ("motion", 2)])
+def test_the_fused_resampling_equals_the_array_api_version(role, c):
+    torch = pytest.importorskip("torch")
+    from array_api_compat import torch as xp
+
+    fused = _FusedLikeTorch()
+    for seed in range(4):
+        shape, canvas, draws, x, g = _case(seed, 4, 9, role, c)
+        plain, fast = Warp(ALL, draws, shape, role, canvas=canvas), \
+            Warp(ALL, draws, shape, role, canvas=canvas, resample=fused)
+        xt, gt = torch.as_tensor(x), torch.as_tensor(g)
+        torch.testing.assert_close(fast.apply(xt, xp), plain.apply(xt, xp), rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(fast.adjoint(gt, xp), plain.adjoint(gt, xp), rtol=1e-10,
+                                   atol=1e-10)
+
+
+def test_a_plan_puts_every_steps_numbers_on_the_device_once():
+    from types import SimpleNamespace
+
+    shape, canvas = (4, 6, 6, 2), (12, 10, 10, 2)
+    draws = ALL.draw([np.random.default_rng(i) for i in range(3)], 5)
+    plan = WarpPlan(ALL, draws, {"flow": SimpleNamespace(shape=shape, role="motion")},
+                    {"flow": canvas}, xp=np, dtype=np.float64, device="cpu")
+    x = np.random.default_rng(0).standard_normal((3, *canvas))
+    for step in range(5):
+        planned = plan.at(step)["flow"]
+        np.testing.assert_array_equal(planned.apply(x, np),
+                                      Warp(ALL, draws.at(step), shape, "motion", canvas).apply(x, np))
