@@ -184,6 +184,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="2 classes, 2 channels, paper and fourier, 8 x 64 x 64, 5 steps, 2 views "
                         "(options given explicitly still apply)")
+    p.add_argument("--save-clips", action="store_true",
+                   help="also write every visualization to OUT/clips_<preset>.npz (classes, "
+                        "channels: to merge runs split over processes)")
     p.add_argument("--no-record", action="store_true",
                    help="do not append to benchmarks/RESULTS.md nor write docs/")
     return p
@@ -402,6 +405,9 @@ def measure_preset(name, args, ctx) -> dict:
         entry["demo"] = measure_demo(name, args, ctx)
     entry["seconds"] = time.perf_counter() - t0
     ctx["figure"][label] = figure
+    if args.save_clips and args.out:
+        _save_clips(Path(args.out) / f"clips_{label.replace('/', '_')}.npz", classes, clips,
+                    ctx, figure)
     return entry
 
 
@@ -417,11 +423,20 @@ def measure_channels(name, args, ctx, figure) -> dict:
     items, medians = per_item_measures(clips)
     picks = ctx["figure_channels"]
     figure["clip"] += [clips[i] for i in picks]
+    figure["channel_clips"] = clips
     figure["labels"] += [f"{LAYER} unit {channels[i]}" for i in picks]
     return {"seconds_per_step": sec, "median_correlation": qm.median_correlation(clips), **medians,
             "activation_over_a_hat": {"median": float(np.median(ratio)), "min": float(np.min(ratio))},
             "per_channel": {str(ch): {"activation": float(p), "a_hat": float(a), **item}
                             for ch, p, a, item in zip(channels, peak, a_hat, items)}}
+
+
+def _save_clips(path, classes, clips, ctx, figure):
+    """Every visualization of one preset (``--save-clips``): the classes' and the channels'."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    channels = figure.pop("channel_clips", np.zeros((0,) + clips.shape[1:], clips.dtype))
+    np.savez_compressed(path, classes=clips, class_names=np.array(classes), channels=channels,
+                        channel_index=np.array(ctx["channels"], dtype=np.int64))
 
 
 def measure_codes(name, args, ctx, classes, clips) -> dict:
