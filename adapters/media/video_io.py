@@ -113,9 +113,9 @@ def read_video(path, *, start: int = 0, frames=None, max_side=None) -> Video:
 def count_frames(path) -> int:
     """The number of frames of the video ``path``, without keeping any of them in memory.
 
-    A container that states its frame count (GIF) is believed; another is
-    counted by ffmpeg (``imageio_ffmpeg.count_frames_and_secs``: decoded in
-    C, nothing returned), else frame by frame, each dropped as it is read.
+    A container that states its frame count (GIF) is believed; another's
+    video packets are counted by ffmpeg without decoding them (``-c copy``),
+    else its frames are decoded one by one, each dropped as it is read.
 
     Raises
     ------
@@ -134,9 +134,7 @@ def count_frames(path) -> int:
     except Exception:  # noqa: BLE001 - no stated count: count below
         pass
     try:
-        import imageio_ffmpeg
-
-        return int(imageio_ffmpeg.count_frames_and_secs(str(path))[0])
+        return _ffmpeg_packets(path)
     except Exception:  # noqa: BLE001 - ffmpeg missing or refusing: decode and drop
         pass
     try:
@@ -144,6 +142,19 @@ def count_frames(path) -> int:
     except Exception as exc:  # noqa: BLE001 - any decoder failure names the file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VideoError(f"cannot read video {path}: {first}") from None
+
+
+def _ffmpeg_packets(path) -> int:
+    """The video packets (frames) of the first video stream, counted by ffmpeg without decoding."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-i", str(path), "-map",
+                           "0:v:0", "-c", "copy", "-f", "null", "-"], capture_output=True, text=True,
+                          check=True)
+    return int(re.findall(r"frame=\s*(\d+)", done.stderr)[-1])
 
 
 def _rgb(frame) -> np.ndarray:
