@@ -99,6 +99,10 @@ class _Neuron(Objective):
     def _where(self, acts):
         spatial = tuple(acts.shape[1:-1])
         loc = self.location if self.location is not None else tuple(d // 2 for d in spatial)
+        if self.name == "class_logit" and spatial and loc == ():
+            raise ValueError(f"class_logit needs a class layer (one value per class, activations "
+                             f"(N, K)); this layer is not one: its activations are "
+                             f"{tuple(acts.shape)}, (N, ..., K). Use channel= for a hidden layer")
         if len(loc) != len(spatial) or any(not 0 <= i < d for i, d in zip(loc, spatial)):
             raise ValueError(
                 f"location {loc} does not fit the layer's spatial shape {spatial} "

@@ -180,6 +180,11 @@ class Preset:
     diversity: float = 0.0
 
     def __post_init__(self):
+        for role in ROLES:
+            if not isinstance(getattr(self, role), StreamRegularization):
+                raise TypeError(f"a preset's {role} must be a StreamRegularization, got "
+                                f"{type(getattr(self, role)).__name__} (e.g. "
+                                f"preset.replace({role}=dataclasses.replace(preset.{role}, weight=2))")
         positive_int(self.steps, "steps")
         positive(self.init_scale, "init_scale")
         object.__setattr__(self, "parameterization", _param.resolve(self.parameterization))

@@ -53,7 +53,7 @@ class SweepFolder:
                     f"{str(theirs.get('fingerprint'))[:12]}); this grid's model is "
                     f"{model_id['spec']} (weights {model_id['fingerprint'][:12]}). Use another "
                     "output folder")
-        elif self.path.exists() and any(self.path.iterdir()):
+        elif self.path.exists() and any(p.name != ".stviz-lock" for p in self.path.iterdir()):
             raise ValueError(f"{self.path} is not empty and holds no sweep (no sweep.json); use an "
                              "empty or new folder")
         self.path.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,10 @@ def open_model(grid: Grid, *, identify=False):
     if backend != plugin.name:
         raise ValueError(f"the grid asks for backend {backend!r} but {grid.model} is a "
                          f"{plugin.name} model")
-    model = plugin_hook(plugin, "prepare")(model, dtype=grid.dtype, device=grid.device)
+    try:  # as stviz visualize --device: a device the framework cannot use is a one-line refusal
+        model = plugin_hook(plugin, "prepare")(model, dtype=grid.dtype, device=grid.device)
+    except (RuntimeError, AssertionError) as exc:
+        raise ValueError(f"device {grid.device!r}: {str(exc).strip().splitlines()[0]}") from None
     return (model, backend, identity) if identify else (model, backend)
 
 

@@ -103,6 +103,8 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
                              "(automatic: on for CUDA models with convolutions), True, False")
         if cuda_graphs not in (True, False):
             raise ValueError(f"unknown cuda_graphs {cuda_graphs!r}; valid choices: True, False")
+        if fold_batch_norm not in (True, False):
+            raise ValueError(f"unknown fold_batch_norm {fold_batch_norm!r}; valid choices: True, False")
         self.autocast = autocast
         self.folded = []
         #: which call of the target module is visualized (``layer="name:k"``), None for its only one
