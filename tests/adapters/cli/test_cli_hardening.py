@@ -116,3 +116,15 @@ def test_visualize_takes_a_numpy_integer_as_channels():
 
     result = sv.visualize(tiny_model(), "2", channels=np.int64(1), steps=1, preset="paper")
     assert len(result) == 1 and result.config["objectives"] == ["channel(1)"]
+
+
+def test_a_grid_merges_repeated_settings_into_one_cell_each():
+    """A sweep's result names are unique per run: 1 and 1.0 are one gamma, a repeated seed, layer
+    or preset one cell (merged; stviz visualize --gamma 1,1.0 is refused instead)."""
+    from stviz_adapters.sweep.grid import Grid
+
+    grid = Grid.from_dict({"model": "stviz_adapters.demo.model:load_demo_model",
+                           "layers": ["fc8", "fc8"], "seeds": [0, 0, 1], "gamma": [1, 1.0],
+                           "kappa": [2, 2.0], "presets": ["paper", "paper"]})
+    assert (grid.layers, grid.seeds, grid.gamma, grid.kappa, grid.presets) == \
+        (("fc8",), (0, 1), (1.0,), (2.0,), ("paper",))
