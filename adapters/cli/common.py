@@ -13,7 +13,7 @@ from ..output_lock import LOCK_NAME, FolderLocked, lock_folder
 
 __all__ = ["Progress", "CREATED", "WRITTEN", "HELD", "out_dir", "hold", "release_held",
            "undo_written", "numbers", "TRUST", "load_model", "quality_warnings", "read_video",
-           "folder_report", "interrupted", "finite", "shown"]
+           "folder_report", "interrupted", "finite", "shown", "check_batch_memory"]
 
 
 class Progress:
@@ -129,6 +129,28 @@ def finite(name):
     return check
 
 
+#: arrays of one input's size an ascent keeps per visualization (input, parameters, Adam's two
+#: moments, gradient, the step's canvas and crop; the framework's activations come on top)
+ARRAYS_PER_INPUT = 8
+
+
+def check_batch_memory(count: int, specs, what: str) -> None:
+    """Refuse ``count`` visualizations of inputs ``specs`` (``{name: InputSpec}``) whose arrays
+    alone would take over half this machine's memory (the limit is in the message)."""
+    import os
+
+    per = sum(math.prod(spec.shape) for spec in specs.values()) * 8 * ARRAYS_PER_INPUT
+    try:
+        limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - no sysconf: no check
+        return
+    if count * per > limit:
+        raise click.BadParameter(f"{what} gives {count} visualizations; their arrays alone take about "
+                                 f"{count * per / 2**30:.1f} GiB, over the limit of {limit / 2**30:.1f} "
+                                 f"GiB (half this machine's memory): at most {max(1, limit // per)} "
+                                 "at once")
+
+
 def shown(text, limit: int = 60) -> str:
     """``text`` quoted for a message, cut to ``limit`` characters (its length said) when longer."""
     text = str(text)
@@ -143,10 +165,12 @@ def numbers(text, kind=float, what="values", distinct=False):
         values = []
     if not values:
         raise click.BadParameter(f"expected comma-separated {what}, got {shown(text)}")
-    twice = [v for n, v in enumerate(values) if v in values[:n]]
-    if distinct and twice:
-        raise click.BadParameter(f"{what} must differ: {twice[0]:g} is given twice in "
-                                 f"{shown(text)} (one result per value); give each value once")
+    seen = set()
+    for v in values if distinct else ():
+        if v in seen:
+            raise click.BadParameter(f"{what} must differ: {v:g} is given twice in "
+                                     f"{shown(text)} (one result per value); give each value once")
+        seen.add(v)
     return values
 
 

@@ -14,8 +14,8 @@ from stviz_core import presets
 from stviz_core.atomic import atomic_path, safe_name
 from stviz_core.backend import plugins
 
-from .common import (TRUST, Progress, finite, interrupted, load_model, numbers, out_dir, placed,
-                     shown)
+from .common import (TRUST, Progress, check_batch_memory, finite, interrupted, load_model, numbers,
+                     out_dir, placed, shown)
 from .group import cli
 
 __all__ = ["invert", "accentuate"]
@@ -96,16 +96,22 @@ def _layers(layer):
 def _checked(net, layers, real, backend, units=(), **options):
     """Refuse, before anything is written, what a run would refuse later: the run options, and
     per layer its name (the backend is opened there), the clip (encoded there) and the units."""
-    from stviz_core.backend import backend_member, select_plugin
+    from stviz_core.backend import backend_member, input_specs, select_plugin
     from stviz_core.codes import encode
+    from stviz_core.model_contract import contract_of
     from stviz_core.run.options import RunOptions
 
     try:
         RunOptions.build(None, **options)
         plugin = select_plugin(net, backend=backend)
+        count = max(len(units), max(len(x) for x in real.inputs.values()))
+        what = "--channels" if units else "CLIP"
+        if contract_of(net).inputs:  # before the backend is built
+            check_batch_memory(count, input_specs(contract_of(net).inputs), what)
         for name in layers:
             be = plugin.create(net, layer=name)
             try:
+                check_batch_memory(count, input_specs(be.inputs), what)
                 encode(be, real)
                 shape = backend_member(be, "activation_shape")
                 bad = [c for c in units if shape and not 0 <= c < shape[-1]]

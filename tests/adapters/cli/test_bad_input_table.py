@@ -84,6 +84,13 @@ def nan_model():
     return seq
 
 
+def big_input_model():
+    """The tiny model's layers on 16 x 112 x 112 clips (37 MiB of arrays per visualization)."""
+    model = _clip_model()
+    model.stviz_inputs = {"clip": (16, 112, 112, 3)}
+    return model
+
+
 def labelled_model():
     """The tiny model with class names (its last layer is no class layer: (N, 2, 8, 8, 3))."""
     model = _clip_model()
@@ -245,6 +252,9 @@ CLI = [
      "channel 9 is out of range: the layer has 3 channels (0..2)"),
     ("accentuate an unknown layer", ACC[:3] + ["--layer", "conv9"] + ACC[5:],
      "the model has no layer 'conv9'"),
+    ("accentuate 100,000 units at once",
+     ["accentuate", SPEC + "big_input_model", "CLIP", "--layer", "2", "--channels", "0," * 100_000,
+      "--out", "TMP/o"], "over the limit of"),
     ("invert a second layer that does not exist", INV + ["--layer", "2,nope"],
      "the model has no layer 'nope'"),
     ("invert --regularization nan", INV + ["--layer", "2", "--regularization", "nan"],
