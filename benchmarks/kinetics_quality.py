@@ -153,6 +153,9 @@ def parser() -> argparse.ArgumentParser:
                         "units, e.g. paper's measured in a parallel run; repeatable")
     p.add_argument("--channels", type=int, default=16,
                    help=f"{LAYER} channels, at a fixed spread (0 skips them)")
+    p.add_argument("--channel-list", default=None,
+                   help="comma-separated channels to run instead of --channels' spread (a part "
+                        "of it, to split a run over processes)")
     p.add_argument("--steps", type=int, default=demo.STEPS)
     p.add_argument("--frames", type=int, default=demo.FRAMES)
     p.add_argument("--size", type=int, default=demo.SIZE, help="height = width of the I3D's clip")
@@ -575,6 +578,8 @@ def main(argv=None):
     t_start = time.perf_counter()
     classes = args.class_list.split(",") if args.class_list else CLASSES[:args.classes]
     channels = spread_channels(args.channels) if args.channels else []
+    if args.channel_list:
+        channels = [int(c) for c in args.channel_list.split(",")]
     model = build_i3d(args, args.frames, args.size)
     size = f"{args.frames} x {args.size} x {args.size}"
     print(f"Kinetics-400 I3D ({args.backend}, {args.device}) at {size}: {len(classes)} classes, "
