@@ -13,7 +13,8 @@ from ..output_lock import LOCK_NAME, FolderLocked, lock_folder
 
 __all__ = ["Progress", "CREATED", "WRITTEN", "HELD", "out_dir", "hold", "release_held",
            "undo_written", "numbers", "TRUST", "load_model", "quality_warnings", "read_video",
-           "folder_report", "interrupted", "finite", "shown", "check_batch_memory"]
+           "folder_report", "interrupted", "finite", "shown", "check_batch_memory",
+           "check_model_batch"]
 
 
 class Progress:
@@ -149,6 +150,15 @@ def check_batch_memory(count: int, specs, what: str) -> None:
                                  f"{count * per / 2**30:.1f} GiB, over the limit of {limit / 2**30:.1f} "
                                  f"GiB (half this machine's memory): at most {max(1, limit // per)} "
                                  "at once")
+
+
+def check_model_batch(net, count: int, what: str) -> None:
+    """:func:`check_batch_memory` on the inputs ``net`` declares (nothing when it declares none)."""
+    from stviz_core.backend import input_specs
+    from stviz_core.model_contract import contract_of
+
+    if contract_of(net).inputs:
+        check_batch_memory(count, input_specs(contract_of(net).inputs), what)
 
 
 def shown(text, limit: int = 60) -> str:
