@@ -1,0 +1,136 @@
+"""One step of a Hugging Face video transformer: stviz against a hand-written PyTorch loop (issue 25).
+
+VideoMAE at ViT-S width (hidden 384, 6 heads, MLP 1536), 4 blocks, 16 x 112 x 112
+(tubelets 2 x 16 x 16: 392 tokens), random weights, float32, N = 1. Target: the
+MLP hidden layer of the last block (``videomae.encoder.layer.3.intermediate.dense``),
+channel 3 summed over tokens. Both run the same math per step: the paper's
+preset (jitter by roll up to the patch stride, eq. 1's channel objective over
+``rho^2`` with ``rho`` the clip, the norm and TV regularizers, Adam with the
+decaying rate, the projection to ``B``), the forward pass stopped at the
+layer by a hook, the model's pixel normalization hook included.
+
+Per-step time = (time of S2 steps - time of S1 steps) / (S2 - S1), both setups
+timed in turn within each repeat, medians. The machine is shared with other
+work: read the ratio, not the absolute times.
+Run: python benchmarks/hf_perf.py [--quick] [--no-record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import torch
+from array_api_compat import torch as txp
+
+import stviz_core as sv
+from _machine import median_per_step, record
+from stviz_adapters.zoo import hf_video
+from stviz_core.layouts import to_model
+
+LAYER = "videomae.encoder.layer.3.intermediate.dense"
+CONFIG = dict(hidden_size=384, num_attention_heads=6, intermediate_size=1536, num_hidden_layers=4,
+              image_size=112, patch_size=16, num_frames=16, tubelet_size=2)
+
+
+class _Stop(BaseException):
+    pass
+
+
+def bare_loop(model, layer, channel, steps, seed=0):
+    """The loop a user would write by hand for one token-layer unit, as stviz's paper preset."""
+    preset = sv.presets.paper()
+    (name, spec), = model.stviz_layout.specs(model.stviz_inputs).items()
+    rf, stride = spec.shape[1], model.stviz_layout.tokens.stride[1]
+    rng_init, rng_jit = map(np.random.default_rng, np.random.SeedSequence(seed).spawn(2))
+    reg = preset.for_role(spec.role)
+    amp = preset.init_scale * reg.bound / np.sqrt(spec.shape[-1])
+    x = torch.tensor(rng_init.uniform(-amp, amp, (1, *spec.shape)), dtype=torch.float32,
+                     requires_grad=True)
+    offsets = rng_jit.integers(0, stride, size=(steps, 2), endpoint=True)
+    opt = torch.optim.Adam([x], lr=8.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.1 ** (k / max(steps - 1, 1)))
+    captured = {}
+
+    def hook(m, a, out):
+        captured["a"] = out
+        raise _Stop
+
+    handle = dict(model.named_modules())[layer].register_forward_hook(hook)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+    lam_b, lam_tv = reg.weights(spec.shape)
+    try:
+        for step in range(steps):
+            dy, dx = map(int, offsets[step])
+            shifted = torch.roll(x, (dy, dx), dims=(2, 3))
+            try:
+                model(*(a.contiguous() for a in to_model(model.stviz_layout, {name: shifted}, txp)))
+            except _Stop:
+                pass
+            loss = -captured["a"][..., channel].sum() / rf**2  # (1, tokens, C): no class token
+            nb = x.pow(2).sum(-1).pow(reg.alpha / 2).sum()
+            tv = reg.kappa * ((x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).sum()
+                              + (x[:, :, 1:] - x[:, :, :-1]).pow(2).sum())
+            tv = tv + reg.gamma * (x[:, 1:] - x[:, :-1]).pow(2).sum()
+            loss = loss + lam_b * nb + lam_tv * tv
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                norm = x.pow(2).sum(-1, keepdim=True).sqrt()
+                x.mul_(torch.clamp(reg.bound / norm.clamp_min(1e-12), max=1.0))
+    finally:
+        handle.remove()
+    return x
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    s1, s2, reps = (2, 6, 2) if args.quick else (3, 13, 3)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # random weights
+        model = hf_video.videomae(**CONFIG)
+    # the hand-written loop runs with the threads stviz's thread policy picks for this step
+    probe = sv.visualize(model, LAYER, channels=[3], preset="paper", steps=1, seed=0)
+    threads = probe.config["backend_details"].get("threads") or {"threads": torch.get_num_threads()}
+    print("stviz's threads:", threads)
+
+    def bare(steps):
+        before = torch.get_num_threads()
+        torch.set_num_threads(int(threads["threads"]))
+        try:
+            return bare_loop(model, LAYER, 3, steps)
+        finally:
+            torch.set_num_threads(before)
+
+    med = median_per_step({
+        "bare": bare,
+        "stviz": lambda s: sv.visualize(model, LAYER, channels=[3], preset="paper",
+                                        objective_scale="paper", steps=s, seed=0,
+                                        check_every=10**9),
+    }, s1, s2, reps)
+    body = "\n".join([
+        "One step of VideoMAE (ViT-S width, 4 blocks, 16 x 112 x 112, 392 tokens, random weights, "
+        f"float32, N = 1) at `{LAYER}`, channel 3 over all tokens, preset 'paper', both with "
+        f"{threads['threads']} threads (stviz's thread policy: {threads.get('reason', 'none')}); "
+        f"S1, S2 = {s1}, {s2}, {reps} repeats. The machine is "
+        "shared with other work (other sessions' tests ran meanwhile): the ratio is the number.",
+        "", "| model | layer | hand-written ms/step | stviz ms/step | ratio |", "|---|---|---|---|---|",
+        f"| VideoMAE-S/4 (hf:videomae) | {LAYER} | {1000 * med['bare']:.1f} | "
+        f"{1000 * med['stviz']:.1f} | {med['stviz'] / med['bare']:.3f} |"])
+    print(body)
+    if not args.no_record:
+        record("Issue 25: a Hugging Face video transformer per step, stviz vs a hand-written loop "
+               "(benchmarks/hf_perf.py)", body)
+
+
+if __name__ == "__main__":
+    main()
