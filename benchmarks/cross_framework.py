@@ -35,7 +35,7 @@ from stviz_adapters.zoo.porting import torch_to_keras  # noqa: E402
 
 
 def run_pair(tm, km, layer, units, steps):
-    common = dict(channels=units, steps=steps, seed=list(range(len(units))))
+    common = dict(channels=units, steps=steps, seed=list(range(len(units))), preset="paper")
     t0 = time.perf_counter()
     a = sv.visualize(tm, layer, **common)
     t1 = time.perf_counter()

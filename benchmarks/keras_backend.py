@@ -143,7 +143,7 @@ def main():
         km = torch_to_keras(tm, MK.two_stream_vgg16(**kw))
         what = f"Two-stream VGG-16, width {args.width}, {args.size}x{args.size}, 10 flow frames"
     units = list(range(args.batch))
-    common = dict(channels=units, seed=list(range(args.batch)))
+    common = dict(channels=units, seed=list(range(args.batch)), preset="paper")
 
     def run(model, **backend_options):
         return lambda steps: sv.visualize(model, "conv5_fusion", steps=steps,

@@ -63,7 +63,7 @@ def namespaces():
 
 def run_of(backend):
     return lambda steps: sv.ascend(backend, sv.channel(3), steps=steps,
-                                   seed=list(range(backend.n)))
+                                   seed=list(range(backend.n)), preset="paper")
 
 
 def main():

@@ -140,13 +140,13 @@ def main():
     groups = {
         "PyTorch": {
             "stviz (paper preset, jitter)": lambda s: sv.visualize(
-                trunk, LAYER, channels=[CHANNEL], steps=s, seed=0),
+                trunk, LAYER, channels=[CHANNEL], steps=s, seed=0, preset="paper"),
             "Lucent render_vis, transforms=[] (upsamples to 224)": lucent_user,
             "Lucent, preprocess=False, fixed_image_size=112": lucent_tuned,
         },
         "Keras": {
             "stviz (paper preset, jitter, compiled step)": lambda s: sv.visualize(
-                kmodel, LAYER, channels=[CHANNEL], steps=s, seed=0),
+                kmodel, LAYER, channels=[CHANNEL], steps=s, seed=0, preset="paper"),
             "tf-keras-vis, no regularizers": tf_bare,
             "tf-keras-vis, default modifiers and regularizers": tf_default,
         },

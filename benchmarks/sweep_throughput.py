@@ -49,9 +49,9 @@ def vgg16_cpu_seconds_per_cell(steps=2):
     from stviz_adapters.zoo import vgg_c3d_torch as MT
 
     model = MT.two_stream_vgg16(num_classes=101, width=1.0, input_size=224, flow_frames=10, seed=0)
-    sv.visualize(model, "conv5_fusion", channels=[0], steps=1)
+    sv.visualize(model, "conv5_fusion", channels=[0], steps=1, preset="paper")
     t0 = time.perf_counter()
-    sv.visualize(model, "conv5_fusion", channels=[0], steps=steps)
+    sv.visualize(model, "conv5_fusion", channels=[0], steps=steps, preset="paper")
     return (time.perf_counter() - t0) / steps * FULL_GRID_STEPS
 
 

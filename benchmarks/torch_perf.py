@@ -150,7 +150,7 @@ def main():
         med = median_per_step({
             "bare": lambda s, m=model, lay=layer: bare_loop(m, lay, 3, s),
             "stviz": lambda s, m=model, lay=layer: sv.visualize(m, lay, channels=[3], steps=s,
-                                                                  seed=0, check_every=10**9),
+                                                                  seed=0, check_every=10**9, preset="paper"),
         }, s1, s2, reps)
         lines.append(f"| {label} | {layer} (rho {rf[0]}) | {1000 * med['bare']:.1f} | "
                      f"{1000 * med['stviz']:.1f} | {med['stviz'] / med['bare']:.3f} |")
@@ -161,7 +161,7 @@ def main():
     inputs = [torch.zeros(1, 3, 112, 112), torch.zeros(1, 20, 112, 112)]
     share = macs_below(model, "rgb.conv3_3", inputs)
     med = median_per_step({
-        "early exit": lambda s: sv.visualize(model, "rgb.conv3_3", channels=[3], steps=s, seed=0),
+        "early exit": lambda s: sv.visualize(model, "rgb.conv3_3", channels=[3], steps=s, seed=0, preset="paper"),
         "full network": lambda s: bare_loop(model, "rgb.conv3_3", 3, s, stop_early=False),
         "early exit (hand-written)": lambda s: bare_loop(model, "rgb.conv3_3", 3, s),
     }, s1, s2, reps)
@@ -179,10 +179,10 @@ def main():
     for n in (1, 4, 16):
         units = list(range(n))
         t0 = time.perf_counter()
-        sv.visualize(model, "conv5_fusion", channels=units, steps=40, seed=units)
+        sv.visualize(model, "conv5_fusion", channels=units, steps=40, seed=units, preset="paper")
         t1 = time.perf_counter()
         for u in units:
-            sv.visualize(model, "conv5_fusion", channels=[u], steps=40, seed=u)
+            sv.visualize(model, "conv5_fusion", channels=[u], steps=40, seed=u, preset="paper")
         t2 = time.perf_counter()
         lines.append(f"| {n} | {t1 - t0:.2f} | {t2 - t1:.2f} | {(t2 - t1) / (t1 - t0):.2f}x |")
         print(lines[-1], flush=True)
@@ -193,7 +193,7 @@ def main():
     before = rss_mb()
     trace = []
     for chunk in range(5):
-        sv.visualize(model, "conv5_fusion", channels=[0, 1], steps=steps // 5, seed=chunk)
+        sv.visualize(model, "conv5_fusion", channels=[0, 1], steps=steps // 5, seed=chunk, preset="paper")
         trace.append(rss_mb())
     lines += ["", "### 5. Memory (peak RSS, MB)", "",
               f"| demo model, {steps} steps in 5 runs: peak after each run | "
@@ -201,7 +201,7 @@ def main():
     big = MT.two_stream_vgg16(width=1.0, input_size=224, seed=0)
     start = rss_mb()
     t0 = time.perf_counter()
-    sv.visualize(big, "conv5_fusion", channels=[0], steps=3, seed=0)
+    sv.visualize(big, "conv5_fusion", channels=[0], steps=3, seed=0, preset="paper")
     lines.append(f"| full two-stream VGG-16, 224 px, L = 10, conv5_fusion, 3 steps: peak RSS | "
                  f"{rss_mb():.0f} (model built: {start:.0f}); {(time.perf_counter() - t0) / 3:.1f} s/step |")
     print("\n".join(lines[-4:]), flush=True)

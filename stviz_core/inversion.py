@@ -16,7 +16,10 @@ feature-matching term (``feature_weight``) and/or a pixel-distance term
 (``pixel_weight``, :func:`stviz_core.regularizers.anchor_value_grad`) keep the
 input near the clip: what in the clip the unit would like more of.
 
-Both default to ``jitter=False`` and no transforms (whatever the preset has):
+Both run the ``paper`` preset unless given one (``preset=``; not
+:data:`stviz_core.presets.DEFAULT`, whose output stage fixes the contrast an inversion
+should recover, and whose z-scored field takes no ``init=`` clip to accentuate), and
+both default to ``jitter=False`` and no transforms (whatever the preset has):
 the target code is the unshifted clip's, and the code of a shifted input is
 not the shifted code (a shift that is not a multiple of the layer's stride
 changes it; a scale, rotation or frame shift more so), so a jittered match
@@ -84,6 +87,11 @@ def correlation(a, b) -> np.ndarray:
     return np.where(denom > 0, (a * b).sum(axis=1) / np.where(denom > 0, denom, 1.0), np.nan)
 
 
+def _with_preset(options: RunOptions) -> RunOptions:
+    """``options`` with ``paper`` as its preset when none was given (module notes)."""
+    return options.replace(preset="paper") if options.preset is None else options
+
+
 def _numbers(values) -> list:
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, np.float64)]
 
@@ -117,7 +125,7 @@ def invert(backend, clip, options=None, *, jitter: bool = False, transforms=None
         the clip) and ``not_inverted`` (inputs the layer does not see: left as
         initialized).
     """
-    options = RunOptions.build(options, **changes)
+    options = _with_preset(RunOptions.build(options, **changes))
     clip = _clip(clip)
     code = encode(backend, clip)
     n = len(code)
@@ -176,7 +184,7 @@ def accentuate(backend, clip, objective, options=None, *, feature_weight: float 
     """
     from ._checks import non_negative
 
-    options = RunOptions.build(options, **changes)
+    options = _with_preset(RunOptions.build(options, **changes))
     feature_weight = non_negative(feature_weight, "feature_weight")
     pixel_weight = non_negative(pixel_weight, "pixel_weight")
     if feature_weight == 0 and pixel_weight == 0:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
+from stviz_core import presets
 from stviz_core.backend import plugins
 
-from .common import TRUST
+from .common import TRUST, hold
 from .group import cli
 
 
@@ -27,7 +28,9 @@ from .group import cli
 @click.option("--model", default=None, help="Overrides the grid: 'module:function' or a model file.")
 @click.option("--layers", default=None, help="Overrides the grid: comma-separated layer names.")
 @click.option("--units", default=None, help="Overrides the grid: 'all', 'a:b' or 0,3,7.")
-@click.option("--presets", default=None, help="Overrides the grid: comma-separated presets.")
+@click.option("--presets", default=None,
+              help=f"Overrides the grid: comma-separated presets [grid's default: "
+                   f"{presets.DEFAULT}; paper: the paper's method literally].")
 @click.option("--kappa", default=None, help="Overrides the grid: comma-separated values.")
 @click.option("--gamma", default=None, help="Overrides the grid: comma-separated values.")
 @click.option("--steps", type=int, default=None, help="Overrides the grid.")
@@ -57,6 +60,7 @@ def sweep(grid, out, engine, address, workers, cpus_per_task, no_report, quiet, 
         spec = load_grid(grid, overrides, trust_pickle=trust_pickle)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    hold(out)  # one run per output folder (stviz_adapters.output_lock)
     bar = _SweepBar(quiet)
     log = (lambda *a: None) if quiet else bar.write
     try:

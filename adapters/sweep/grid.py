@@ -8,7 +8,7 @@ its keys are in :data:`KEYS`. Example ``grid.toml``::
     model = "stviz_adapters.demo.model:load_demo_model"
     layers = ["conv5_fusion"]
     units = "0:8"          # "all", a list [0, 3, 7], "a:b" (a..b-1) or a table per layer
-    presets = ["paper"]
+    presets = ["paper"]    # default: presets.DEFAULT ("canvas", on which gamma has no effect)
     kappa = [1.0]
     gamma = [0, 1, 5, 10]
     steps = 150
@@ -43,7 +43,8 @@ KEYS = {
     "model": (None, "required: 'module:function' or a .pt/.keras model file"),
     "layers": (None, "required: target layer names"),
     "units": ("all", "'all', a list, 'a:b' (a..b-1), or a table {layer = units}"),
-    "presets": (["paper"], f"regularization presets ({', '.join(_presets.names())})"),
+    "presets": ([_presets.DEFAULT], f"regularization presets ({', '.join(_presets.names())}; "
+                                    "'paper' is the paper's method literally)"),
     "kappa": ([1.0], "spatial smoothness values"),
     "gamma": ([1.0], "temporal slowness values"),
     "steps": (None, "ascent steps (default: the preset's)"),
@@ -67,7 +68,7 @@ class Grid:
     model: str
     layers: tuple
     units: object = "all"
-    presets: tuple = ("paper",)
+    presets: tuple = (_presets.DEFAULT,)
     kappa: tuple = (1.0,)
     gamma: tuple = (1.0,)
     steps: object = None
@@ -102,13 +103,14 @@ class Grid:
         g = {k: data.get(k, default) for k, (default, _) in KEYS.items()}
         out = dict(
             model=_text(g["model"], "model", source),
-            layers=tuple(_text(v, "layers", source) for v in _listed(g["layers"])),
+            layers=tuple(dict.fromkeys(_text(v, "layers", source) for v in _listed(g["layers"]))),
             units=_units_value(g["units"], source),
-            presets=tuple(_preset(v, source) for v in _listed(g["presets"])),
+            presets=tuple(dict.fromkeys(_preset(v, source) for v in _listed(g["presets"]))),
             kappa=_numbers(g["kappa"], "kappa", source),
             gamma=_numbers(g["gamma"], "gamma", source),
             steps=None if g["steps"] is None else _count(g["steps"], "steps", source),
-            seeds=tuple(_count(v, "seeds", source, zero=True) for v in _listed(g["seeds"])),
+            seeds=tuple(dict.fromkeys(_count(v, "seeds", source, zero=True)  # a repeat: merged
+                                      for v in _listed(g["seeds"]))),
             normalize=_flag(g["normalize"], "normalize", source),
             jitter=_flag(g["jitter"], "jitter", source),
             backend=None if g["backend"] is None else _choice(g["backend"], "backend",
@@ -203,7 +205,9 @@ def load_grid(path=None, overrides=None, *, trust_pickle=False) -> Grid:
         path, source = Path(path), str(path)
         if not path.is_file():
             raise ValueError(f"no grid file {path}")
-        text = path.read_text()
+        if path.suffix not in (".toml", ".yaml", ".yml"):
+            raise ValueError(f"grid file {path} must end in .toml, .yaml or .yml")
+        text = path.read_text(errors="replace")
         try:
             if path.suffix == ".toml":
                 data = _toml().loads(text)

@@ -12,7 +12,8 @@ which read it as ``run.options.<name>``.
 
 Options left ``None`` whose field is marked ``preset=True`` take the preset's
 attribute of the same name (:meth:`RunOptions.filled`): ``steps``,
-``learning_rate``, ``parameterization``, ``transforms`` and ``diversity``.
+``learning_rate``, ``parameterization``, ``transforms`` and ``diversity``; a
+``preset`` left ``None`` is the one named :data:`stviz_core.presets.DEFAULT`.
 """
 
 from __future__ import annotations
@@ -35,15 +36,13 @@ from ..quality import SCALES
 from ..threads import check_threads
 from ..transforms import Transforms
 
-__all__ = ["RunOptions", "option_names"]
+__all__ = ["RunOptions", "option_names", "default_preset"]
 
 
 # -- the checks of the fields ------------------------------------------------------------------
 
 
 def _preset(value):
-    if value is None:
-        return _presets.paper()
     if isinstance(value, str):
         return _presets.get(value)
     if not isinstance(value, _presets.Preset):
@@ -124,8 +123,12 @@ class RunOptions:
     ----------
     preset : Preset or str
         Regularization and optimization defaults: a :class:`~stviz_core.presets.Preset`
-        or a name of :func:`stviz_core.presets.names` (built by ``presets.get``);
-        :func:`presets.paper` if omitted.
+        or a name of :func:`stviz_core.presets.names` (built by ``presets.get``).
+        Omitted (``None``): the caller's default, filled in by :meth:`filled`: the preset
+        named :data:`stviz_core.presets.DEFAULT` (``"canvas"``) for :func:`stviz_core.ascend`,
+        :func:`stviz_core.visualize` and the sweeps; :func:`stviz_core.invert` and
+        :func:`stviz_core.accentuate` take ``paper`` instead. ``"paper"`` is the paper's
+        method literally.
     steps : int, optional
         Ascent steps; the preset's if omitted.
     learning_rate : float or schedule, optional
@@ -178,7 +181,7 @@ class RunOptions:
         small step). Applied by the backend; ``config["backend_details"]["threads"]`` records it.
     """
 
-    preset: Any = _option(None, _preset, none=False)
+    preset: Any = _option(None, _preset)
     steps: Optional[int] = _option(None, _named(positive_int, "steps"), preset=True)
     learning_rate: Any = _option(None, _schedule, preset=True)
     seed: Any = _option(None, _seed)
@@ -233,10 +236,17 @@ class RunOptions:
         return dataclasses.replace(self, **changes)
 
     def filled(self) -> "RunOptions":
-        """This record with every preset-supplied option left ``None`` taken from :attr:`preset`."""
-        taken = {f.name: getattr(self.preset, f.name) for f in dataclasses.fields(self)
+        """This record with its preset (:data:`stviz_core.presets.DEFAULT` when ``None``) and
+        every preset-supplied option left ``None`` taken from the preset."""
+        preset = default_preset() if self.preset is None else self.preset
+        taken = {f.name: getattr(preset, f.name) for f in dataclasses.fields(self)
                  if f.metadata["preset"] and getattr(self, f.name) is None}
-        return dataclasses.replace(self, **taken) if taken else self
+        return dataclasses.replace(self, preset=preset, **taken)
+
+
+def default_preset():
+    """The preset a run takes when none is given: ``presets.get(presets.DEFAULT)``."""
+    return _presets.get(_presets.DEFAULT)
 
 
 def option_names() -> tuple:

@@ -17,7 +17,7 @@ from tests.backends.torch.test_torch_backend import small_two_stream  # noqa: E4
 
 def _run(model):
     return sv.visualize(model, "conv5_fusion", channels=[0, 1], steps=20, seed=0,
-                        objective_scale="paper")
+                        objective_scale="paper", preset="paper")
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

@@ -49,7 +49,7 @@ def test_a_named_call_is_the_one_visualized():
             assert be.describe()["layer"] == f"block:{call}"
     with pytest.raises(ValueError, match=r"called 2 times in one forward pass, so its calls are 0..1"):
         TorchBackend(model, "block:2")
-    result = sv.visualize(model, "block:1", channels=[0, 2], steps=3)
+    result = sv.visualize(model, "block:1", channels=[0, 2], steps=3, preset="paper")
     assert result.config["layer"] == "block:1"
     with TorchBackend(model, "head") as be:  # a module called once needs no call number
         assert be.activation_shape == (1, 8, 8, 2)

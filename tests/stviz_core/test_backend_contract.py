@@ -93,7 +93,7 @@ def test_an_undeclared_member_is_refused_with_the_declared_ones():
 
 def test_visualize_runs_a_backend_with_only_the_required_members():
     result = sv.visualize(BareModel(), "any", channels=[0, 2], plugins={"bare": BarePlugin()},
-                          steps=2, seed=0, rho=1, stride=0)
+                          steps=2, seed=0, rho=1, stride=0, preset="paper")
     assert result.inputs["rgb"].shape == (2, 1, 4, 4, 3)
 
 
@@ -102,7 +102,7 @@ def test_class_names_come_from_the_model_when_the_backend_has_none():
 
     def run(cls):
         return sv.visualize(model, "any", objective=[sv.class_logit(cls)],
-                            plugins={"bare": BarePlugin()}, steps=2, seed=0, rho=1, stride=0)
+                            plugins={"bare": BarePlugin()}, steps=2, seed=0, rho=1, stride=0, preset="paper")
 
     by_name, by_index = run("blue"), run(2)
     np.testing.assert_array_equal(by_name.inputs["rgb"], by_index.inputs["rgb"])

@@ -56,7 +56,7 @@ def _backend():
 def test_diversity_spreads_one_unit_over_a_batch():
     """Several seeds of one unit: the Gram similarity of their activations falls with the term on."""
     be = _backend()
-    kwargs = dict(steps=60, seed=[0, 1, 2, 3], stride=0, objective_scale="paper")
+    kwargs = dict(steps=60, seed=[0, 1, 2, 3], stride=0, objective_scale="paper", preset="paper")
     plain = sv.ascend(be, sv.channel(0), diversity=0.0, **kwargs)
     # the weight is in the objective's units: here about a third of its value
     diverse = sv.ascend(be, sv.channel(0), diversity=1000.0, **kwargs)
@@ -74,9 +74,9 @@ def test_diversity_spreads_one_unit_over_a_batch():
 
 
 def test_diversity_with_one_visualization_is_zero_and_bad_weights_are_refused():
-    r = sv.ascend(_backend(), sv.channel(0), steps=3, diversity=1.0)
+    r = sv.ascend(_backend(), sv.channel(0), steps=3, diversity=1.0, preset="paper")
     assert "diversity" not in r.trace
     with pytest.raises(ValueError, match="diversity weight must be >= 0"):
-        sv.ascend(_backend(), sv.channel(0), steps=3, diversity=-1.0)
+        sv.ascend(_backend(), sv.channel(0), steps=3, diversity=-1.0, preset="paper")
     with pytest.raises(ValueError, match="diversity weight must be >= 0"):
         presets.fourier(diversity=-2)

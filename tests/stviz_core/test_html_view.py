@@ -59,7 +59,7 @@ def two_stream(n=2, steps=2):
     be = LinearBackend({"rgb": np.ones((1, 3, 3, 3, n)), "flow": np.ones((4, 3, 3, 2, n))},
                        {"rgb": ((1, 12, 12, 3), "appearance"), "flow": ((4, 12, 12, 2), "motion")},
                        xp=np)
-    return sv.ascend(be, [sv.channel(c) for c in range(n)], steps=steps, seed=0)
+    return sv.ascend(be, [sv.channel(c) for c in range(n)], steps=steps, seed=0, preset="paper")
 
 
 def sprites(page):

@@ -43,12 +43,12 @@ def test_a_result_continues_a_run_exactly(xp, parameterization):
         pytest.skip("the spectral parameterizations' FFT path is covered on numpy and torch")
     be = linear_two_stream(xp)
     objectives = [sv.channel(0), sv.channel(1)]
-    options = dict(seed=[3, 4], stride=2, parameterization=parameterization)
+    options = dict(seed=[3, 4], stride=2, parameterization=parameterization, preset="paper")
     full = sv.ascend(be, objectives, steps=20, **options)
     first = sv.ascend(be, objectives, steps=10, schedule_steps=20, keep_state=True, **options)
     assert first.config["plan"] == {"first_step": 0, "schedule_steps": 20}
     rest = sv.ascend(be, objectives, steps=10, init=first, stride=2,
-                     parameterization=parameterization)
+                     parameterization=parameterization, preset="paper")
     assert rest.config["init"]["kind"] == "result" and rest.config["init"]["steps_done"] == 10
     assert rest.config["init"]["optimizer_state"] == "restored"
     assert rest.config["seeds"] == [3, 4]
@@ -61,7 +61,7 @@ def test_a_result_continues_a_run_exactly(xp, parameterization):
 
 def test_a_continuation_keeps_transforms_and_survives_save_and_load(tmp_path):
     be = linear_two_stream(np)
-    options = dict(seed=5, stride=2, transforms=Transforms(scale=(0.9, 1.1), rotate=(-5, 5),
+    options = dict(seed=5, stride=2, preset="paper", transforms=Transforms(scale=(0.9, 1.1), rotate=(-5, 5),
                                                            time_shift=1))
     full = sv.ascend(be, sv.channel(0), steps=12, **options)
     first = sv.ascend(be, sv.channel(0), steps=6, schedule_steps=12, keep_state=True, **options)
@@ -69,7 +69,7 @@ def test_a_continuation_keeps_transforms_and_survives_save_and_load(tmp_path):
     loaded = sv.load(tmp_path / "first")
     assert sorted(loaded.state) == ["adam/mu/flow", "adam/mu/rgb", "adam/nu/flow", "adam/nu/rgb"]
     rest = sv.ascend(be, sv.channel(0), steps=6, init=loaded, stride=2,
-                     transforms=options["transforms"])
+                     transforms=options["transforms"], preset="paper")
     assert max_diff(full.inputs, rest.inputs) == 0.0
 
 
@@ -77,34 +77,34 @@ def test_without_the_kept_state_adam_restarts_and_that_is_the_only_difference():
     """The documented difference: a result saved without keep_state is continued with Adam's
     moments at zero; it equals a continuation whose kept moments are zeroed."""
     be = linear_two_stream(np)
-    full = sv.ascend(be, sv.channel(0), steps=20, seed=1, stride=2)
+    full = sv.ascend(be, sv.channel(0), steps=20, seed=1, stride=2, preset="paper")
     first = sv.ascend(be, sv.channel(0), steps=10, seed=1, stride=2, schedule_steps=20,
-                      keep_state=True)
+                      keep_state=True, preset="paper")
     restarted = sv.ascend(be, sv.channel(0), steps=10, stride=2,
-                          init=sv.Result(first.inputs, first.config, first.trace, first.final))
+                          init=sv.Result(first.inputs, first.config, first.trace, first.final), preset="paper")
     assert restarted.config["init"]["optimizer_state"] == "restarted"
     zeroed = sv.Result(first.inputs, dict(first.config, optimizer_state={"kept": True, "count": 0}),
                        first.trace, first.final, {k: 0 * v for k, v in first.state.items()})
-    same = sv.ascend(be, sv.channel(0), steps=10, stride=2, init=zeroed)
+    same = sv.ascend(be, sv.channel(0), steps=10, stride=2, init=zeroed, preset="paper")
     assert max_diff(restarted.inputs, same.inputs) == 0.0
     assert max_diff(restarted.inputs, full.inputs) > 1.0  # a visible difference, as documented
 
 
 def test_a_continuation_past_the_plan_extends_it():
     be = linear_two_stream(np)
-    first = sv.ascend(be, sv.channel(0), steps=5, seed=2, keep_state=True)
+    first = sv.ascend(be, sv.channel(0), steps=5, seed=2, keep_state=True, preset="paper")
     assert "plan" not in first.config
-    rest = sv.ascend(be, sv.channel(0), steps=5, init=first)
+    rest = sv.ascend(be, sv.channel(0), steps=5, init=first, preset="paper")
     assert rest.config["plan"] == {"first_step": 5, "schedule_steps": 10}
     with pytest.raises(ValueError, match="schedule_steps=8 is shorter than the run: 5 step"):
-        sv.ascend(be, sv.channel(0), steps=5, init=first, schedule_steps=8)
+        sv.ascend(be, sv.channel(0), steps=5, init=first, schedule_steps=8, preset="paper")
 
 
 def test_a_clip_init_starts_there(xp):
     be = linear_two_stream(xp)
     clip = clip_for(be)
     r = sv.ascend(be, sv.channel(0, normalize=False), steps=1, init=clip, jitter=False,
-                  objective_scale="paper")
+                  objective_scale="paper", preset="paper")
     expected = float(np.asarray(sv.channel(0, normalize=False).value(
         be.activations({k: xp.asarray(v) for k, v in clip.items()})))[0])
     assert r.trace["objective"][0, 0] == pytest.approx(expected, rel=1e-12)
@@ -115,7 +115,7 @@ def test_a_clip_init_starts_there(xp):
 def test_fourier_starts_from_the_clip_exactly():
     be = linear_two_stream(np)
     clip = clip_for(be)
-    runs = [sv.ascend(be, sv.channel(0), steps=1, init=clip, jitter=False, parameterization=p)
+    runs = [sv.ascend(be, sv.channel(0), steps=1, init=clip, jitter=False, parameterization=p, preset="paper")
             for p in ("pixel", "fourier")]
     assert runs[1].trace["objective"][0, 0] == pytest.approx(runs[0].trace["objective"][0, 0],
                                                              rel=1e-10)
@@ -125,8 +125,8 @@ def test_one_clip_for_a_batch_and_inputs_left_to_noise():
     be = linear_two_stream(np)
     clip = clip_for(be)
     r = sv.ascend(be, [sv.channel(0), sv.channel(1)], seed=[7, 8], steps=1, learning_rate=1e-9,
-                  init=sv.Clip({"rgb": clip["rgb"][0]}, source="one frame"))
-    noise = sv.ascend(be, [sv.channel(0), sv.channel(1)], seed=[7, 8], steps=1, learning_rate=1e-9)
+                  init=sv.Clip({"rgb": clip["rgb"][0]}, source="one frame"), preset="paper")
+    noise = sv.ascend(be, [sv.channel(0), sv.channel(1)], seed=[7, 8], steps=1, learning_rate=1e-9, preset="paper")
     np.testing.assert_allclose(r.inputs["rgb"], np.repeat(clip["rgb"], 2, axis=0), atol=1e-6)
     np.testing.assert_allclose(r.inputs["flow"], noise.inputs["flow"], atol=1e-6)
     assert r.config["init"]["source"] == "one frame" and r.config["init"]["noise"] == ["flow"]
@@ -138,14 +138,14 @@ def test_an_init_outside_the_bound_is_projected_and_said_so():
     clip["rgb"][0, 0, 0, 0] = [300.0, 0.0, 0.0]
     with pytest.warns(UserWarning, match=r"input 'rgb' lie outside the hard bound B = 160 \(largest "
                                          r"norm 300\); they are projected onto it"):
-        r = sv.ascend(be, sv.channel(0), steps=1, learning_rate=1e-9, init=clip, jitter=False)
+        r = sv.ascend(be, sv.channel(0), steps=1, learning_rate=1e-9, init=clip, jitter=False, preset="paper")
     projected = r.config["init"]["projected"]
     assert list(projected) == ["rgb"] and projected["rgb"]["largest_norm"] == 300.0
     assert projected["rgb"]["fraction"] == pytest.approx(1 / 64)
     assert np.linalg.norm(r.inputs["rgb"][0, 0, 0, 0]) == pytest.approx(B, rel=1e-6)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # inside the bound: no warning
-        sv.ascend(be, sv.channel(0), steps=1, init=clip_for(be, scale=1.0))
+        sv.ascend(be, sv.channel(0), steps=1, init=clip_for(be, scale=1.0), preset="paper")
 
 
 @pytest.mark.parametrize("init, match", [
@@ -160,26 +160,26 @@ def test_an_init_outside_the_bound_is_projected_and_said_so():
 ])
 def test_bad_inits_are_refused_with_the_expected_shape(init, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        sv.ascend(linear_two_stream(np), [sv.channel(0), sv.channel(1)], steps=1, init=init)
+        sv.ascend(linear_two_stream(np), [sv.channel(0), sv.channel(1)], steps=1, init=init, preset="paper")
 
 
 def test_maco_takes_no_clip_and_says_which_do():
     be = linear_two_stream(np)
     with pytest.raises(ValueError, match="'maco' parameterization cannot start from a given clip.*"
                                          "'pixel' and 'fourier'"):
-        sv.ascend(be, sv.channel(0), steps=1, init=clip_for(be), parameterization="maco")
+        sv.ascend(be, sv.channel(0), steps=1, init=clip_for(be), parameterization="maco", preset="paper")
 
 
 def test_a_result_of_another_run_is_not_continued():
     be = linear_two_stream(np)
-    first = sv.ascend(be, sv.channel(0), steps=2)
+    first = sv.ascend(be, sv.channel(0), steps=2, preset="paper")
     with pytest.raises(ValueError, match=r"whose objectives are \['channel\(0\)'\]; this run's are "
                                          r"\['channel\(1\)'\].*init=stviz_core.Clip"):
-        sv.ascend(be, sv.channel(1), steps=2, init=first)
+        sv.ascend(be, sv.channel(1), steps=2, init=first, preset="paper")
     with pytest.raises(ValueError, match="the result optimized the 'pixel' parameterization"):
-        sv.ascend(be, sv.channel(0), steps=2, init=first, parameterization="fourier")
+        sv.ascend(be, sv.channel(0), steps=2, init=first, parameterization="fourier", preset="paper")
     # a new run from its inputs is fine
-    r = sv.ascend(be, sv.channel(1), steps=2, init=sv.Clip(first.inputs, source="first"))
+    r = sv.ascend(be, sv.channel(1), steps=2, init=sv.Clip(first.inputs, source="first"), preset="paper")
     assert r.config["init"]["kind"] == "clip"
 
 
@@ -225,7 +225,7 @@ def test_inputs_files_and_saved_results_are_clips(tmp_path):
     np.savez(tmp_path / "input.npz", **inputs)
     clip = load_clip(None, tmp_path / "input.npz")
     assert max_diff(clip.inputs, inputs) == 0 and clip.details == {"from": "inputs file"}
-    saved = sv.ascend(be, sv.channel(0), steps=2).save(tmp_path / "run")
+    saved = sv.ascend(be, sv.channel(0), steps=2, preset="paper").save(tmp_path / "run")
     clip = load_clip(None, f"{saved}.json")
     assert clip.details["from"] == "result" and clip.source == str(saved)
     with pytest.raises(FileNotFoundError, match="no clip at .*missing.mp4: give a video file"):
@@ -270,9 +270,9 @@ def test_feature_match_cotangent_against_finite_differences(xp, objective):
 def test_only_the_unit_terms_take_the_automatic_scale():
     be = linear_two_stream(np)
     code = sv.codes.encode(be, clip_for(be))
-    unit = sv.ascend(be, sv.channel(0), steps=2, seed=4)
-    both = sv.ascend(be, sv.channel(0) + 0.5 * sv.feature_match(code), steps=2, seed=4)
-    alone = sv.ascend(be, sv.feature_match(code), steps=2, seed=4)
+    unit = sv.ascend(be, sv.channel(0), steps=2, seed=4, preset="paper")
+    both = sv.ascend(be, sv.channel(0) + 0.5 * sv.feature_match(code), steps=2, seed=4, preset="paper")
+    alone = sv.ascend(be, sv.feature_match(code), steps=2, seed=4, preset="paper")
     assert both.config["quality"][0]["scale"] == unit.config["quality"][0]["scale"] != 1.0
     assert both.config["objective_scale"]["applied"] == "auto"
     assert "scale_free" in both.config["objective_scale"]
@@ -323,19 +323,19 @@ def test_codes_of_another_layer_or_shape_are_refused_with_both(tmp_path):
     other = sv.Code(code.activations, layer="conv5_fusion")
     with pytest.raises(ValueError, match="the target code is from layer 'conv5_fusion'; this run's "
                                          "layer is 'linear'"):
-        sv.ascend(be, sv.feature_match(other), steps=1)
+        sv.ascend(be, sv.feature_match(other), steps=1, preset="paper")
     small = sv.Code(np.ones((1, 4, 4, 2)), layer="linear")
     be.activation_shape = (1, 1, 6, 6, 2)
     with pytest.raises(ValueError, match=r"target code is \(4, 4, 2\) per visualization \(layer "
                                          r"linear\), layer 'linear' gives activations of \(1, 6, 6, 2\)"):
-        sv.ascend(be, sv.feature_match(small), steps=1)
+        sv.ascend(be, sv.feature_match(small), steps=1, preset="paper")
     del be.activation_shape  # without it, the first forward pass says the same
     with pytest.raises(ValueError, match=r"target code is \(4, 4, 2\) per visualization.*gives "
                                          r"activations of \(1, 6, 6, 2\)"):
-        sv.ascend(be, sv.feature_match(sv.Code(np.ones((1, 4, 4, 2)))), steps=1)
+        sv.ascend(be, sv.feature_match(sv.Code(np.ones((1, 4, 4, 2)))), steps=1, preset="paper")
     with pytest.raises(ValueError, match="target code holds 2 clips' codes for a batch of 3"):
         sv.ascend(be, sv.feature_match(sv.codes.encode(be, clip_for(be, batch=2))), seed=[0, 1, 2],
-                  steps=1)
+                  steps=1, preset="paper")
     with pytest.raises(ValueError, match="clip 0 is all zeros"):
         sv.feature_match(np.zeros((1, 2, 2)))
     with pytest.raises(ValueError, match="is not a saved code"):
@@ -345,8 +345,8 @@ def test_codes_of_another_layer_or_shape_are_refused_with_both(tmp_path):
 def test_feature_match_of_a_clip_is_encoded_when_the_run_is_planned():
     be = linear_two_stream(np)
     clip = clip_for(be)
-    by_clip = sv.ascend(be, sv.feature_match(clip), steps=3, seed=1)
-    by_code = sv.ascend(be, sv.feature_match(sv.codes.encode(be, clip)), steps=3, seed=1)
+    by_clip = sv.ascend(be, sv.feature_match(clip), steps=3, seed=1, preset="paper")
+    by_code = sv.ascend(be, sv.feature_match(sv.codes.encode(be, clip)), steps=3, seed=1, preset="paper")
     assert max_diff(by_clip.inputs, by_code.inputs) == 0.0
     assert by_clip.config["objective"] == by_code.config["objective"]
     with pytest.raises(ValueError, match="encoded when a run is planned"):
@@ -403,21 +403,21 @@ def test_accentuation_records_both_weights_and_what_it_reached():
         sv.inversion.accentuate(be, clip, sv.channel(0), feature_weight=0)
     with pytest.raises(ValueError, match="anchor= keeps the input near the clip the run starts "
                                          "from: give init= a clip"):
-        sv.ascend(be, sv.channel(0), anchor=1.0, steps=1)
+        sv.ascend(be, sv.channel(0), anchor=1.0, steps=1, preset="paper")
 
 
 def test_an_anchored_run_continues_exactly():
     be = linear_two_stream(np)
     clip = clip_for(be)
-    options = dict(seed=2, stride=2, anchor=3.0)
+    options = dict(seed=2, stride=2, anchor=3.0, preset="paper")
     full = sv.ascend(be, sv.channel(0), steps=12, init=clip, **options)
     first = sv.ascend(be, sv.channel(0), steps=6, init=clip, schedule_steps=12, keep_state=True,
                       **options)
-    rest = sv.ascend(be, sv.channel(0), steps=6, init=first, stride=2, anchor=3.0)
+    rest = sv.ascend(be, sv.channel(0), steps=6, init=first, stride=2, anchor=3.0, preset="paper")
     assert max_diff(full.inputs, rest.inputs) == 0.0
     with pytest.raises(ValueError, match="anchor= in a continuation needs the clip"):
         sv.ascend(be, sv.channel(0), steps=6, anchor=3.0, init=sv.ascend(
-            be, sv.channel(0), steps=2, init=clip, anchor=3.0))
+            be, sv.channel(0), steps=2, init=clip, anchor=3.0, preset="paper"), preset="paper")
 
 
 def test_invert_records_the_feature_error_and_the_correlation(xp):

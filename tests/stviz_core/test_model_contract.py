@@ -138,7 +138,7 @@ def test_a_torch_model_declaring_itself_by_hand_or_by_declare_runs_and_survives_
     for model in (by_hand, declared, reloaded):
         with TorchBackend(model, "4") as be:
             assert be.labels == ("cat", "dog") and be.activation_shape == (1, 2)
-            runs.append(sv.visualize(model, "4", objective=[sv.class_logit("dog")], steps=3, seed=0)
+            runs.append(sv.visualize(model, "4", objective=[sv.class_logit("dog")], steps=3, seed=0, preset="paper")
                         .inputs["rgb"])
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[1], runs[2])

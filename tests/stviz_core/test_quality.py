@@ -18,7 +18,7 @@ def tiny_backend():
 def test_auto_scale_makes_the_unit_term_commensurate_with_the_regularizers():
     be = tiny_backend()
     runs = {m: sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=40, seed=[0, 1],
-                         objective_scale=m) for m in ("auto", "paper")}
+                         objective_scale=m, preset="paper") for m in ("auto", "paper")}
     auto, paper = (runs[m].config["quality"] for m in ("auto", "paper"))
     # the unit starts with the reference regularizer's gradient norm: commensurate, about half
     assert all(0.3 < q["unit_share_start"] <= 0.5 + 1e-9 for q in auto)
@@ -32,7 +32,7 @@ def test_auto_scale_makes_the_unit_term_commensurate_with_the_regularizers():
 
 def test_a_given_a_hat_keeps_eq_1_literal():
     be = tiny_backend()
-    kwargs = dict(steps=10, seed=[0, 1], a_hat=[2.0, 3.0])
+    kwargs = dict(steps=10, seed=[0, 1], a_hat=[2.0, 3.0], preset="paper")
     auto = sv.ascend(be, [sv.channel(0), sv.channel(1)], **kwargs)
     paper = sv.ascend(be, [sv.channel(0), sv.channel(1)], objective_scale="paper", **kwargs)
     np.testing.assert_array_equal(auto.inputs["rgb"], paper.inputs["rgb"])
@@ -47,7 +47,7 @@ def test_a_given_a_hat_keeps_eq_1_literal():
 
 def test_unknown_objective_scale_lists_the_valid_ones():
     with pytest.raises(ValueError, match="auto, paper"):
-        sv.ascend(tiny_backend(), sv.channel(0), steps=1, objective_scale="lucid")
+        sv.ascend(tiny_backend(), sv.channel(0), steps=1, objective_scale="lucid", preset="paper")
 
 
 def test_metrics_on_a_constructed_case():
@@ -76,7 +76,7 @@ def test_metrics_on_a_constructed_case():
 
 
 def test_quality_round_trips_and_old_results_load(tmp_path):
-    r = sv.ascend(tiny_backend(), [sv.channel(0)], steps=3, seed=[0])
+    r = sv.ascend(tiny_backend(), [sv.channel(0)], steps=3, seed=[0], preset="paper")
     q = r.config["quality"]
     assert len(q) == 1 and q[0]["distinctness"] is None  # a single visualization
     assert Result.load(r.save(tmp_path / "a")).config == r.config
@@ -89,7 +89,7 @@ def test_cards_show_the_warnings_escaped(tmp_path):
     from stviz_adapters.media.manuscript import FolderMedia, result_cards
 
     r = sv.ascend(tiny_backend(), [sv.channel(0), sv.channel(1)], steps=3, seed=[0, 1],
-                  objective_scale="paper")
+                  objective_scale="paper", preset="paper")
     (tmp_path / "configs").mkdir()
     (tmp_path / "media").mkdir()
     cards = result_cards(FolderMedia(tmp_path), "L", "run", r, {})
@@ -105,12 +105,12 @@ def test_warnings_fire_on_a_random_i3d_and_not_on_the_trained_demo_model(capsys)
 
     net = i3d(width=0.125, frames=8, input_size=64, seed=0)
     # eq. 1 literal (a_hat = 1), as before the automatic scale: the random network's units drown
-    r = sv.visualize(net, "Mixed_5c", channels=[0, 1], steps=2, seed=0, objective_scale="paper")
+    r = sv.visualize(net, "Mixed_5c", channels=[0, 1], steps=2, seed=0, objective_scale="paper", preset="paper")
     _quality_warnings(r, "random")
     err = capsys.readouterr().err
     assert err.count("regularizer-dominated") == 2 and "pass a_hat" in err
 
-    r = sv.visualize(load_demo_model(), "conv5_fusion", channels=[0, 5], steps=5, seed=[0, 1])
+    r = sv.visualize(load_demo_model(), "conv5_fusion", channels=[0, 5], steps=5, seed=[0, 1], preset="paper")
     assert all(quality.warnings(q) == [] for q in r.config["quality"]), r.config["quality"]
     _quality_warnings(r, "demo")
     assert capsys.readouterr().err == ""

@@ -19,7 +19,7 @@ def small_result(seed=0, steps=8, scale=1.0):
         {"rgb": ((1, 6, 6, 3), "appearance"), "flow": ((2, 6, 6, 2), "motion")},
         xp=np,
     )
-    return sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=steps, seed=[seed, seed + 1])
+    return sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=steps, seed=[seed, seed + 1], preset="paper")
 
 
 def test_round_trip(tmp_path):
@@ -114,7 +114,7 @@ def single_run(objective, seed, steps=8):
         {"rgb": ((1, 6, 6, 3), "appearance"), "flow": ((2, 6, 6, 2), "motion")},
         xp=np,
     )
-    return sv.ascend(be, [objective], steps=steps, seed=[seed])
+    return sv.ascend(be, [objective], steps=steps, seed=[seed], preset="paper")
 
 
 def test_select_gives_what_a_run_of_that_item_alone_records():

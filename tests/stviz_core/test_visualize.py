@@ -50,7 +50,7 @@ def test_visualize_selects_the_accepting_plugin_and_closes_the_backend():
     plugin = LinearPlugin()
     model = LinearModel(np.eye(3))
     r = sv.visualize(model, "out", channels=[0, 2], inputs={"rgb": (1, 4, 4, 3)}, steps=40,
-                     plugins={"a-other": RefusingPlugin(), "linear": plugin}, learning_rate=8.0)
+                     plugins={"a-other": RefusingPlugin(), "linear": plugin}, learning_rate=8.0, preset="paper")
     assert plugin.closed == 1
     assert r.config["objectives"] == ["channel(0)", "channel(2)"]
     rgb = r.inputs["rgb"]
@@ -61,7 +61,7 @@ def test_backend_is_closed_when_the_run_fails():
     plugin = LinearPlugin()
     with pytest.raises(ValueError, match="channel 5 is out of range"):
         sv.visualize(LinearModel(np.eye(3)), "out", channels=5, inputs={"rgb": (1, 4, 4, 3)},
-                     steps=2, plugins={"linear": plugin})
+                     steps=2, plugins={"linear": plugin}, preset="paper")
     assert plugin.closed == 1
 
 
@@ -73,9 +73,9 @@ def test_selection_errors_list_the_installed_backends():
         sv.select_plugin(LinearModel(np.eye(2)), backend="jax", available={"linear": LinearPlugin()})
     with pytest.raises(ValueError, match="unknown layer 'fc9'; layers: 'out'"):
         sv.visualize(LinearModel(np.eye(3)), "fc9", channels=[0], inputs={"rgb": (1, 4, 4, 3)},
-                     plugins={"linear": LinearPlugin()})
+                     plugins={"linear": LinearPlugin()}, preset="paper")
     with pytest.raises(ValueError, match="exactly one of channels= and objective="):
-        sv.visualize(LinearModel(np.eye(3)), "out", inputs={"rgb": (1, 4, 4, 3)})
+        sv.visualize(LinearModel(np.eye(3)), "out", inputs={"rgb": (1, 4, 4, 3)}, preset="paper")
 
 
 def test_installed_plugins_come_from_entry_points():

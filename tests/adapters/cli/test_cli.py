@@ -91,9 +91,9 @@ def test_visualize_passes_backend_options(tmp_path):
       "--backend-option", "warp_speed=9"], "warp_speed"),
     (["visualize", "tests.adapters.cli.test_cli:tiny_model", "--layer", "2", "--channels", "0",
       "--backend-option", "cuda_graphs=true"], "cuda_graphs needs a CUDA device"),
-    (["flow", "missing.mp4", "--frames", "1"], "1 is not in the range x>=2"),
+    (["flow", "missing.mp4", "--frames", "1"], "1 is not in the range 2<=x"),
     (["flow", "missing.mp4", "--start", "-5"], "-5 is not in the range x>=0"),
-    (["flow", "missing.mp4", "--size", "0"], "0 is not in the range x>=16"),
+    (["flow", "missing.mp4", "--size", "0"], "0 is not in the range 16<=x"),
 ])
 def test_bad_input(tmp_path, capsys, args, message):
     (tmp_path / "FILE").write_text("")
@@ -195,7 +195,7 @@ def test_hostile_names_reach_the_page_escaped_and_files_stay_inside(tmp_path):
     from stviz_core.testing import LinearBackend
 
     be = LinearBackend({"rgb": np.ones((1, 3, 3, 3, 2))}, {"rgb": (1, 8, 8, 3)}, xp=np)
-    result = sv.ascend(be, [sv.channel(0)], steps=2, seed=0)
+    result = sv.ascend(be, [sv.channel(0)], steps=2, seed=0, preset="paper")
     pwn = "document.body.dataset.pwned=1"
     result.config["layer"] = f"<img src=x onerror={pwn}>"
     folder = tmp_path / "page"

@@ -40,8 +40,8 @@ def test_a_class_outside_the_demo_catalogue_is_refused_before_the_model_is_built
 def clip_results():
     """Two results of an RGB-clip 'model' on layers 'a' and 'b' (the linear reference backend)."""
     be = LinearBackend({"clip": np.ones((1, 3, 3, 3, 2))}, {"clip": (4, 8, 8, 3)}, xp=np)
-    a = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=2, seed=0)
-    b = sv.ascend(be, [sv.channel(1)], steps=2, seed=1)
+    a = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=2, seed=0, preset="paper")
+    b = sv.ascend(be, [sv.channel(1)], steps=2, seed=1, preset="paper")
     a.config["layer"], b.config["layer"] = "a", "b"
     return a, b
 

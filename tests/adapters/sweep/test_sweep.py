@@ -16,7 +16,7 @@ from stviz_adapters.sweep.grid import Grid, load_grid, make_cells, parse_units
 DEMO = "stviz_adapters.demo.model:load_demo_model"
 SMALL = dict(model=DEMO, layers=["conv5_fusion", "fc8"],
              units={"conv5_fusion": "0:4", "fc8": [2, 5]}, gamma=[0, 5], steps=8, batch=2,
-             normalize=False)
+             normalize=False, presets=["paper"])  # the paper's gamma comparison (not the default)
 
 
 def middle_checkpoint():

@@ -148,7 +148,7 @@ def test_the_keras_backend_folds_on_request_with_the_same_result():
     tm = randomize_batch_norm(torch_model("bn_inception_two_stream"))
     km = torch_to_keras(tm, FK.bn_inception_two_stream(width=W, dtype="float64", input_size=64))
     runs = {fold: sv.visualize(km, "rgb.inception_4e", channels=[0], steps=5, seed=0,
-                               backend_options={"fold_batch_norm": fold})
+                               backend_options={"fold_batch_norm": fold}, preset="paper")
             for fold in (False, True)}
     assert not runs[False].config["backend_details"]["folded_batch_norm"]
     assert len(runs[True].config["backend_details"]["folded_batch_norm"]) == 138

@@ -55,7 +55,7 @@ def test_loads_into_the_two_stream_appearance_tower():
 
 def test_a_trained_unit_is_driven_far_above_its_start():
     trunk = HT.hed_vgg16(input_size=64)
-    r = sv.visualize(trunk, "conv3_3", channels=[5, 9], steps=25, seed=0)
+    r = sv.visualize(trunk, "conv3_3", channels=[5, 9], steps=25, seed=0, preset="paper")
     start, end = r.trace["objective"][0], r.final["objective"]
     assert (end > start + 1.0).all() and (end > 0).all()
     assert r.config["rho"] == 40 and r.config["jitter"]["stride"] == 4

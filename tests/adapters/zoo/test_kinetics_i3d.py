@@ -367,12 +367,12 @@ def test_class_objectives_by_name_in_both_frameworks(keras_module):
         assert model.stviz_labels == K.KINETICS400_CLASSES
         assert model.stviz_inputs == {"clip": (8, 64, 64, 3)}
         r = sv.visualize(model, "Logits", objective=[sv.class_logit("playing cricket"),
-                                                     sv.class_logit(5)], steps=2, seed=0)
+                                                     sv.class_logit(5)], steps=2, seed=0, preset="paper")
         assert r.config["objectives"][0].startswith("class_logit('playing cricket'")
         assert r.config["backend_details"]["classes"] == 400
         with pytest.raises(ValueError, match="no class 'juggling bals'; closest names: "
                                              "juggling balls"):
-            sv.visualize(model, "Logits", objective=sv.class_logit("juggling bals"), steps=1)
+            sv.visualize(model, "Logits", objective=sv.class_logit("juggling bals"), steps=1, preset="paper")
 
 
 @needs_weights

@@ -70,7 +70,7 @@ def test_a_conv_output_that_is_also_a_model_output_or_called_again_is_not_folded
 def test_the_backend_visualizes_the_same_with_and_without_folding():
     model = reused_conv_model()
     common = dict(inputs={"rgb": (1, 8, 8, 3)}, layout=Image2D(channels_first=False), steps=3,
-                  seed=0, objective_scale="paper")
+                  seed=0, objective_scale="paper", preset="paper")
     with pytest.warns(UserWarning, match="left unfolded"):
         folded = sv.visualize(model, "bn2", channels=[0, 1],
                               backend_options={"fold_batch_norm": True}, **common)

@@ -119,7 +119,7 @@ def test_the_backend_visualizes_the_same_with_and_without_folding_a_reused_conv(
 
     model = randomize_bn(ReusedConv()).double().eval()
     common = dict(inputs={"rgb": (1, 8, 8, 3)}, layout=Image2D(), steps=3, seed=0,
-                  objective_scale="paper")
+                  objective_scale="paper", preset="paper")
     with pytest.warns(UserWarning, match="left unfolded"):
         folded = sv.visualize(model, "bn2", channels=[0, 1], **common)
     plain = sv.visualize(model, "bn2", channels=[0, 1], backend_options={"fold_batch_norm": False},

@@ -102,7 +102,7 @@ def test_the_model_is_left_unchanged_after_a_run():
     model.train()
     model.fc8.weight.requires_grad_(False)
     before = snapshot(model)
-    sv.visualize(model, "conv5_fusion", channels=[1, 2], steps=3, seed=0)
+    sv.visualize(model, "conv5_fusion", channels=[1, 2], steps=3, seed=0, preset="paper")
     assert_unchanged(model, before)
 
 
@@ -110,7 +110,7 @@ def test_the_model_is_left_unchanged_after_an_error():
     model = small_two_stream()
     before = snapshot(model)
     with pytest.raises(ValueError, match=r"channel 40 is out of range: the layer has 32 channels \(0..31\)"):
-        sv.visualize(model, "conv5_fusion", channels=[40], steps=3)
+        sv.visualize(model, "conv5_fusion", channels=[40], steps=3, preset="paper")
     assert_unchanged(model, before)
 
 
@@ -129,16 +129,16 @@ def test_the_model_is_left_unchanged_after_an_interruption():
     model.rgb.add_module("interrupt", Interrupt())
     before = snapshot(model)
     with pytest.raises(KeyboardInterrupt):
-        sv.visualize(model, "conv5_fusion", channels=[0], steps=10)
+        sv.visualize(model, "conv5_fusion", channels=[0], steps=10, preset="paper")
     assert_unchanged(model, before)
 
 
 def test_a_batch_equals_separate_runs_with_the_same_seeds():
     model = small_two_stream(torch.float64)
     objectives, seeds = [sv.channel(2), sv.channel(7), sv.neuron(5)], [3, 4, 5]
-    together = sv.visualize(model, "conv5_fusion", objective=objectives, steps=6, seed=seeds)
+    together = sv.visualize(model, "conv5_fusion", objective=objectives, steps=6, seed=seeds, preset="paper")
     for n, (obj, seed) in enumerate(zip(objectives, seeds, strict=True)):
-        alone = sv.visualize(model, "conv5_fusion", objective=[obj], steps=6, seed=seed)
+        alone = sv.visualize(model, "conv5_fusion", objective=[obj], steps=6, seed=seed, preset="paper")
         for k in ("rgb", "flow"):
             np.testing.assert_allclose(together.inputs[k][n], alone.inputs[k][0], rtol=1e-10, atol=1e-8)
 
@@ -202,7 +202,7 @@ def test_an_in_place_change_autograd_cannot_undo_is_explained():
 
     with pytest.raises(RuntimeError, match=r"modifies in place a tensor.*x = x \+ y"):
         sv.visualize(Broken(), "out", channels=[0], inputs={"rgb": (1, 8, 8, 3)},
-                     layout=Image2D(), steps=2)
+                     layout=Image2D(), steps=2, preset="paper")
 
 
 @pytest.mark.parametrize("family, layer", [("two_stream", "conv5_fusion"), ("c3d", "conv5b")])
@@ -214,22 +214,22 @@ def test_short_runs_raise_the_units_activation(family, layer):
     r = sv.visualize(model, layer, channels=[0, 3], steps=40, seed=0, preset=HARD_BOUND_ONLY)
     start, end = r.trace["objective"][0], r.final["objective"]
     assert (end > 2 * np.abs(start)).all() and (end > 0).all()
-    paper = sv.visualize(model, layer, channels=[0, 3], steps=40, seed=0)
+    paper = sv.visualize(model, layer, channels=[0, 3], steps=40, seed=0, preset="paper")
     assert (paper.final["total"] > paper.trace["total"][0]).all()
 
 
 def test_bad_input_gets_clear_errors():
     model = small_two_stream()
     with pytest.raises(ValueError, match=r"no layer 'conv5_fuse'; closest names: conv5_fusion"):
-        sv.visualize(model, "conv5_fuse", channels=[0])
+        sv.visualize(model, "conv5_fuse", channels=[0], preset="paper")
     with pytest.raises(ValueError, match=r"cannot take inputs rgb \(N, 3, 48, 48\), flow \(N, 6, 48, 48\)"):
         sv.visualize(model, "conv5_fusion", channels=[0],
-                     inputs={"rgb": (1, 48, 48, 3), "flow": (3, 48, 48, 2)})
+                     inputs={"rgb": (1, 48, 48, 3), "flow": (3, 48, 48, 2)}, preset="paper")
     with pytest.raises(ValueError, match=r"expects inputs \['clip'\]"):
         sv.visualize(M.c3d(width=1 / 32, input_size=32), "conv1a", channels=[0],
-                     inputs={"rgb": (1, 8, 8, 3)})
+                     inputs={"rgb": (1, 8, 8, 3)}, preset="paper")
     with pytest.raises(ValueError, match="pass layout="):
-        sv.visualize(nn.Conv2d(3, 3, 1), "", channels=[0], inputs={"rgb": (1, 8, 8, 3)})
+        sv.visualize(nn.Conv2d(3, 3, 1), "", channels=[0], inputs={"rgb": (1, 8, 8, 3)}, preset="paper")
     with pytest.raises(ValueError, match="frames must be a multiple of 16"):
         M.c3d(frames=8)
 
@@ -246,7 +246,7 @@ def test_nan_in_the_model_stops_with_the_step():
     with pytest.raises(sv.NonFiniteError, match=r"diverged at step \d+: 'objective' of "
                                                 r"visualization 0 \(channel\(0\)\)") as info:
         sv.visualize(model, "1", channels=[0], inputs={"rgb": (1, 8, 8, 3)}, layout=Image2D(),
-                     steps=20)
+                     steps=20, preset="paper")
     assert 1 <= info.value.step <= 6  # the construction-time probes call the model too
     assert info.value.result.trace["objective"].shape[0] == info.value.step
 
@@ -255,8 +255,8 @@ def test_nan_in_the_model_stops_with_the_step():
 def test_cuda_run_stays_on_the_device_and_matches_cpu():
     cpu = small_two_stream(torch.float64)
     gpu = small_two_stream(torch.float64).cuda()
-    a = sv.visualize(cpu, "conv5_fusion", channels=[0], steps=5, seed=0)
-    b = sv.visualize(gpu, "conv5_fusion", channels=[0], steps=5, seed=0)
+    a = sv.visualize(cpu, "conv5_fusion", channels=[0], steps=5, seed=0, preset="paper")
+    b = sv.visualize(gpu, "conv5_fusion", channels=[0], steps=5, seed=0, preset="paper")
     assert b.config["device"].startswith("cuda")
     assert (sv.compare(a, b).max_abs_diff["all"] < 1e-6 * 160).all()
 
@@ -281,7 +281,7 @@ def test_batch_norm_is_folded_before_visualizing_with_the_same_result():
         bn.running_var.uniform_(0.5, 2)
         bn.weight.data.uniform_(0.5, 2)
     before = snapshot(model)
-    common = dict(inputs={"rgb": (1, 12, 12, 3)}, layout=Image2D(), steps=15, seed=0)
+    common = dict(inputs={"rgb": (1, 12, 12, 3)}, layout=Image2D(), steps=15, seed=0, preset="paper")
     folded = sv.visualize(model, "bn2", channels=[0, 3], **common)
     plain = sv.visualize(model, "bn2", channels=[0, 3], backend_options={"fold_batch_norm": False},
                          **common)
@@ -294,22 +294,22 @@ def test_batch_norm_is_folded_before_visualizing_with_the_same_result():
 
 def test_bfloat16_autocast_runs_and_roughly_agrees():
     model = small_two_stream()
-    common = dict(channels=[0, 3], steps=20, seed=0)
+    common = dict(channels=[0, 3], steps=20, seed=0, preset="paper")
     ref = sv.visualize(model, "conv5_fusion", **common)
     low = sv.visualize(model, "conv5_fusion", backend_options={"autocast": "bfloat16"}, **common)
     assert low.inputs["rgb"].dtype == np.float32 and low.config["backend_details"]["autocast"] == "bfloat16"
     assert (sv.compare(ref, low).correlation["all"] > 0.9).all()
     with pytest.raises(ValueError, match="unknown autocast 'int8'"):
-        sv.visualize(model, "conv5_fusion", channels=[0], backend_options={"autocast": "int8"})
+        sv.visualize(model, "conv5_fusion", channels=[0], backend_options={"autocast": "int8"}, preset="paper")
 
 
 def test_an_input_the_layer_does_not_use_is_left_alone():
     model = small_two_stream()
-    r = sv.visualize(model, "rgb.conv2_1", channels=[0], steps=5, seed=0)
+    r = sv.visualize(model, "rgb.conv2_1", channels=[0], steps=5, seed=0, preset="paper")
     assert r.config["optimized_inputs"] == ["rgb"]
-    full = sv.visualize(model, "conv5_fusion", channels=[0], steps=5, seed=0)
+    full = sv.visualize(model, "conv5_fusion", channels=[0], steps=5, seed=0, preset="paper")
     assert full.config["optimized_inputs"] == ["flow", "rgb"]
-    start = sv.visualize(model, "rgb.conv2_1", channels=[0], steps=1, seed=0)
+    start = sv.visualize(model, "rgb.conv2_1", channels=[0], steps=1, seed=0, preset="paper")
     np.testing.assert_array_equal(r.inputs["flow"], start.inputs["flow"])  # never stepped
     assert not np.array_equal(r.inputs["rgb"], start.inputs["rgb"])
     assert np.all(np.diff(r.trace["flow/tv"][:, 0]) == 0)  # a constant penalty

@@ -113,7 +113,7 @@ def test_channels_last_gives_the_same_activations_and_gradients_in_float64():
 
 def test_channels_last_visualization_equals_the_contiguous_one():
     model = small_two_stream(torch.float64)
-    common = dict(channels=[0, 5], steps=8, seed=0)
+    common = dict(channels=[0, 5], steps=8, seed=0, preset="paper")
     a = sv.visualize(model, "conv5_fusion", backend_options={"channels_last": False}, **common)
     b = sv.visualize(model, "conv5_fusion", backend_options={"channels_last": True}, **common)
     assert a.config["backend_details"]["channels_last"] is False
@@ -133,7 +133,7 @@ def test_the_users_model_is_untouched_by_channels_last():
         assert_unchanged(model, before)  # the copy runs; the model is not even put in eval mode
     assert_unchanged(model, before)
     sv.visualize(model, "conv5_fusion", channels=[1], steps=2, seed=0,
-                 backend_options={"channels_last": True})
+                 backend_options={"channels_last": True}, preset="paper")
     assert_unchanged(model, before)
 
 
@@ -201,7 +201,8 @@ def test_cuda_graphs_on_a_cpu_model_is_a_clear_error():
     with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device; the model is on cpu"):
         TorchBackend(model, "conv5_fusion", cuda_graphs=True)
     with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device; the model is on cpu"):
-        sv.visualize(model, "conv5_fusion", channels=[0], steps=1, backend_options={"cuda_graphs": True})
+        sv.visualize(model, "conv5_fusion", channels=[0], steps=1, preset="paper",
+                     backend_options={"cuda_graphs": True})
     assert_unchanged(model, before)
     with TorchBackend(model, "conv5_fusion") as be:
         assert be.describe()["cuda_graphs"] is False
@@ -216,7 +217,7 @@ def test_option_values_and_names_are_checked():
     with pytest.raises(TypeError, match=r"unknown torch backend option 'channel_last'; valid options: "
                                         r"fold_batch_norm, autocast, channels_last, cuda_graphs"):
         sv.visualize(model, "conv5_fusion", channels=[0], steps=1,
-                     backend_options={"channel_last": True})
+                     backend_options={"channel_last": True}, preset="paper")
     be = create(model, layer="conv5_fusion", channels_last=False, cuda_graphs=False)
     be.close()
 

@@ -290,7 +290,7 @@ def test_bad_input_names_the_domain(make, message):
 def test_crops_smaller_than_the_clip_are_refused_at_planning(changes, message):
     backend = _Recorder({"rgb": ((4, 8, 8, 3), "appearance")})
     with pytest.raises(ValueError, match=message):
-        sv.ascend(backend, sv.channel(0), steps=2, **changes)
+        sv.ascend(backend, sv.channel(0), steps=2, preset="paper", **changes)
     assert backend.seen == []  # refused before any forward pass
 
 
@@ -299,7 +299,7 @@ def test_an_anchor_and_a_start_on_a_canvas():
     regularizers act on the returned clip, the canvas's centre."""
     backend = _Recorder({"rgb": ((2, 6, 6, 3), "appearance")})
     clip = {"rgb": np.random.default_rng(3).uniform(-50, 50, (1, 2, 6, 6, 3))}
-    options = dict(steps=1, init=clip, parameterization=param.Fourier(canvas=2), jitter=False,
+    options = dict(steps=1, init=clip, parameterization=param.Fourier(canvas=2), jitter=False, preset="paper",
                    transforms=Transforms(crop=(0.5, 1.0)), learning_rate=1e-9)
     start = sv.ascend(backend, sv.channel(0), **options)
     np.testing.assert_allclose(start.inputs["rgb"][0], clip["rgb"][0], atol=1e-6)
@@ -353,7 +353,7 @@ def test_a_z_scored_field_refuses_a_start_with_its_reason():
     backend = _Recorder({"rgb": ((2, 4, 4, 3), "appearance")})
     with pytest.raises(ValueError, match="z-scored or squashed .* no inverse"):
         sv.ascend(backend, sv.channel(0), steps=1, init={"rgb": np.zeros((1, 2, 4, 4, 3))},
-                  parameterization=param.Fourier(standardize=True))
+                  parameterization=param.Fourier(standardize=True), preset="paper")
 
 
 def test_the_crop_numbers_come_after_the_others():

@@ -93,7 +93,7 @@ def test_regularized_ascent_improves_the_total(xp):
     rng = np.random.default_rng(2)
     be = two_stream(xp, k_rgb=rng.standard_normal((1, 3, 3, 3, 2)),
                     k_flow=rng.standard_normal((3, 3, 3, 2, 2)), size=(4, 4))
-    r = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=60, seed=[0, 1])
+    r = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=60, seed=[0, 1], preset="paper")
     total = r.trace["total"]
     assert total.shape == (60, 2)
     assert (total[-1] > total[0]).all()
@@ -108,10 +108,10 @@ def test_a_batch_equals_separate_runs_with_the_same_seeds(xp):
     objectives = [sv.channel(0), sv.channel(2), 0.5 * sv.channel(1) - sv.neuron(0)]
     seeds = [11, 12, 13]
     together = sv.ascend(two_stream(xp, kr, kf, size=(4, 5)), objectives, steps=25, seed=seeds,
-                         stride=2)
+                         stride=2, preset="paper")
     for n, (obj, seed) in enumerate(zip(objectives, seeds)):
         alone = sv.ascend(two_stream(xp, kr, kf, size=(4, 5)), [obj], steps=25, seed=seed,
-                          stride=2)
+                          stride=2, preset="paper")
         for name in ("rgb", "flow"):
             np.testing.assert_allclose(together.inputs[name][n], alone.inputs[name][0],
                                        rtol=1e-12, atol=1e-10)
@@ -121,7 +121,7 @@ def test_a_batch_equals_separate_runs_with_the_same_seeds(xp):
 
 def test_same_seed_same_bytes_and_different_seed_different_result(tmp_path):
     def run(seed):
-        r = sv.ascend(two_stream(np, size=(4, 4)), sv.channel(0), steps=20, seed=seed, stride=2)
+        r = sv.ascend(two_stream(np, size=(4, 4)), sv.channel(0), steps=20, seed=seed, stride=2, preset="paper")
         return r, (tmp_path / f"run{seed}-{len(list(tmp_path.iterdir()))}")
 
     (a, pa), (b, pb), (c, pc) = run(7), run(7), run(8)
@@ -133,10 +133,10 @@ def test_same_seed_same_bytes_and_different_seed_different_result(tmp_path):
 
 def test_jitter_uses_the_backends_stride_and_changes_the_result():
     be = two_stream(np, k_rgb=np.ones((1, 3, 3, 3, 1)), k_flow=np.ones((3, 3, 3, 2, 1)))
-    jittered = sv.ascend(be, sv.neuron(0), steps=10, seed=0)
+    jittered = sv.ascend(be, sv.neuron(0), steps=10, seed=0, preset="paper")
     assert jittered.config["jitter"] == {"enabled": True, "stride": 1, "mode": "roll (wraps around)"}
     assert jittered.config["rho"] == 3
-    plain = sv.ascend(be, sv.neuron(0), steps=10, seed=0, jitter=False)
+    plain = sv.ascend(be, sv.neuron(0), steps=10, seed=0, jitter=False, preset="paper")
     assert not np.array_equal(jittered.inputs["rgb"], plain.inputs["rgb"])
 
 
@@ -192,27 +192,27 @@ class BrokenBackend:
 ])
 def test_bad_backends_get_clear_errors(mode, error, message):
     with pytest.raises(error, match=message):
-        sv.ascend(BrokenBackend(mode), [sv.channel(0), sv.channel(0)], steps=3, seed=0)
+        sv.ascend(BrokenBackend(mode), [sv.channel(0), sv.channel(0)], steps=3, seed=0, preset="paper")
 
 
 def test_bad_arguments():
     be = two_stream(np)
     with pytest.raises(ValueError, match="2 seeds for 3 objectives"):
-        sv.ascend(be, [sv.channel(0)] * 3, seed=[1, 2], steps=2)
+        sv.ascend(be, [sv.channel(0)] * 3, seed=[1, 2], steps=2, preset="paper")
     with pytest.raises(TypeError, match="lacks inputs, xp, dtype, device"):
-        sv.ascend(object(), sv.channel(0), steps=2)
+        sv.ascend(object(), sv.channel(0), steps=2, preset="paper")
     with pytest.raises(TypeError, match="preset must be a Preset .* or the name of one"):
         sv.ascend(be, sv.channel(0), preset=3, steps=2)
     with pytest.raises(ValueError, match="unknown preset 'papr'; valid choices: 'paper'"):
         sv.ascend(be, sv.channel(0), preset="papr", steps=2)
     with pytest.raises(TypeError, match="unknown run option 'step' \\(did you mean steps"):
-        sv.ascend(be, sv.channel(0), step=2)
+        sv.ascend(be, sv.channel(0), step=2, preset="paper")
     with pytest.raises(TypeError, match="learning_rate must be a number or a schedule"):
-        sv.ascend(be, sv.channel(0), learning_rate="fast", steps=2)
+        sv.ascend(be, sv.channel(0), learning_rate="fast", steps=2, preset="paper")
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
-        sv.ascend(be, sv.channel(0), steps=0)
+        sv.ascend(be, sv.channel(0), steps=0, preset="paper")
     with pytest.raises(TypeError, match="a seed is a non-negative integer"):
-        sv.ascend(be, sv.channel(0), seed=-1, steps=2)
+        sv.ascend(be, sv.channel(0), seed=-1, steps=2, preset="paper")
 
 
 def test_float32_runs_stay_float32_and_agree_with_float64(xp):
@@ -222,7 +222,7 @@ def test_float32_runs_stay_float32_and_agree_with_float64(xp):
     for dtype in (xp.float32, xp.float64):
         be = two_stream(xp, kr, kf, size=(6, 6))
         be = LinearBackend({"rgb": kr, "flow": kf}, be.inputs, xp=xp, dtype=dtype)
-        runs[dtype] = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=30, seed=[0, 1], stride=1)
+        runs[dtype] = sv.ascend(be, [sv.channel(0), sv.channel(1)], steps=30, seed=[0, 1], stride=1, preset="paper")
     single, double = runs[xp.float32], runs[xp.float64]
     assert single.inputs["rgb"].dtype == np.float32 and single.config["dtype"] == "float32"
     assert double.inputs["rgb"].dtype == np.float64
@@ -243,7 +243,7 @@ def test_a_nan_gradient_stops_with_the_step_and_unit_and_keeps_the_run_so_far():
                        {"rgb": (1, 4, 4, 3), "flow": (3, 4, 4, 2)}, xp=np)
     with pytest.raises(sv.NonFiniteError, match=r"diverged at step 13: 'objective' of visualization 0 "
                                                 r"\(channel\(0\)\) is nan.*inputs of step 9") as info:
-        sv.ascend(be, [sv.channel(0), sv.channel(0)], steps=50, seed=[0, 1])
+        sv.ascend(be, [sv.channel(0), sv.channel(0)], steps=50, seed=[0, 1], preset="paper")
     err = info.value
     assert (err.step, err.item) == (13, 0)
     partial = err.result

@@ -78,9 +78,9 @@ def test_appearance_transforms_never_leave_the_bound():
 
 def test_the_default_is_pixels_with_jitter_only(xp):
     be = two_stream(xp)
-    a = sv.ascend(be, sv.channel(0), steps=12, seed=[0, 5], stride=2)
+    a = sv.ascend(be, sv.channel(0), steps=12, seed=[0, 5], stride=2, preset="paper")
     b = sv.ascend(be, sv.channel(0), steps=12, seed=[0, 5], stride=2, parameterization="pixel",
-                  transforms=Transforms(), diversity=0.0, moment="pixel")
+                  transforms=Transforms(), diversity=0.0, moment="pixel", preset="paper")
     for k in a.inputs:
         assert np.array_equal(a.inputs[k], b.inputs[k])
     for k in a.trace:

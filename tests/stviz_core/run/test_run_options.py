@@ -52,7 +52,9 @@ def test_an_unknown_option_is_one_line_naming_the_close_ones_and_all():
 
 
 def test_a_preset_is_a_preset_or_its_name():
-    assert sv.RunOptions().preset == presets.paper()
+    assert sv.RunOptions().preset is None  # the caller's default, filled in by planning
+    assert sv.RunOptions().filled().preset == presets.get(presets.DEFAULT)
+    assert sv.RunOptions(preset="paper").preset == presets.paper()
     assert sv.RunOptions(preset="fourier").preset == presets.fourier()
     with pytest.raises(ValueError) as info:
         sv.RunOptions(preset="fouirer")

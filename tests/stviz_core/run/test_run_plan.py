@@ -24,7 +24,7 @@ def backend(used=None):
 
 def test_the_plan_fills_in_the_receptive_field_seeds_and_inputs():
     run = plan_run(backend(used=("rgb",)), [sv.channel(0), sv.channel(1)], steps=25, seed=3,
-                   check_every=10)
+                   check_every=10, preset="paper")
     assert (run.rho, run.stride) == (3.0, 1)  # LinearBackend.receptive_field()
     assert run.seeds == (3, 3) and run.batch == 2
     assert run.used == ("rgb",) and run.frozen == ("flow",)
@@ -35,7 +35,7 @@ def test_the_plan_fills_in_the_receptive_field_seeds_and_inputs():
 
 
 def test_given_stride_and_rho_win_and_the_plan_is_frozen():
-    run = plan_run(backend(), sv.channel(0), stride=0, rho=7.5)
+    run = plan_run(backend(), sv.channel(0), stride=0, rho=7.5, preset="paper")
     assert (run.rho, run.stride, run.used) == (7.5, 0, ("flow", "rgb"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.steps = 1
@@ -67,18 +67,18 @@ def test_a_bad_a_hat_is_refused_when_the_run_is_planned(a_hat, match):
     be = backend()
     be.activation_shape = (1, 1, 3, 3, 2)
     with pytest.raises(ValueError, match=match):
-        plan_run(be, sv.channel(0), a_hat=a_hat)
+        plan_run(be, sv.channel(0), a_hat=a_hat, preset="paper")
     assert be.calls == 0  # refused before any forward pass
     with pytest.raises(ValueError, match=match.split(" has ")[0]):
-        sv.ascend(be, sv.channel(0), a_hat=a_hat, steps=2)
+        sv.ascend(be, sv.channel(0), a_hat=a_hat, steps=2, preset="paper")
 
 
 def test_a_hat_that_is_not_a_sequence_of_numbers_is_refused():
     for bad, match in ((3.0, "a_hat must be a sequence of numbers"), (np.ones((2, 2)), "shape"),
                        (["x", 1.0], r"a_hat\[0\] must be a number")):
         with pytest.raises(TypeError, match=match):
-            plan_run(backend(), sv.channel(0), a_hat=bad)
-    assert plan_run(backend(), sv.channel(0), a_hat=np.array([2.0, 3.0])).context.a_hat == [2.0, 3.0]
+            plan_run(backend(), sv.channel(0), a_hat=bad, preset="paper")
+    assert plan_run(backend(), sv.channel(0), a_hat=np.array([2.0, 3.0]), preset="paper").context.a_hat == [2.0, 3.0]
 
 
 def test_units_past_the_channel_count_are_refused_before_any_noise_is_allocated(monkeypatch):
@@ -91,7 +91,7 @@ def test_units_past_the_channel_count_are_refused_before_any_noise_is_allocated(
     with pytest.raises(ValueError, match=r"channels 2, 3, 4, 5, 6, \.\.\. \(199998 in all\) are out "
                                          r"of range: the layer has 2 channels \(0\.\.1\) "
                                          r"\[layer 'conv5'\]"):
-        sv.ascend(be, many, steps=2)
+        sv.ascend(be, many, steps=2, preset="paper")
     with pytest.raises(ValueError, match=r"channel 7 is out of range"):
-        sv.ascend(be, 0.5 * sv.channel(0) + sv.neuron(7), steps=2)
-    assert plan_run(be, [sv.channel(1), sv.neuron(0)]).batch == 2
+        sv.ascend(be, 0.5 * sv.channel(0) + sv.neuron(7), steps=2, preset="paper")
+    assert plan_run(be, [sv.channel(1), sv.neuron(0)], preset="paper").batch == 2
