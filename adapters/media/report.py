@@ -98,8 +98,9 @@ def write_report(folder, sections, *, title=DEFAULT_TITLE, log=print, results=No
 def rebuild_report(folder, *, by_layer=False, most=8, log=print, on_unreadable=None) -> Optional[Path]:
     """Write ``folder``'s page again: from its manifest, else the generic page of its results.
 
-    The generic page: the files that could not be read (:class:`Unreadable`),
-    a figure grid and the cards per layer of every result saved in ``folder``.
+    Either page starts with the result files of ``folder`` that could not be
+    read (:class:`Unreadable`, made again each time). The generic page: a
+    figure grid and the cards per layer of every result saved in ``folder``.
     ``by_layer`` adds (or redraws with ``most``) the layer-by-layer figure of
     the page's results.
 
@@ -116,19 +117,19 @@ def rebuild_report(folder, *, by_layer=False, most=8, log=print, on_unreadable=N
     """
     folder = Path(folder)
     found = read_manifest(folder)
-    if found is not None:
-        title, sections = found
+    results, unreadable = scan_results(folder)
+    for name, reason in unreadable:
+        (on_unreadable or (lambda *a: None))(name, reason)
+    if found is not None:  # its note of unreadable files is made again, from what is there now
+        title, sections = found[0], [s for s in found[1] if not isinstance(s, Unreadable)]
     else:
-        results, unreadable = scan_results(folder)
-        for name, reason in unreadable:
-            (on_unreadable or (lambda *a: None))(name, reason)
         if not results:
             said = "; ".join(f"{n}: {r}" for n, r in unreadable[:3]) + ("; ..." if len(unreadable) > 3 else "")
             raise ValueError(f"no results in {folder}" + (f": {len(unreadable)} file(s) could not be "
                                                           f"read ({said})" if unreadable else
                                                           " (no .npz + .json pairs of stviz results)"))
-        title = DEFAULT_TITLE
-        sections = [Unreadable(unreadable)] * bool(unreadable) + grids_by_layer(results) + cards_by_layer(results)
+        title, sections = DEFAULT_TITLE, grids_by_layer(results) + cards_by_layer(results)
+    sections = [Unreadable(unreadable)] * bool(unreadable) + sections
     if by_layer:
         named = [item for s in sections for item in s.named_results()]
         if not named:

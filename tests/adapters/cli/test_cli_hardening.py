@@ -128,3 +128,20 @@ def test_a_grid_merges_repeated_settings_into_one_cell_each():
                            "kappa": [2, 2.0], "presets": ["paper", "paper"]})
     assert (grid.layers, grid.seeds, grid.gamma, grid.kappa, grid.presets) == \
         (("fc8",), (0, 1), (1.0,), (2.0,), ("paper",))
+
+
+def test_a_page_with_a_manifest_lists_unreadable_files_as_they_are_now(tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    sv.ascend(_linear(), [sv.channel(0)], steps=1, seed=0).save(folder / "good")
+    assert main(["report", str(folder), "--quiet"]) == 0  # writes report/sections.json
+    first = (folder / "index.html").read_text()
+    sv.ascend(_linear(), [sv.channel(1)], steps=1, seed=0).save(folder / "late")
+    (folder / "late.npz").write_bytes(b"cut")
+    assert main(["report", str(folder), "--quiet"]) == 0
+    assert "unreadable: " in capsys.readouterr().err
+    assert "late.npz" in (folder / "index.html").read_text()
+    (folder / "late.npz").unlink()
+    (folder / "late.json").unlink()
+    assert main(["report", str(folder), "--quiet"]) == 0
+    assert (folder / "index.html").read_text() == first  # the note is gone with the file
