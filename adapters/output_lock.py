@@ -115,7 +115,7 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 raise FolderLocked(f"output folder {self.folder} is in use by "
-                                   f"{_describe(_read_owner(self.path))}; wait for it to finish "
+                                   f"{_describe(self._holder())}; wait for it to finish "
                                    "or choose another --out") from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
@@ -139,6 +139,15 @@ class OutputLock:
         os.fsync(fd)
         self._fd = fd
         return True
+
+    def _holder(self) -> dict:
+        """The holder's record; a holder that has just taken the lock gets a moment to write it."""
+        for _ in range(20):
+            owner = _read_owner(self.path)
+            if owner:
+                return owner
+            time.sleep(0.025)
+        return owner
 
     def release(self) -> None:
         """Remove the lock file and give up the lock (nothing when not held)."""

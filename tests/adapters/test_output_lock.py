@@ -84,3 +84,22 @@ def test_two_processes_on_one_folder(tmp_path, capsys):
     assert f"warning: took over the lock of output folder {out} left by process {holder.pid}" \
         in captured.err
     assert (out / "2_gamma1.npz").exists() and not (out / LOCK_NAME).exists()
+
+
+def test_two_visualize_runs_started_together_on_one_folder(tmp_path):
+    """The issue's probe: two runs with different gammas into one folder at once. One writes its
+    results; the other is refused (the folder in use, or no longer empty) and adds nothing."""
+    out = tmp_path / "same"
+    runs = [subprocess.Popen([sys.executable, "-m", "stviz", *VIS, "--gamma", gamma,
+                              "--out", str(out)], stderr=subprocess.PIPE, text=True)
+            for gamma in ("0", "1")]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    codes = [run.returncode for run in runs]
+    assert sorted(codes) in ([0, 1], [0, 2]), errors
+    won = codes.index(0)
+    lost = errors[1 - won].strip().splitlines()
+    assert lost[-1].startswith("Error: ") and ("is in use by process" in lost[-1]
+                                               or "exists and is not empty" in lost[-1])
+    results = sorted(p.name for p in out.glob("*.npz"))
+    assert results == [f"2_gamma{won}.npz"]
+    assert not (out / LOCK_NAME).exists()
