@@ -152,14 +152,30 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def _running_here() -> int:
+    """Threads of this process running now (the reading one included; 1 when unknown)."""
+    running = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as f:
+                    running += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        return 1
+    return max(running, 1)
+
+
 def _busy_elsewhere() -> int:
-    """Threads of other processes running now (Linux's ``/proc/loadavg``; 0 when unknown)."""
+    """Threads of other processes running now (Linux's ``/proc/loadavg`` less this process's own,
+    whose spinning threads must not count against it; 0 when unknown)."""
     try:
         with open("/proc/loadavg", encoding="ascii") as f:
             running = int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return 0
-    return max(running - 1, 0)  # the reading thread itself is running
+    return max(running - _running_here(), 0)
 
 
 def decide(threads: Optional[int] = None, *, step_flops: Optional[float] = None) -> Decision:

@@ -95,13 +95,16 @@ class KernelHooks:
         positions, zeros outside): ``(y, pullback)``, ``pullback(g)`` the adjoint applied to ``g``.
 
         One ``grid_sample`` (``align_corners=True``: pixel ``0`` and ``W' - 1`` at ``-1`` and
-        ``1``) for the whole batch; None for an image with a side of one pixel (the kernel's
-        array-API version reads it).
+        ``1``) for the whole batch; None (the kernel's array-API version reads it) for an image
+        with a side of one pixel, and on a GPU under ``torch.use_deterministic_algorithms(True)``
+        (there grid_sample's backward adds with atomics: runs agree to rounding, not bit for bit).
         """
         torch = self.torch
         n, t, height, width, c = x.shape
         if height < 2 or width < 2:
             return None
+        if x.device.type != "cpu" and torch.are_deterministic_algorithms_enabled():
+            return None  # grid_sample's backward adds with atomics on a GPU: not bit for bit
         leaf = x.detach().requires_grad_(True)
         grid = torch.stack((at[..., 0] * (2.0 / (width - 1)) - 1.0,
                             at[..., 1] * (2.0 / (height - 1)) - 1.0), dim=-1)

@@ -56,3 +56,9 @@ def test_a_backend_without_the_member_records_that_nothing_was_applied():
     record = threads.apply(object(), 2)
     assert record["threads"] == 2 and record["applied"] is False
     assert "wait_policy" in record
+
+
+def test_this_process_is_not_counted_as_other_work():
+    assert threads._running_here() >= 1  # the reading thread itself
+    busy = threads._busy_elsewhere()
+    assert isinstance(busy, int) and busy >= 0
