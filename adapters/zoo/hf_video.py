@@ -44,7 +44,7 @@ import numpy as np
 from stviz_backends.torch.tokens import Tokens, TokenGrid
 
 __all__ = ["FAMILIES", "Family", "Normalization", "videomae", "timesformer", "vivit", "xclip",
-           "load", "token_grid"]
+           "load", "token_grid", "attention_heads", "head", "HEAD_LAYERS"]
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,53 @@ def _xclip(config):
 
 
 _LAYOUTS = {"videomae": _videomae, "vivit": _vivit, "timesformer": _timesformer, "xclip": _xclip}
+
+
+#: per family: the layers whose output channels are the attention heads' outputs, head-major
+#: (ViViT's and X-CLIP's attention modules end in their output projection: no head is exposed)
+HEAD_LAYERS = {"videomae": ("*.attention.attention",),
+               "timesformer": ("*.attention.attention", "*.temporal_attention.attention"),
+               "vivit": (), "xclip": ()}
+
+
+def attention_heads(model) -> dict:
+    """``{layer: (heads, head_dim)}``: the model's layers whose output channels are its attention
+    heads' outputs (channels ``[h d, (h + 1) d)`` are head ``h``'s), before the output projection."""
+    import fnmatch
+
+    family = "xclip" if model.config.model_type == "xclip" else model.config.model_type
+    config = model.config.vision_config if family == "xclip" else model.config
+    heads = int(config.num_attention_heads)
+    size = (heads, int(config.hidden_size) // heads)
+    return {name: size for name, _ in model.named_modules()
+            if any(fnmatch.fnmatchcase(name, p) for p in HEAD_LAYERS.get(family, ()))}
+
+
+def head(model, layer: str, index: int, location=None, *, normalize: bool = True):
+    """The objective of attention head ``index`` at ``layer``: its output channels summed, at the
+    token ``location = (t, y, x)`` or over every token (None).
+
+    Raises
+    ------
+    ValueError
+        A layer whose channels are no heads (the head layers listed), a head out of range.
+    """
+    import stviz_core as sv
+
+    layers = attention_heads(model)
+    if layer not in layers:
+        shown = ", ".join(list(layers)[:6]) or "none: this family's attention ends in its projection"
+        raise ValueError(f"layer {layer!r}'s channels are not attention heads; head layers: {shown}")
+    heads, dim = layers[layer]
+    if not 0 <= int(index) < heads:
+        raise ValueError(f"head {index} is out of range: {layer!r} has {heads} heads (0..{heads - 1})")
+    channels = range(int(index) * dim, (int(index) + 1) * dim)
+    terms = [sv.channel(c, normalize=normalize) if location is None
+             else sv.neuron(c, location, normalize=normalize) for c in channels]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def preprocess(frames, size=None, *, pixel_mean) -> np.ndarray:

@@ -261,3 +261,34 @@ def test_frames_layout_round_trips():
     assert torch.equal(pixels[1, 2, 0], x[1, 2, :, :, 0])
     assert torch.equal(from_model(layout, (pixels,), _xp())["pixel_values"], x)
     assert "pixel_values (N, 3, 3, 4, 5)" in layout.describe(layout.specs({"pixel_values": (3, 4, 5, 3)}))
+
+
+def test_attention_head_units_are_their_heads_channels():
+    """Head 0's value projection zeroed: its channels of the head layer go to zero, head 1's not."""
+    model = tiny("videomae")
+    layer = "videomae.encoder.layer.0.attention.attention"
+    assert hf_video.attention_heads(model)[layer] == (2, 8)
+    attention = dict(model.named_modules())[layer]
+    with torch.no_grad():
+        attention.value.weight[:8] = 0
+        if getattr(attention, "v_bias", None) is not None:
+            attention.v_bias[:8] = 0
+    with create(model, layer=layer) as backend:
+        acts = backend.activations({"pixel_values": _input()[:1]}, for_vjp=False)
+    assert float(acts[..., :8].abs().max()) == 0.0 and float(acts[..., 8:].abs().max()) > 0
+    objective = hf_video.head(model, layer, 1, location=(1, 2, 3))
+    cotangent = objective.cotangent(torch.ones_like(acts))
+    assert torch.nonzero(cotangent).tolist() == [[0, 1, 2, 3, c] for c in range(8, 16)]
+    result = sv.visualize(model, layer, objective=hf_video.head(model, layer, 0), preset="paper",
+                          steps=1, seed=0)
+    assert result.inputs["pixel_values"].shape == (1, 4, 32, 32, 3)
+
+
+def test_head_units_refuse_other_layers_and_heads():
+    model = tiny("videomae")
+    with pytest.raises(ValueError, match=r"head 2 is out of range: .* has 2 heads \(0..1\)"):
+        hf_video.head(model, "videomae.encoder.layer.1.attention.attention", 2)
+    with pytest.raises(ValueError, match="not attention heads; head layers: videomae.encoder"):
+        hf_video.head(model, "videomae.encoder.layer.1.intermediate.dense", 0)
+    with pytest.raises(ValueError, match="none: this family's attention ends in its projection"):
+        hf_video.head(tiny("vivit"), "vivit.layers.0.attention", 0)
