@@ -170,6 +170,15 @@ def read_clip(model, path, *, start=None, inputs=None, preprocess=None) -> Clip:
             raise ValueError(f"the preprocessing gave {clip.shape}; the model takes "
                              f"{(t_app, height, width, 3)} for {a_name!r}")
         return Clip({a_name: clip[None]}, source=str(path), details=details)
+    prep = preprocess if preprocess is not None else contract_of(model).preprocess
+    out = prep(frames, (height, width)) if prep is not None else None
+    if isinstance(out, dict):  # the model's own two-stream preprocessing (DeepMind's I3D)
+        clips = {k: np.asarray(v, np.float32)[None] for k, v in out.items() if k in (a_name, m_name)}
+        if {k: c.shape[1:] for k, c in clips.items()} != {a_name: a_spec.shape, m_name: m_spec.shape}:
+            raise ValueError(f"the preprocessing gave {({k: np.shape(v) for k, v in out.items()})}; "
+                             f"the model takes {a_spec.shape} for {a_name!r}, {m_spec.shape} for {m_name!r}")
+        details["preprocess"] = getattr(prep, "__qualname__", repr(prep))
+        return Clip(clips, source=str(path), details=details)
     from .video_inputs import FLOW_SCALE, two_stream_inputs
 
     rgb, flow = two_stream_inputs(fit_frames(frames, (height, width)), t_app, flows)

@@ -253,8 +253,9 @@ def test_a_truncated_data_file_is_reported_by_the_numpy_reader(tmp_path):
 # -- preprocessing ----------------------------------------------------------------------
 
 def moving_square(frames=10, step=2, size=64, start=10):
-    """A textured square moving ``step`` pixels right per frame over a grey background."""
-    texture = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    """A square of random 4 x 4 blocks moving ``step`` pixels right per frame over grey."""
+    blocks = np.random.default_rng(0).integers(0, 256, (5, 5, 3), dtype=np.uint8)
+    texture = np.kron(blocks, np.ones((4, 4, 1), np.uint8))
     video = np.full((frames, size, size, 3), 128, np.uint8)
     for t in range(frames):
         video[t, 20:40, start + step * t:start + 20 + step * t] = texture

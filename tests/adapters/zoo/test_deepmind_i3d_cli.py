@@ -83,3 +83,26 @@ def test_stviz_demo_takes_both_checkpoints_or_neither(checkpoints, tmp_path, mon
                  "--flow-checkpoint", checkpoints["flow"]]) == 1
     assert "none.index does not exist" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_a_video_becomes_both_inputs_by_the_models_preprocessing(checkpoints, tmp_path):
+    iio = pytest.importorskip("imageio.v3")
+    pytest.importorskip("cv2")
+    from stviz_adapters.clips import read_clip
+    from stviz_adapters.zoo import deepmind_i3d as D
+    from stviz_adapters.zoo.deepmind_i3d_torch import two_stream_i3d
+
+    video = moving_square(frames=12, step=3, size=SIZE, start=20)
+    iio.imwrite(tmp_path / "clip.gif", video, extension=".gif", duration=100, loop=0)
+    model = two_stream_i3d(rgb=checkpoints["rgb"], flow=checkpoints["flow"], frames=FRAMES,
+                           input_size=SIZE)
+    clip = read_clip(model, tmp_path / "clip.gif", start=1)
+    assert clip.details["preprocess"] == "two_stream_preprocess"
+    assert clip.details["frames"] == [1, 1 + FRAMES + 1]  # T frames and the one after for the flow
+    rgb, flow = clip.inputs["rgb"][0], clip.inputs["flow"][0]
+    assert rgb.shape == (FRAMES, SIZE, SIZE, 3) and flow.shape == (FRAMES, SIZE, SIZE, 2)
+    assert np.abs(rgb - (video[1:1 + FRAMES] - 127.5)).mean() < 10  # the GIF palette's loss only
+    assert np.abs(flow).max() <= D.FLOW_INPUT_SCALE
+    centres = [30 + 3 * (1 + k) for k in range(FRAMES)]  # the square's, moving 3 pixels right
+    u = np.stack([flow[k, 26:34, c - 4:c + 4, 0] for k, c in enumerate(centres)])
+    assert 0.5 * 3 * 16 < np.median(u) < 1.5 * 3 * 16
