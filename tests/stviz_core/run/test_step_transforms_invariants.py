@@ -10,6 +10,8 @@ torch = pytest.importorskip("torch")
 
 import stviz_core as sv  # noqa: E402
 
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
 from tests.backends.torch.test_torch_backend import small_two_stream  # noqa: E402
 from tests.stviz_core.run.test_step_invariants import (HOST_METHODS, _computing,  # noqa: E402
                                                        _Counter, _transfers)
@@ -65,3 +67,29 @@ def test_no_host_transfer_inside_a_transformed_step(counted):
             else:
                 assert not moved, (preset, n, step, moved)
         assert result.config["preset"]["transforms"]
+
+
+class _Dtypes(TorchDispatchMode):
+    """The dtypes of every floating or complex array the steps make (the callback opens a step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = [set()]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for value in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+                self.steps[-1].add(value.dtype)
+        return out
+
+
+def test_a_float32_step_computes_in_float32_ffts_included():
+    mode = _Dtypes()
+    with mode:
+        sv.visualize(small_two_stream(torch.float32), "conv5_fusion", channels=[0, 1], steps=4,
+                     seed=[0, 1], preset=PRESETS["canvas"](),
+                     callback=lambda s, t: mode.steps.append(set()))
+    for step in (1, 2):
+        assert mode.steps[step] <= {torch.float32, torch.complex64}, mode.steps[step]
+        assert torch.complex64 in mode.steps[step]  # the canvas's spectrum
