@@ -80,7 +80,7 @@ def _raw_fields(model) -> dict:
     import torch.fx
 
     try:
-        graph = torch.fx.symbolic_trace(model).graph
+        graph = _tracer(torch).trace(model)
     except Exception as exc:
         raise ValueError(
             f"cannot trace {type(model).__name__} with torch.fx to find receptive fields "
@@ -111,6 +111,22 @@ def _raw_fields(model) -> dict:
             out.pop(path, None)  # keep the dict in order of each module's output
             out[path] = value
     return out
+
+
+def _tracer(torch):
+    """A ``torch.fx`` tracer that keeps subclasses of the standard convolutions and pools that
+    keep their class's ``forward`` as leaves, as it keeps the classes themselves (torchvision's
+    ``Conv3DSimple`` and ``Conv3DNoTemporal`` are ``nn.Conv3d`` subclasses defined outside
+    ``torch.nn``); one with its own ``forward`` is traced through, as before."""
+    nn = torch.nn
+    leaves = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd)
+
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            standard = isinstance(m, leaves) and type(m).forward.__module__.startswith("torch.nn")
+            return standard or super().is_leaf_module(m, qualname)
+
+    return Tracer()
 
 
 def _merge(ins):
