@@ -96,13 +96,15 @@ def measure(args):
 
 
 def table(rows, args) -> str:
-    lines = ["| configuration | within 2 frames of k | distances |j - k| | largest / median change "
-             "(median over k) | no transition: largest / median | seconds |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| configuration | within 2 frames of k | at k (j = k) | distance of j from k | largest / "
+             "median change (median over k) | no transition: largest / median | seconds |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         mark = "**yes**" if r["faithful"] else "no"
-        lines.append(f"| {name} | {r['share']:.0%} ({mark}) | {r['distances']} | "
-                     f"{r['median_ratio']:.2f} | {r['control_ratio']:.2f} | {r['seconds']} |")
+        exact = sum(d == 0 for d in r["distances"])
+        lines.append(f"| {name} | {r['share']:.0%} ({mark}) | {exact} of {len(r['distances'])} | "
+                     f"{r['distances']} | {r['median_ratio']:.2f} | {r['control_ratio']:.2f} | "
+                     f"{r['seconds']} |")
     return "\n".join(lines)
 
 
@@ -125,8 +127,11 @@ def figure(clips, rows, args, path):
     if "paper-g0" in clips and best != "paper-g0":
         shown.append((f"paper-g0: transition at frame {k}", clips["paper-g0"][index]))
     shown.append((f"{best}: no transition at frame {k}", clips[best][-1]))
-    fig, axes = plt.subplots(2 * len(shown), 1, figsize=(12, 2.6 * len(shown)),
-                             gridspec_kw={"height_ratios": [1, 1.1] * len(shown)})
+    # the strips at about their frames' aspect (27 x 48, 2 px apart) over 0.9 of the width
+    width = 13.0
+    strip_height = 1.9 * 0.9 * width * T.HEIGHT / (len(clips[best][0]) * (T.WIDTH + 2))  # 1.9: margins
+    fig, axes = plt.subplots(2 * len(shown), 1, figsize=(width, (strip_height + 1.6) * len(shown)),
+                             gridspec_kw={"height_ratios": [strip_height, 1.0] * len(shown)})
     for row, (title, clip) in enumerate(shown):
         frames = appearance_to_rgb(clip, mean=T.MEAN_RGB)
         strip = np.concatenate([np.pad(f, ((0, 0), (0, 2), (0, 0)), constant_values=255)
