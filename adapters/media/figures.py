@@ -181,10 +181,11 @@ def drawn_field(result, rho=None) -> float:
 
 
 def _time_gamma(result) -> str:
-    """``"gamma 5"`` from the inputs with a time axis (T > 1); ``""`` when none has one."""
+    """``"gamma 5"`` from the inputs with a time axis (T > 1) where eq. 3 acts (``lambda_tv``
+    not 0); ``""`` when none has one."""
     values = sorted({float(v["gamma"]) for k, v in (result.config.get("inputs") or {}).items()
                      if isinstance(v, dict) and isinstance(v.get("gamma"), (int, float))
-                     and k in result.inputs and result.inputs[k].shape[1] > 1})
+                     and v.get("lambda_tv") != 0 and k in result.inputs and result.inputs[k].shape[1] > 1})
     return f"gamma {', '.join(f'{g:g}' for g in values)}" if values else ""
 
 

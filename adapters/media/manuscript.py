@@ -32,9 +32,9 @@ import stviz_core as sv
 from stviz_core.atomic import atomic_path, safe_name
 from stviz_core.html_view import png_bytes
 from stviz_core.quality import warnings
-from .render import appearance_to_rgb, flow_to_rgb, input_roles, max_gamma, write_gif
+from .render import appearance_to_rgb, flow_to_rgb, input_roles, write_gif
 
-__all__ = ["write_manuscript", "collect_results", "text", "attr", "Pair", "FolderMedia",
+__all__ = ["write_manuscript", "collect_results", "text", "attr", "Pair", "FolderMedia", "setting_label",
            "InlineMedia", "page_html", "result_cards", "pair_rows", "notebook_html", "figure_html",
            "cards_html", "layer_groups", "CARD_STYLE", "PAIR_STYLE"]
 
@@ -240,6 +240,27 @@ def _plain_config(config) -> dict:
                                  else str(v)))
 
 
+def slowness(result) -> dict:
+    """``{input: gamma}`` of the inputs whose temporal slowness acts: eq. 3 on (``lambda_tv`` not 0;
+    the default preset leaves eq. 2-3 out, so a gamma it records says nothing)."""
+    return {k: v["gamma"] for k, v in (result.config.get("inputs") or {}).items()
+            if isinstance(v, dict) and isinstance(v.get("gamma"), (int, float))
+            and v.get("lambda_tv") != 0}
+
+
+def setting_order(item) -> tuple:
+    """Sort key of ``(stem, Result)``: runs where gamma does not act first, then gamma, then stem."""
+    return (max(slowness(item[1]).values(), default=-1.0), item[0])
+
+
+def setting_label(result) -> str:
+    """A figure column's name: ``gamma = 5`` where gamma acts, else the preset's (``canvas``)."""
+    gammas = slowness(result)
+    if gammas:
+        return f"gamma = {max(gammas.values()):g}"
+    return str((result.config.get("preset") or {}).get("name") or "")
+
+
 def result_cards(media, layer, stem, result, unit_names) -> list:
     """One card per visualization of ``result``: its inputs, caption and config."""
     file_stem = safe_name(stem)
@@ -248,8 +269,9 @@ def result_cards(media, layer, stem, result, unit_names) -> list:
     config_url = media.config(file_stem, config_text)
     roles = input_roles(result)
     objectives = config.get("objectives") or [""] * len(result)
-    gamma = {k: v.get("gamma") for k, v in config.get("inputs", {}).items() if isinstance(v, dict)}
-    settings = ", ".join(f"{k}: gamma {v:g}" for k, v in gamma.items() if v is not None)
+    preset = (result.config.get("preset") or {}).get("name")
+    settings = ", ".join(([str(preset)] if preset else [])
+                         + [f"{k}: gamma {v:g}" for k, v in slowness(result).items()])
     link = (f"<p><a href='{attr(config_url)}'>{text(file_stem)}.json</a></p>"
             if config_url is not None else "")
     cards = []
@@ -326,7 +348,7 @@ def layer_groups(results, headings=None) -> list:
     the layers of ``headings`` (``{layer: heading}``) first, in its order, the others after under
     ``"layer <name>"``."""
     groups = {}
-    for stem, result in sorted(results, key=lambda item: (max_gamma(item[1]), item[0])):
+    for stem, result in sorted(results, key=setting_order):
         groups.setdefault(result.config.get("layer") or "layer", []).append((stem, result))
     headings = dict(headings or {})
     first = [layer for layer in headings if layer in groups]

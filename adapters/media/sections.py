@@ -27,11 +27,10 @@ import numpy as np
 from stviz_core.atomic import safe_name
 
 from .manuscript import (PAIR_STYLE, Pair, cards_html, figure_html, layer_groups, notebook_html,
-                         pair_rows)
-from .render import max_gamma
+                         pair_rows, setting_label, setting_order)
 
 __all__ = ["Section", "FigureGrid", "LayerFigure", "ResultCards", "ClipPairs", "grids_by_layer",
-           "cards_by_layer"]
+           "cards_by_layer", "unit_title"]
 
 
 class Section(abc.ABC):
@@ -238,8 +237,9 @@ class ClipPairs(Section):
 def grids_by_layer(results) -> list:
     """One :class:`FigureGrid` per layer whose results hold the same number of units, a column per run.
 
-    Columns are labelled by the run's temporal slowness gamma (``gamma = 5``)
-    when it has one, else by the result's file stem.
+    Columns are labelled by the run's temporal slowness gamma (``gamma = 5``) where it acts,
+    else by its preset (``canvas``), else by the result's file stem; rows by class or layer
+    and unit (:func:`unit_title`).
     """
     by_layer = {}
     for stem, result in results:
@@ -249,23 +249,35 @@ def grids_by_layer(results) -> list:
         if len({len(r) for _, r in items}) != 1:
             continue
         columns = {}
-        for stem, r in sorted(items, key=lambda item: (max_gamma(item[1]), item[0])):
-            g = {v.get("gamma") for v in r.config.get("inputs", {}).values()}
-            columns[f"gamma = {max(g):g}" if g else stem] = r
+        for stem, r in sorted(items, key=setting_order):
+            label = setting_label(r) or stem
+            columns[label if label not in columns else f"{label} ({stem})"] = r
         objectives = items[0][1].config.get("objectives")
-        grids.append(FigureGrid(layer, columns, layer,
-                                unit_labels=[unit_title(o) for o in objectives] if objectives else None))
+        grids.append(FigureGrid(layer, columns, layer, unit_labels=[unit_title(o, layer) for o in
+                                                                    objectives] if objectives else None))
     return grids
 
 
-_CLASS_OBJECTIVE = re.compile(r"""^class_logit\((['"])(.+?)\1[,)]""")
+#: a single unit's description, optionally scaled (``0.5 * channel(3, normalize=False)``)
+_UNIT = re.compile(r"""^(?:[-+0-9.e]+ \* )?(?P<kind>class_logit|channel|neuron)\("""
+                   r"""(?:(?P<q>['"])(?P<name>.+?)(?P=q)|(?P<index>\d+))"""
+                   r"""(?:, location=(?P<at>\(.*?\)))?(?:, normalize=\w+)?\)$""")
 
 
-def unit_title(objective) -> str:
-    """A grid row's or card's title for an objective's description: a class objective's class
-    name (``class_logit('playing cricket', location=())``: ``playing cricket``), else as is."""
-    found = _CLASS_OBJECTIVE.match(str(objective))
-    return found.group(2) if found else str(objective)
+def unit_title(objective, layer: Optional[str] = None) -> str:
+    """A grid row's or card's title for an objective's description, as the demo titles them:
+    a class by its name (``class_logit('playing cricket', location=())`` at ``Logits``:
+    ``Logits: playing cricket``), a channel by layer and unit (``Mixed_5c unit 3``), a neuron
+    with its place; anything else (sums, feature matching) as described."""
+    found = _UNIT.match(str(objective))
+    if found is None:
+        return str(objective)
+    kind, name, index, at = found.group("kind", "name", "index", "at")
+    if kind == "class_logit":
+        what = name if name is not None else f"class {index}"
+        return f"{layer}: {what}" if layer else what
+    place = f" at {at}" if kind == "neuron" and at else ""
+    return f"{layer + ' ' if layer else ''}unit {index}{place}"
 
 
 def cards_by_layer(results, unit_names=None, headings=None) -> list:
@@ -273,10 +285,11 @@ def cards_by_layer(results, unit_names=None, headings=None) -> list:
     the layers of ``headings`` (``{layer: heading}``) first, in its order, under its headings
     (:func:`~.manuscript.layer_groups`)."""
     names = dict(unit_names or {})
-    for _, r in results:  # class units are titled by their class unless named
+    for _, r in results:  # units are titled by class or layer and unit unless named
+        layer = r.config.get("layer") or "layer"
         for o in r.config.get("objectives") or []:
-            if unit_title(o) != o:
-                names.setdefault((r.config.get("layer") or "layer", o), unit_title(o))
+            if unit_title(o, layer) != o:
+                names.setdefault((layer, o), unit_title(o, layer))
     sections = []
     for heading, items in layer_groups(results, headings):
         layers = {r.config.get("layer") or "layer" for _, r in items}

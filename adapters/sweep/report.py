@@ -33,7 +33,7 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
     for cell in cells:
         result = folder.load_complete(cell)  # each cell's files are read once
         if result is not None:
-            result.config.pop("sweep", None)  # the per-cell entry: without it, cells stack
+            stackable(result)
             key = (cell.layer, cell.preset, cell.kappa, cell.seed, cell.steps, cell.normalize,
                    cell.jitter)
             pages.setdefault(key, {}).setdefault(cell.gamma, {})[cell.unit] = (cell.id, result)
@@ -51,13 +51,21 @@ def write_sweep_report(folder, cells, *, title="stviz sweep", units_per_figure=1
             suffix = f"_units{units[rows[0]]}-{units[rows[-1]]}" if len(units) > units_per_figure else ""
             grids.append(SweepGrid(f"{name}{suffix}", {f"gamma = {g:g}": r for g, r in columns.items()},
                                    f"{layer}: {preset}, kappa {kappa:g}, seed {seed}", units=rows,
-                                   unit_labels=[f"unit {units[i]}" for i in rows], cells=ids))
+                                   unit_labels=[f"{layer} unit {units[i]}" for i in rows], cells=ids))
         results.extend((f"{name}_gamma{g:g}", r) for g, r in columns.items())
         sources.update({f"{name}_gamma{g:g}": ids[f"gamma = {g:g}"] for g in gammas})
     cards = [SweepCards(c.title, c.results, c.unit_names, {s: sources[s] for s, _ in c.results})
              for c in cards_by_layer(results)]
     return write_report(folder.path, sorted(grids, key=lambda grid: grid.filename) + cards,
                         title=title, log=log)
+
+
+def stackable(result):
+    """``result`` without what differs from cell to cell of one setting: the per-cell entry
+    (``config["sweep"]``) and how its batch ran (the threads, chosen per batch size)."""
+    result.config.pop("sweep", None)
+    (result.config.get("backend_details") or {}).pop("threads", None)
+    return result
 
 
 class _CellStore:
@@ -80,7 +88,7 @@ class _CellStore:
         if key not in self._store.memo:
             parts = [self._store.result(f"cells/{self._store.inside(cell)}") for cell in ref["cells"]]
             for part in parts:
-                part.config.pop("sweep", None)
+                stackable(part)
             self._store.memo[key] = sv.stack(parts)
         return self._store.memo[key]
 
