@@ -42,6 +42,12 @@ sigmoid is the package's ``predict`` score). The labels
 50")`` works; ``many_hot`` is the second head (every frame of a gradual
 transition), also ``(N, T)``.
 
+Visualizing its units: ``preset="paper"`` with eq. 3's temporal weight
+``gamma > 0`` shows the cut at frame ``k``; a canvas cropped in time (the
+default ``canvas`` preset) moves the network's window over the canvas every
+step, which a unit indexed by frame cannot mean (``benchmarks/RESULTS.md``,
+"Issue 26").
+
 This module is numpy only.
 """
 
