@@ -88,11 +88,56 @@ def bare_loop(model, layer, channel, steps, seed=0):
     return x
 
 
+def with_threads(threads, run):
+    """``run`` with torch set to ``threads`` threads, restored after."""
+    def timed(steps):
+        before = torch.get_num_threads()
+        torch.set_num_threads(int(threads))
+        try:
+            return run(steps)
+        finally:
+            torch.set_num_threads(before)
+    return timed
+
+
+def r2plus1d_row(s1, s2, reps):
+    """The row of torchvision's r2plus1d_18 at 16 x 112 x 112 (``layer3``, channel 3), where
+    torchvision imports; the hand-written loop is ``torch_perf.bare_loop`` (a 3D conv net)."""
+    from stviz_adapters.zoo import torchvision_video
+    from torch_perf import bare_loop as conv_loop
+
+    try:
+        torchvision_video.import_torchvision()
+    except ValueError as exc:
+        return f"| r2plus1d_18 (torchvision) | layer3 | - | - | not run: {exc} |"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = torchvision_video.r2plus1d_18()
+    probe = sv.visualize(model, "layer3", channels=[3], preset="paper", steps=1, seed=0)
+    threads = (probe.config["backend_details"].get("threads") or {}).get(
+        "threads", torch.get_num_threads())
+    med = median_per_step({
+        "bare": with_threads(threads, lambda s: conv_loop(model, "layer3", 3, s)),
+        "stviz": lambda s: sv.visualize(model, "layer3", channels=[3], preset="paper",
+                                        objective_scale="paper", steps=s, seed=0,
+                                        check_every=10**9),
+    }, s1, s2, reps)
+    return (f"| r2plus1d_18 (torchvision, 16 x 112 x 112, {threads} thread(s)) | layer3 | "
+            f"{1000 * med['bare']:.1f} | {1000 * med['stviz']:.1f} | "
+            f"{med['stviz'] / med['bare']:.3f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--r2plus1d-only", action="store_true",
+                        help="only the row of torchvision's r2plus1d_18 (where torchvision imports)")
     args = parser.parse_args()
+    if args.r2plus1d_only:
+        s1, s2, reps = (2, 6, 2) if args.quick else (3, 13, 3)
+        print(r2plus1d_row(s1, s2, reps))
+        return
     s1, s2, reps = (2, 6, 2) if args.quick else (3, 13, 3)
     torch.manual_seed(0)
     with warnings.catch_warnings():
