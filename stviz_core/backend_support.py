@@ -18,13 +18,14 @@ backend", lists what a new backend takes from here.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 from .model_contract import contract_of
 from .names import closest_names
 
 __all__ = ["split_call", "class_labels", "SIXTEEN_BIT", "kernel_dtype", "unknown_layer",
-           "inputs_refused", "shared_layer_error", "call_out_of_range", "never_reached",
+           "inputs_refused", "unsupplied_arguments", "shared_layer_error", "call_out_of_range", "never_reached",
            "receptive_field_unknown", "quoted"]
 
 #: the 16-bit floating dtypes whose models compute in their dtype while the kernel's arrays are float32
@@ -84,6 +85,28 @@ def inputs_refused(layout, specs, framework: str, exc: BaseException) -> ValueEr
     return ValueError(f"the model cannot take inputs {layout.describe(specs)} (canonical "
                       f"{{{canonical}}} as (T, H, W, C)); {framework} said: "
                       f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+
+
+def unsupplied_arguments(call, given: tuple) -> ValueError | None:
+    """The error for a model whose ``call`` (its ``forward``) needs arguments besides the
+    ``given`` inputs, which stviz passes in order; None when the inputs are all it needs."""
+    try:
+        parameters = list(inspect.signature(call).parameters.values())
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to read
+        return None
+    kinds = inspect.Parameter
+    if any(p.kind is kinds.VAR_POSITIONAL for p in parameters):
+        return None
+    positional = [p for p in parameters if p.kind in (kinds.POSITIONAL_ONLY,
+                                                      kinds.POSITIONAL_OR_KEYWORD)]
+    needed = [p.name for p in positional[len(given):] if p.default is p.empty]
+    needed += [p.name for p in parameters if p.kind is kinds.KEYWORD_ONLY and p.default is p.empty]
+    if not needed:
+        return None
+    return ValueError(
+        f"the model's forward needs {', '.join(needed)} besides the inputs stviz supplies "
+        f"(it calls model({', '.join(given)})): wrap the model so that its forward takes only "
+        f"those, or give the needed ones defaults")
 
 
 def shared_layer_error(layer: str, calls: int, where: str, kind: str = "layer") -> ValueError:

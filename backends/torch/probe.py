@@ -10,7 +10,7 @@ target depends on, and (for a plain name) whether the module is shared.
 
 from __future__ import annotations
 
-from stviz_core.backend_support import inputs_refused, shared_layer_error
+from stviz_core.backend_support import inputs_refused, shared_layer_error, unsupplied_arguments
 from stviz_core.layouts import to_model
 
 from . import memory_format as _mf
@@ -50,6 +50,9 @@ class ForwardProbe:
         inputs the target layer depends on (through the autograd graph)."""
         torch = self.torch
         self._grad_flows = None
+        unsupplied = unsupplied_arguments(self.model.forward, tuple(self.layout.names))
+        if unsupplied is not None:
+            raise unsupplied
         leaves = {k: torch.zeros((1, *s.shape), dtype=self.dtype, device=self.device,
                                  requires_grad=True) for k, s in self.inputs.items()}
         try:

@@ -313,3 +313,21 @@ def test_an_input_the_layer_does_not_use_is_left_alone():
     np.testing.assert_array_equal(r.inputs["flow"], start.inputs["flow"])  # never stepped
     assert not np.array_equal(r.inputs["rgb"], start.inputs["rgb"])
     assert np.all(np.diff(r.trace["flow/tv"][:, 0]) == 0)  # a constant penalty
+
+
+class NeedsText(nn.Module):
+    """A video-text model: its forward needs token ids besides the clip."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+
+    def forward(self, clip, input_ids, *, attention_mask):
+        return self.conv(clip) + input_ids.sum() + attention_mask.sum()
+
+
+def test_a_forward_needing_more_than_the_inputs_names_what_it_needs():
+    model = NeedsText()
+    with pytest.raises(ValueError, match=r"needs input_ids, attention_mask besides the inputs "
+                                         r"stviz supplies \(it calls model\(clip\)\)"):
+        TorchBackend(model, "conv", layout=Clip3D(), inputs={"clip": (4, 8, 8, 3)})
