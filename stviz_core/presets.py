@@ -40,10 +40,9 @@ Beyond the paper (issue 16), presets named for what they add:
   (:mod:`stviz_core.param.maco`), otherwise as ``fourier``; Adam's rate is in
   radians per step.
 * ``canvas`` (:data:`DEFAULT`, issue 24): ``fourier`` on a space-time canvas 2 x 1.25 the
-  clip's, a random crop fed each step, z-scored to contrast 0.6 and squashed into the bound,
-  100 steps (:data:`CANVAS`; tuned on the Kinetics I3D with ``benchmarks/kinetics_quality.py``:
-  a canvas twice the clip's length converged faster than 3x, the hardest classes' top-1 under
-  views 0.56 against 0.29 at 80 steps, and contrast 0.6 gives a real clip's pixel std).
+  clip's, a random crop fed each step, z-scored to contrast 0.6 (a real clip's pixel std) and
+  squashed into the bound, 100 steps (:data:`CANVAS`; tuned on the Kinetics I3D with
+  ``benchmarks/kinetics_quality.py``: 2x converges faster than a 3x canvas; benchmarks/RESULTS.md).
 
 All take ``kappa``, ``gamma``, ``steps`` as ``paper`` does (the sweep and the CLI build every
 preset so), ``diversity`` (:mod:`stviz_core.diversity`) and the field-shaping options.
