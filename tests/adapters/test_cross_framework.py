@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 
 import stviz_adapters  # noqa: E402
+import stviz_core as sv  # noqa: E402
 from stviz_adapters.zoo import vgg_c3d_keras as MK  # noqa: E402
 from stviz_adapters.zoo import vgg_c3d_torch as MT  # noqa: E402
 from stviz_core.layouts import to_model  # noqa: E402
@@ -92,11 +93,19 @@ def twins64():
 
 def test_float64_visualizations_agree_to_1e_6_of_the_bound(twins64):
     tm, km = twins64
-    out = stviz_adapters.compare(tm, km, "conv5_fusion", channels=[0, 5], steps=50, seed=[0, 1])
+    out = stviz_adapters.compare(tm, km, "conv5_fusion", channels=[0, 5], steps=50, seed=[0, 1],
+                                 preset="paper")
     assert out.torch.config["jitter"] == out.keras.config["jitter"]
     assert out.torch.config["jitter"]["stride"] == 16 and out.torch.config["preset"]["name"] == "paper"
     assert (out.comparison.max_abs_diff["all"] <= 1e-6 * B).all()
     assert max(v.max() for v in out.comparison.trace_max_abs_diff.values()) < 1e-8
+
+
+def test_the_default_preset_agrees_across_frameworks_in_float64(twins64):
+    tm, km = twins64
+    out = stviz_adapters.compare(tm, km, "conv5_fusion", channels=[0, 5], steps=20, seed=[0, 1])
+    assert out.torch.config["preset"]["name"] == sv.presets.DEFAULT
+    assert (out.comparison.max_abs_diff["all"] <= 1e-6 * B).all()
 
 
 def test_float32_visualizations_agree_over_200_steps():
@@ -104,7 +113,7 @@ def test_float32_visualizations_agree_over_200_steps():
     tm = MT.two_stream_vgg16(seed=0, **kw)
     km = torch_to_keras(tm, MK.two_stream_vgg16(**kw))
     out = stviz_adapters.compare(tm, km, "conv5_fusion", channels=[0, 5], steps=200, seed=[0, 1],
-                                 objective_scale="paper")  # eq. 1 literal, as pinned
+                                 preset="paper", objective_scale="paper")  # eq. 1 literal, as pinned
     c = out.comparison
     assert (c.correlation["all"] >= 0.999).all()
     # float32 roundings differ between CPUs (oneDNN picks kernels by instruction set): this
