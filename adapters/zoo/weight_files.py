@@ -10,6 +10,8 @@ declaration's :func:`~stviz_adapters.zoo.graph.weight_shapes`.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import pickle
 
 import numpy as np
@@ -89,3 +91,26 @@ def check_complete(weights: dict, shapes: dict, path) -> dict:
     if missing:
         raise ValueError(f"{path} lacks {len(missing)} of the network's arrays, e.g. {missing[:3]}")
     return weights
+
+
+def packaged_file(path, package: str, relative: str, *, what: str, pip: str, hint: str) -> str:
+    """A weight file: ``path`` when given, or ``relative`` inside the installed ``package``,
+    located without importing it (none of its code runs).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist, or the package is missing or lacks the file; the message
+        names ``what`` and gives the ``pip`` command (``hint``: how to pass a path instead).
+    """
+    if path is not None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{what} not found: {os.fspath(path)}")
+        return os.fspath(path)
+    spec = importlib.util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if os.path.isfile(os.path.join(folder, relative)):
+            return os.path.join(folder, relative)
+    state = "is not installed" if spec is None else f"lacks {relative}"
+    raise FileNotFoundError(f"the {what} come from the PyPI package {pip.split()[-1].split('==')[0]}, "
+                            f"which {state}; install it: {pip} ({hint})")
