@@ -20,72 +20,25 @@ from __future__ import annotations
 import argparse
 import warnings
 
-import numpy as np
 import torch
-from array_api_compat import torch as txp
 
 import stviz_core as sv
 from _machine import median_per_step, record
 from stviz_adapters.zoo import hf_video
-from stviz_core.layouts import to_model
+import torch_perf
 
 LAYER = "videomae.encoder.layer.3.intermediate.dense"
 CONFIG = dict(hidden_size=384, num_attention_heads=6, intermediate_size=1536, num_hidden_layers=4,
               image_size=112, patch_size=16, num_frames=16, tubelet_size=2)
 
 
-class _Stop(BaseException):
-    pass
-
-
 def bare_loop(model, layer, channel, steps, seed=0):
-    """The loop a user would write by hand for one token-layer unit, as stviz's paper preset."""
-    preset = sv.presets.paper()
-    (name, spec), = model.stviz_layout.specs(model.stviz_inputs).items()
-    rf, stride = spec.shape[1], model.stviz_layout.tokens.stride[1]
-    rng_init, rng_jit = map(np.random.default_rng, np.random.SeedSequence(seed).spawn(2))
-    reg = preset.for_role(spec.role)
-    amp = preset.init_scale * reg.bound / np.sqrt(spec.shape[-1])
-    x = torch.tensor(rng_init.uniform(-amp, amp, (1, *spec.shape)), dtype=torch.float32,
-                     requires_grad=True)
-    offsets = rng_jit.integers(0, stride, size=(steps, 2), endpoint=True)
-    opt = torch.optim.Adam([x], lr=8.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.1 ** (k / max(steps - 1, 1)))
-    captured = {}
-
-    def hook(m, a, out):
-        captured["a"] = out
-        raise _Stop
-
-    handle = dict(model.named_modules())[layer].register_forward_hook(hook)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    model.eval()
-    lam_b, lam_tv = reg.weights(spec.shape)
-    try:
-        for step in range(steps):
-            dy, dx = map(int, offsets[step])
-            shifted = torch.roll(x, (dy, dx), dims=(2, 3))
-            try:
-                model(*(a.contiguous() for a in to_model(model.stviz_layout, {name: shifted}, txp)))
-            except _Stop:
-                pass
-            loss = -captured["a"][..., channel].sum() / rf**2  # (1, tokens, C): no class token
-            nb = x.pow(2).sum(-1).pow(reg.alpha / 2).sum()
-            tv = reg.kappa * ((x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).sum()
-                              + (x[:, :, 1:] - x[:, :, :-1]).pow(2).sum())
-            tv = tv + reg.gamma * (x[:, 1:] - x[:, :-1]).pow(2).sum()
-            loss = loss + lam_b * nb + lam_tv * tv
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                norm = x.pow(2).sum(-1, keepdim=True).sqrt()
-                x.mul_(torch.clamp(reg.bound / norm.clamp_min(1e-12), max=1.0))
-    finally:
-        handle.remove()
-    return x
+    """The loop a user would write by hand for one token-layer unit, as stviz's paper preset:
+    ``torch_perf.bare_loop`` on the layer's (1, tokens, C) output, its field the whole clip and
+    its jitter stride the patch."""
+    (spec,) = model.stviz_layout.specs(model.stviz_inputs).values()
+    field = (spec.shape[1], model.stviz_layout.tokens.stride[1])
+    return torch_perf.bare_loop(model, layer, channel, steps, seed, field=field, channels_last=True)
 
 
 def with_threads(threads, run):
@@ -104,7 +57,6 @@ def r2plus1d_row(s1, s2, reps):
     """The row of torchvision's r2plus1d_18 at 16 x 112 x 112 (``layer3``, channel 3), where
     torchvision imports; the hand-written loop is ``torch_perf.bare_loop`` (a 3D conv net)."""
     from stviz_adapters.zoo import torchvision_video
-    from torch_perf import bare_loop as conv_loop
 
     try:
         torchvision_video.import_torchvision()
@@ -117,7 +69,7 @@ def r2plus1d_row(s1, s2, reps):
     threads = (probe.config["backend_details"].get("threads") or {}).get(
         "threads", torch.get_num_threads())
     med = median_per_step({
-        "bare": with_threads(threads, lambda s: conv_loop(model, "layer3", 3, s)),
+        "bare": with_threads(threads, lambda s: torch_perf.bare_loop(model, "layer3", 3, s)),
         "stviz": lambda s: sv.visualize(model, "layer3", channels=[3], preset="paper",
                                         objective_scale="paper", steps=s, seed=0,
                                         check_every=10**9),

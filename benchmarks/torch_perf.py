@@ -38,11 +38,16 @@ class _Stop(BaseException):
     pass
 
 
-def bare_loop(model, layer, channel, steps, seed=0, *, stop_early=True):
-    """The loop a user would write by hand for one unit: the same math as stviz's default run."""
+def bare_loop(model, layer, channel, steps, seed=0, *, stop_early=True, field=None,
+              channels_last=False):
+    """The loop a user would write by hand for one unit: the same math as stviz's paper run.
+
+    ``field``: the layer's (receptive field, stride), else measured from the graph;
+    ``channels_last``: the layer's output has its channels last (a transformer's tokens).
+    """
     preset = sv.presets.paper()
     specs = model.stviz_layout.specs(model.stviz_inputs)
-    rf, stride = receptive_field(model, layer, max(s.shape[1] for s in specs.values()))
+    rf, stride = field or receptive_field(model, layer, max(s.shape[1] for s in specs.values()))
     rng_init, rng_jit = map(np.random.default_rng, np.random.SeedSequence(seed).spawn(2))
     x = {}
     for name in sorted(specs):
@@ -75,7 +80,8 @@ def bare_loop(model, layer, channel, steps, seed=0, *, stop_early=True):
                 model(*args)
             except _Stop:
                 pass
-            objective = captured["a"][:, channel].sum() / rf**2
+            unit = captured["a"][..., channel] if channels_last else captured["a"][:, channel]
+            objective = unit.sum() / rf**2
             loss = -objective
             for k, v in x.items():
                 reg = preset.for_role(specs[k].role)
