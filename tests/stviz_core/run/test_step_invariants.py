@@ -36,7 +36,7 @@ class _Counter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _counted_run(monkeypatch, n, steps=12, check_every=5):
+def _counted_run(monkeypatch, n, steps=12, check_every=5, preset=None):
     model = small_two_stream(torch.float64)
     mode = _Counter()
     for name in HOST_METHODS:
@@ -53,7 +53,8 @@ def _counted_run(monkeypatch, n, steps=12, check_every=5):
 
     with mode:
         result = sv.visualize(model, "conv5_fusion", channels=list(range(n)), steps=steps,
-                              seed=list(range(n)), preset=sv.presets.paper(), callback=callback,
+                              seed=list(range(n)), preset=preset or sv.presets.paper(),
+                              callback=callback,
                               check_every=check_every)
     monkeypatch.undo()
     # mode.steps[s] holds step s's operations for 1 <= s < steps (0 has the setup, the last the end)

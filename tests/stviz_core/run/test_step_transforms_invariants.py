@@ -2,7 +2,6 @@
 and makes no host transfer between checks (issue 27): the resampling positions are made on the
 device from numbers that went there once, before step 0."""
 
-import collections
 
 import pytest
 
@@ -13,31 +12,15 @@ import stviz_core as sv  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from tests.backends.torch.test_torch_backend import small_two_stream  # noqa: E402
-from tests.stviz_core.run.test_step_invariants import (HOST_METHODS, _computing,  # noqa: E402
-                                                       _Counter, _transfers)
+from tests.stviz_core.run.test_step_invariants import (_computing, _counted_run,  # noqa: E402
+                                                       _transfers)
 
 #: the canvas preset has every transform: crops of a canvas, scale, rotation, frame shift, speed
 PRESETS = {"canvas": lambda: sv.presets.get("canvas", steps=12)}
 
 
-def _counted(monkeypatch, preset, n, steps=8, check_every=4):
-    model = small_two_stream(torch.float64)
-    mode = _Counter()
-    for name in HOST_METHODS:
-        original = getattr(torch.Tensor, name)
-
-        def wrapped(self, *a, _original=original, _name=name, **k):
-            mode.steps[-1]["host:" + _name] += 1
-            return _original(self, *a, **k)
-
-        monkeypatch.setattr(torch.Tensor, name, wrapped)
-    with mode:
-        result = sv.visualize(model, "conv5_fusion", channels=list(range(n)), steps=steps,
-                              seed=list(range(n)), preset=PRESETS[preset](),
-                              callback=lambda s, t: mode.steps.append(collections.Counter()),
-                              check_every=check_every)
-    monkeypatch.undo()
-    return result, mode.steps
+def _counted(monkeypatch, preset, n):
+    return _counted_run(monkeypatch, n, steps=8, check_every=4, preset=PRESETS[preset]())
 
 
 @pytest.fixture(scope="module", params=sorted(PRESETS))
