@@ -15,8 +15,11 @@ decides through their ``set_threads`` member, once per change, and record it in
   the ``STVIZ_THREADS`` variable, in that order) or chosen for the work (:func:`decide`):
   one thread for a step of less than :data:`SMALL_STEP_FLOPS` (small models step faster
   on one thread: the work per operation does not pay for the threads' hand-over),
-  else the cores this process may use less those other processes keep busy when the
-  backend applies it.
+  else every core this process may use. The choice depends on the work and the machine
+  only, never on its load, because the thread count changes the frameworks' float
+  reductions: a rerun with the same seed gives the same bytes. :data:`FREE` (``"free"``)
+  asks for the cores other processes leave free when the run starts instead: faster on a
+  shared machine, but the bytes then follow the load (the count is recorded).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["ENV", "WAIT_ENV", "SMALL_STEP_FLOPS", "Decision", "set_wait_policy", "wait_policy",
+__all__ = ["ENV", "WAIT_ENV", "SMALL_STEP_FLOPS", "FREE", "Decision", "set_wait_policy", "wait_policy",
            "request", "requested", "decide", "apply", "check_threads", "cores"]
 
 #: the variable that gives the threads to every stviz process (``stviz --threads`` sets it,
@@ -37,6 +40,8 @@ WAIT_ENV = "OMP_WAIT_POLICY"
 #: below this many floating-point operations per step (forward to the target and the input
 #: gradient, all visualizations) a step runs on one thread
 SMALL_STEP_FLOPS = 2e9
+#: the thread request that follows the machine's load: the cores other processes leave free
+FREE = "free"
 
 _OPENMP = re.compile(r"lib(g|i|)omp[\w.-]*\.so")
 _STATE = {"wait": None, "requested": None, "source": None}
@@ -50,17 +55,19 @@ class Decision:
     reason: str
 
 
-def check_threads(value, name: str = "threads") -> Optional[int]:
-    """``value`` as a thread count (an integer >= 1) or None, else a one-line error."""
+def check_threads(value, name: str = "threads"):
+    """``value`` as a thread count (an integer >= 1), :data:`FREE` or None, else a one-line error."""
     if value is None:
         return None
+    if isinstance(value, str) and value.strip().lower() == FREE:
+        return FREE
+    valid = (f"{name} must be an integer >= 1, {FREE!r} (the cores other work leaves free) "
+             f"or None (chosen for the work), got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int) and not (
             isinstance(value, str) and value.strip().isdigit()):
-        raise TypeError(f"{name} must be an integer >= 1 (or None: chosen for the work), "
-                        f"got {value!r}")
+        raise TypeError(valid)
     if int(value) < 1:
-        raise ValueError(f"{name} must be an integer >= 1 (or None: chosen for the work), "
-                         f"got {value!r}")
+        raise ValueError(valid)
     return int(value)
 
 
@@ -101,15 +108,16 @@ def wait_policy() -> dict:
     return dict(set_wait_policy())
 
 
-def request(threads: Optional[int], *, source: str = "threads", plugins=None) -> None:
+def request(threads, *, source: str = "threads", plugins=None) -> None:
     """Ask for ``threads`` in this process and the processes it starts (None: chosen for the work).
 
-    Every installed plugin's ``set_threads`` hook hears it at once (a framework not yet
-    started takes it when it starts), and the backends apply it at each run.
+    Every installed plugin's ``set_threads`` hook hears a count at once (a framework not yet
+    started takes it when it starts), and the backends apply it at each run; :data:`FREE`
+    is decided at each run.
 
     Parameters
     ----------
-    threads : int or None
+    threads : int, "free" or None
     source : str
         Who asked (``"--threads"``, ``"sweep worker"``), recorded with the decision.
     plugins : mapping, optional
@@ -124,6 +132,8 @@ def request(threads: Optional[int], *, source: str = "threads", plugins=None) ->
         os.environ.pop(ENV, None)
         return
     os.environ[ENV] = str(threads)
+    if threads == FREE:
+        return
     available = installed() if plugins is None else plugins
     for name in available:
         try:
@@ -178,29 +188,29 @@ def _busy_elsewhere() -> int:
     return max(running - _running_here(), 0)
 
 
-def decide(threads: Optional[int] = None, *, step_flops: Optional[float] = None) -> Decision:
+def decide(threads=None, *, step_flops: Optional[float] = None) -> Decision:
     """The threads of a run: ``threads`` when given, else the process's request, else for the work.
 
     Parameters
     ----------
-    threads : int, optional
-        The run's ``threads=``.
+    threads : int, "free" or None
+        The run's ``threads=``; :data:`FREE`: the cores other processes leave free now.
     step_flops : float, optional
         Floating-point operations of one step (all visualizations); None: unknown.
     """
     threads = check_threads(threads)
-    if threads is not None:
-        return Decision(threads, "threads= of the run")
-    given, source = requested()
+    given, source = (threads, "threads= of the run") if threads is not None else requested()
+    if given == FREE:
+        n, busy = cores(), _busy_elsewhere()
+        return Decision(max(1, n - busy), f"{source}: {FREE!r}, {n} cores, "
+                                          f"{min(busy, n)} busy with other work")
     if given is not None:
         return Decision(given, source)
     if step_flops is not None and step_flops < SMALL_STEP_FLOPS:
         return Decision(1, f"a small step ({step_flops / 1e9:.2g} GFLOP < "
                            f"{SMALL_STEP_FLOPS / 1e9:g}): one thread")
-    n, busy = cores(), _busy_elsewhere()
-    free = max(1, n - busy)
     work = "unknown work" if step_flops is None else f"{step_flops / 1e9:.3g} GFLOP per step"
-    return Decision(free, f"{work}: {n} cores, {min(busy, n)} busy with other work")
+    return Decision(cores(), f"{work}: every core ({cores()})")
 
 
 def apply(backend, threads: Optional[int] = None, *, batch: int = 1) -> dict:

@@ -175,10 +175,12 @@ class RunOptions:
     anchor : float
         Weight ``>= 0`` of ``sum |x - x0|^2 / (T H W B^2)`` per input given by
         ``init`` (feature accentuation; trace rows ``"<input>/anchor"``); 0: none.
-    threads : int, optional
+    threads : int or "free", optional
         The framework's threads for this run (:mod:`stviz_core.threads`); by default
         ``stviz --threads`` / ``STVIZ_THREADS``, else chosen for the work (one thread for a
-        small step). Applied by the backend; ``config["backend_details"]["threads"]`` records it.
+        small step, else every core); ``"free"``: the cores other work leaves free (the bytes
+        then follow the load). Applied by the backend; ``config["backend_details"]["threads"]``
+        records it.
     """
 
     preset: Any = _option(None, _preset)
@@ -201,7 +203,7 @@ class RunOptions:
     keep_state: bool = _option(False, bool, none=False)
     anchor: float = _option(0.0, lambda v: 0.0 if v is None else non_negative(v, "anchor"),
                             none=False)
-    threads: Optional[int] = _option(None, check_threads)
+    threads: Any = _option(None, check_threads)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -16,11 +16,6 @@ def test_the_decision_takes_the_run_then_the_request_then_the_work(monkeypatch):
     small = threads.decide(step_flops=threads.SMALL_STEP_FLOPS / 2)
     assert small.threads == 1 and "small step" in small.reason
     monkeypatch.setattr(threads, "cores", lambda: 4)
-    monkeypatch.setattr(threads, "_busy_elsewhere", lambda: 1)
-    big = threads.decide(step_flops=threads.SMALL_STEP_FLOPS * 10)
-    assert big.threads == 3 and "1 busy" in big.reason
-    monkeypatch.setattr(threads, "_busy_elsewhere", lambda: 9)
-    assert threads.decide(step_flops=None).threads == 1  # never fewer than one
     monkeypatch.setenv(threads.ENV, "2")
     assert threads.decide(step_flops=1.0) == threads.Decision(2, threads.ENV)
     threads.request(5, source="--threads", plugins={})
@@ -31,9 +26,40 @@ def test_the_decision_takes_the_run_then_the_request_then_the_work(monkeypatch):
     assert threads.ENV not in os.environ
 
 
-@pytest.mark.parametrize("bad", [0, -2, 1.5, "two", True])
+def test_the_default_never_follows_the_load_so_reruns_give_the_same_bytes(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setitem(threads._STATE, "requested", None)
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    for busy in (0, 1, 9):
+        monkeypatch.setattr(threads, "_busy_elsewhere", lambda busy=busy: busy)
+        big = threads.decide(step_flops=threads.SMALL_STEP_FLOPS * 10)
+        assert big.threads == 4 and "every core" in big.reason
+        assert threads.decide(step_flops=None).threads == 4
+
+
+def test_free_takes_the_cores_other_work_leaves(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setitem(threads._STATE, "requested", None)
+    monkeypatch.setattr(threads, "cores", lambda: 4)
+    monkeypatch.setattr(threads, "_busy_elsewhere", lambda: 1)
+    free = threads.decide("free", step_flops=threads.SMALL_STEP_FLOPS / 2)
+    assert free.threads == 3 and "1 busy" in free.reason and "threads= of the run" in free.reason
+    monkeypatch.setattr(threads, "_busy_elsewhere", lambda: 9)
+    assert threads.decide(" Free ").threads == 1  # never fewer than one
+    told = []
+    plugin = type("Plugin", (), {"set_threads": staticmethod(told.append)})()
+    threads.request("free", source="--threads", plugins={"p": plugin})
+    assert os.environ[threads.ENV] == "free" and told == []  # decided at each run
+    assert threads.decide(step_flops=1.0).reason.startswith("--threads: 'free'")
+    monkeypatch.setitem(threads._STATE, "requested", None)
+    assert threads.decide(step_flops=1.0).reason.startswith(threads.ENV)  # from the variable
+    threads.request(None, plugins={})
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "two", True, "freely"])
 def test_bad_thread_counts_are_refused_in_one_line(bad):
-    with pytest.raises((TypeError, ValueError), match="threads must be an integer >= 1"):
+    with pytest.raises((TypeError, ValueError),
+                       match="threads must be an integer >= 1, 'free' .* or None .*, got "):
         threads.check_threads(bad)
 
 

@@ -20,6 +20,7 @@ def test_the_option_reaches_the_policy(monkeypatch):
     monkeypatch.setattr(threads, "request", lambda n, **kw: asked.append((n, kw["source"])))
     result = CliRunner().invoke(cli, ["report", "--threads", "3", "--help"])
     assert result.exit_code == 0, result.output
-    assert asked == [(3, "--threads")]
+    assert CliRunner().invoke(cli, ["report", "--threads", "free", "--help"]).exit_code == 0
+    assert asked == [(3, "--threads"), ("free", "--threads")]
     bad = CliRunner().invoke(cli, ["report", "--threads", "0", "x"])
-    assert bad.exit_code == 2 and "--threads" in bad.output
+    assert bad.exit_code == 2 and "--threads must be an integer >= 1, 'free'" in bad.output
