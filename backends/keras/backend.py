@@ -33,6 +33,7 @@ from stviz_core.layouts import from_model, resolve, to_model
 
 from .bn_folding import fold_batch_norm_keras, fold_pairs_keras
 from .compiled_step import CompiledStep
+from .numpy_threads import BlasThreads
 from .receptive_field import receptive_field
 
 __all__ = ["KerasBackend"]
@@ -118,6 +119,7 @@ class KerasBackend:
         self._cached = None
         #: the thread policy's record (``describe()["threads"]``), None before a run applied one
         self.threads_record = None
+        self._blas = BlasThreads()
         self.activation_shape = self._probe()
 
     # -- contract -----------------------------------------------------------------
@@ -177,10 +179,13 @@ class KerasBackend:
     def set_threads(self, record):
         """Apply ``record["threads"]`` as TensorFlow's intra-op threads where TensorFlow still
         allows it (before its runtime starts; a built model has started it: then recorded as
-        not applied); keep the record for :meth:`describe` and return it."""
+        not applied), and one thread for numpy's BLAS until :meth:`close` (the kernel's small
+        host products between TensorFlow's calls; :mod:`.numpy_threads`); keep the record for
+        :meth:`describe` and return it."""
         threading, n = self.tf.config.threading, int(record["threads"])
         current = threading.get_intra_op_parallelism_threads()
-        record = dict(record, applied=current == n, changed=False)
+        record = dict(record, applied=current == n, changed=False,
+                      numpy_blas=self._blas.limit())
         if current != n:
             try:
                 threading.set_intra_op_parallelism_threads(n)
@@ -196,6 +201,7 @@ class KerasBackend:
         """Release this run's references (the model was never changed; its compiled step is
         kept with the model for the next run)."""
         self._step = self._forward = None
+        self._blas.restore()
 
     def __enter__(self):
         return self
