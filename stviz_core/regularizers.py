@@ -10,6 +10,8 @@ arguments (no shape, finiteness or range checks, so no device sync), and the
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._checks import check_canonical, check_finite, non_negative, positive
 from ._xp import array_device as _device, namespace, per_item_sum
 
@@ -25,6 +27,7 @@ __all__ = [
     "total_variation_unchecked",
     "total_variation_value_grad_unchecked",
     "anchor_value_grad",
+    "channel_dot",
     "ANCHOR_TERM",
 ]
 
@@ -218,7 +221,27 @@ def total_variation_value_grad_unchecked(x, kappa, gamma, xp):
 
 
 def _squared_norms(x, xp):
-    return xp.sum(x * x, axis=-1)
+    return channel_dot(x, x, xp)
+
+
+#: numpy reduces a last axis this short ~10x slower than it adds the channels' products
+_UNROLLED = 4
+
+
+def channel_dot(a, b, xp):
+    """``sum_c a[..., c] b[..., c]``: each pixel's inner product over the last (channel) axis.
+
+    On numpy arrays with at most 4 channels the channels' products are added one by one
+    (numpy 2's reduction over a last axis of 2-3 entries costs ~10x that; the same sum in the
+    same order); elsewhere ``xp.sum``.
+    """
+    channels = a.shape[-1]
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or channels > _UNROLLED:
+        return xp.sum(a * b, axis=-1)
+    total = a[..., 0] * b[..., 0]
+    for c in range(1, channels):
+        total += a[..., c] * b[..., c]
+    return total
 
 
 def _slice(axis, sl):

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .._checks import real
-from ..regularizers import project_to_bound_unchecked
+from ..regularizers import channel_dot, project_to_bound_unchecked
 
 __all__ = ["Output", "SQUASHES", "CONTRAST_DOMAIN", "check_output", "output", "output_vjp",
            "projection_vjp"]
@@ -124,7 +124,7 @@ def output_vjp(r, g, settings: Output, *, bound, centre, xp):
     if settings.squash == "radial":
         f, q = _radial(u, bound, xp)
         edge = _EDGE * bound
-        g = f * g + (q / (edge * edge)) * u * xp.sum(u * g, axis=-1, keepdims=True)
+        g = f * g + (q / (edge * edge)) * u * channel_dot(u, g, xp)[..., None]
     elif settings.squash == "channel":
         b = _EDGE * bound / r.shape[-1] ** 0.5
         t = xp.tanh(u / b)
@@ -142,10 +142,10 @@ def output_vjp(r, g, settings: Output, *, bound, centre, xp):
 
 def projection_vjp(r, g, bound, xp):
     """``J^T g`` of ``r -> r min(1, B/|r|)`` per pixel: ``(B/|r|)(g - r (r.g)/|r|^2)`` outside."""
-    sq = xp.sum(r * r, axis=-1, keepdims=True)
+    sq = channel_dot(r, r, xp)[..., None]
     outside = sq > bound * bound
     safe = xp.where(outside, sq, xp.ones_like(sq))
-    radial = xp.sum(r * g, axis=-1, keepdims=True) / safe
+    radial = channel_dot(r, g, xp)[..., None] / safe
     return xp.where(outside, (bound / xp.sqrt(safe)) * (g - r * radial), g)
 
 
@@ -161,7 +161,7 @@ def _standardized(r, settings, bound, centre, xp):
 def _radial(u, bound, xp):
     """Per pixel, ``f = tanh(rho) / rho`` and ``q = f'(rho) / rho`` at ``rho = |u| / B'``."""
     edge = _EDGE * bound
-    rho = xp.sqrt(xp.sum(u * u, axis=-1, keepdims=True)) / edge
+    rho = xp.sqrt(channel_dot(u, u, xp)[..., None]) / edge
     small = rho < _SERIES
     safe = xp.where(small, xp.ones_like(rho), rho)
     t = xp.tanh(safe)
