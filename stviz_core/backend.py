@@ -188,6 +188,10 @@ BACKEND_OPTIONAL = {
                                "bilinearly at the points at (N, H, W, 2) (x, y in pixels, 0 "
                                "outside) and the adjoint; absent: stviz_core.resample's array-API "
                                "version", _value(None)),
+    "compiled": OptionalMember("compiled(fn) -> fn compiled (e.g. torch.compile: one graph), fn a "
+                               "pure function of arrays and static settings (stviz_core.run.fused: "
+                               "a step's penalties and Adam); absent or None: the eager step",
+                               _value(None)),
 }
 
 

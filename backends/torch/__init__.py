@@ -38,7 +38,7 @@ def accepts(model) -> bool:
 
 #: the keyword options :func:`create` passes on to :class:`TorchBackend`
 #: (``stviz_core.visualize(..., backend_options={...})``)
-backend_options = ("fold_batch_norm", "autocast", "channels_last", "cuda_graphs")
+backend_options = ("fold_batch_norm", "autocast", "channels_last", "cuda_graphs", "fused_step")
 
 
 def create(model, *, layer, inputs=None, layout=None, **options):
@@ -52,7 +52,7 @@ def create(model, *, layer, inputs=None, layout=None, **options):
         See :class:`TorchBackend`.
     **options
         Any of :data:`backend_options`: ``fold_batch_norm``, ``autocast``, ``channels_last``,
-        ``cuda_graphs`` (see :class:`TorchBackend`).
+        ``cuda_graphs``, ``fused_step`` (see :class:`TorchBackend`).
 
     Raises
     ------

@@ -26,6 +26,7 @@ from . import memory_format as _mf
 from .bn_folding import fold_batch_norm, fold_pairs
 from .channels_last_trial import ChannelsLastTrial
 from .cuda_graphs import GraphCache, check_device
+from .fused_step import check_fused_step
 from .kernel_hooks import KernelHooks
 from .probe import ForwardProbe, Stop, channels_to_end
 from .receptive_field import receptive_field
@@ -76,6 +77,12 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
         is captured on first use. ``activations(..., for_vjp=False)`` stays eager.
         Needs a CUDA model; the model must not synchronize with the host before
         the target layer.
+    fused_step : {False, True, "inductor", "aot_eager"}
+        Run the kernel's element-wise work of a step (the penalties and their gradients,
+        Adam's update) as graphs compiled by ``torch.compile`` (True: ``"inductor"``;
+        ``"aot_eager"`` captures the graph without generating code, quick to compile), each
+        compiled once per run's shapes (:mod:`.fused_step`). Off by default: compiling takes
+        seconds to a minute; it pays on long runs and large inputs.
 
     Device and dtype follow the model's first parameter (CPU float32 for a
     model without any).
@@ -90,7 +97,7 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
     name = "torch"
 
     def __init__(self, model, layer, *, inputs=None, layout=None, fold_batch_norm=True,
-                 autocast=None, channels_last=None, cuda_graphs=False):
+                 autocast=None, channels_last=None, cuda_graphs=False, fused_step=False):
         import torch
         from array_api_compat import torch as xp
 
@@ -106,6 +113,7 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
         if fold_batch_norm not in (True, False):
             raise ValueError(f"unknown fold_batch_norm {fold_batch_norm!r}; valid choices: True, False")
         self.autocast = autocast
+        self.fused_step = check_fused_step(fused_step)
         self.folded = []
         #: which call of the target module is visualized (``layer="name:k"``), None for its only one
         name, self.call = split_call(layer, dict(model.named_modules()))
@@ -221,6 +229,7 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
             "channels_last": bool(self.channels_last),
             "channels_last_reason": self.channels_last_reason,
             "cuda_graphs": self._graphs is not None,
+            "fused_step": self.fused_step,
             "classes": None if self.labels is None else len(self.labels),
             "used_inputs": sorted(self.used_inputs),
             "torch": self.torch.__version__,

@@ -1,14 +1,20 @@
-"""What the kernel asks of PyTorch beyond the forward pass: threads, the work of a step, resampling.
+"""What the kernel asks of PyTorch beyond the forward pass: threads, the work of a step, resampling,
+the fused step.
 
 :class:`KernelHooks` is the part of :class:`.backend.TorchBackend` that answers the
 optional members of issue 27 (``docs/architecture.md``, sec. 2): ``set_threads`` (the thread
 policy of :mod:`stviz_core.threads`, applied with ``torch.set_num_threads`` only when it
 changes), ``step_flops`` (counted at construction by :class:`FlopCount` on the probe's
-forward and backward pass) and ``resample`` (the transforms' bilinear reads as one
-``torch.nn.functional.grid_sample`` for the whole batch, its adjoint from autograd).
+forward and backward pass), ``resample`` (the transforms' bilinear reads as one
+``torch.nn.functional.grid_sample`` for the whole batch, its adjoint from autograd) and
+``compiled`` (the kernel's pure step functions through ``torch.compile``, :mod:`.fused_step`).
 """
 
 from __future__ import annotations
+
+import functools
+
+from . import fused_step
 
 __all__ = ["KernelHooks", "FlopCount"]
 
@@ -68,6 +74,17 @@ class KernelHooks:
     #: the thread policy's record (``describe()["threads"]``), None before a run applied one
     threads_record = None
     _threads_before = None
+
+    #: the ``torch.compile`` backend of the fused step (``fused_step``), None: the eager step
+    fused_step = None
+
+    @property
+    def compiled(self):
+        """The kernel's optional ``compiled(fn)`` (:mod:`.fused_step`): ``fn`` through
+        ``torch.compile``; None (the eager step) unless the backend was made with ``fused_step``."""
+        if self.fused_step is None:
+            return None
+        return functools.partial(fused_step.compiled, compiler=self.fused_step)
 
     def set_threads(self, record):
         """Apply ``record["threads"]`` with ``torch.set_num_threads`` unless torch already uses

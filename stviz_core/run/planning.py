@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 from .._checks import non_negative, positive, positive_int
 from .._xp import from_numpy
@@ -77,6 +77,9 @@ class RunSettings:
     anchor_to : mapping of str to array
         The clip each anchored input is kept near, on the backend's device
         (:func:`stviz_core.regularizers.anchor_value_grad`; empty without an anchor).
+    compiled : callable or None
+        The backend's ``compiled`` member (:mod:`stviz_core.run.fused`: the step's element-wise
+        work compiled), None for the eager step.
     """
 
     options: RunOptions
@@ -96,6 +99,7 @@ class RunSettings:
     unit_part: Optional[Objective] = None
     free_part: Optional[Objective] = None
     anchor_to: Mapping = dataclasses.field(default_factory=dict)
+    compiled: Optional[Callable] = None
 
     preset = property(lambda self: self.options.preset, doc="The run's :class:`Preset`.")
     steps = property(lambda self: self.options.steps, doc="Steps of this run.")
@@ -207,7 +211,8 @@ def plan_run(backend, objective, options: Optional[RunOptions] = None, **changes
         used=_used_inputs(backend, specs), start=start, unit_scale=start.unit_scale,
         schedule_steps=_planned_steps(options.schedule_steps, start, options.steps),
         unit_part=unit_part, free_part=free_part,
-        anchor_to=_anchored(options.anchor, start, backend))
+        anchor_to=_anchored(options.anchor, start, backend),
+        compiled=backend_member(backend, "compiled"))
 
 
 def _seed_of(seed, init):

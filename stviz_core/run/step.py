@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import jitter as _jitter
-from .._xp import array_device, from_numpy, to_numpy
+from .._xp import array_device, from_numpy, namespace, to_numpy
 from ..diversity import gram_similarity_value_grad
 from ..objective_tree import value_and_cotangent
 from ..optim import apply_updates
@@ -29,6 +29,7 @@ from ..regularizers import (
 )
 from ..backend import backend_member
 from ..transforms import WarpPlan, step_warps
+from . import fused as _fused
 from .planning import RunSettings
 
 __all__ = ["objective_gradients", "regularizer_gradients", "penalties", "adam_step",
@@ -156,6 +157,8 @@ def regularizer_gradients(run: RunSettings, x, xp):
     grads : dict of str to array
         The penalties' summed gradient for each input in ``run.used``.
     """
+    if run.compiled is not None:  # the backend's compiled graph (stviz_core.run.fused)
+        return _fused.regularizer_gradients(run, x, xp)
     penalty, grads = {}, {}
     for k in run.used:
         lam_n, lam_tv = run.weights[k]
@@ -216,12 +219,20 @@ def adam_step(run: RunSettings, fields, optimizer, state, grads, params, x, step
     state : AdamState
     """
     pulled = {k: fields[k].vjp(params[k], grads[k]) for k in run.used}
-    updates, state = optimizer.update(pulled, state, step)
-    stepped = apply_updates({k: params[k] for k in run.used}, updates)
+    if run.compiled is not None:  # Adam in the backend's compiled graph (stviz_core.run.fused)
+        stepped, state = _fused.adam_update(run, optimizer, state, pulled, params, step,
+                                            _xp_of(pulled))
+    else:
+        updates, state = optimizer.update(pulled, state, step)
+        stepped = apply_updates({k: params[k] for k in run.used}, updates)
     params, x = dict(params), dict(x)
     for k in run.used:
         params[k], x[k] = fields[k].constrain(stepped[k])
     return params, x, state
+
+
+def _xp_of(arrays):
+    return namespace(*arrays.values())
 
 
 def _check_activations(acts, n, backend):
