@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from stviz_core.regularizers import channel_dot
+from stviz_core.param._spectral import Basis, amplitude, bin_weights, colour_matrix
 from stviz_core.resample import _read
 
 
@@ -30,3 +31,45 @@ def test_read_adds_each_neighbour_like_the_weighted_sum_over_them():
     want = np.stack([sum(weight[i, :, j, None] * rows[i * per_item + index[i, :, j]]
                          for j in range(k)) for i in range(n)])
     assert got.dtype == np.float32 and np.allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def _reference_basis(basis, shape):
+    """The module notes' formulas with the channels last, as written before issue 27."""
+    axes = (1, 2, 3)
+
+    def hermitian(z):
+        mirror = np.roll(np.flip(z, axis=(1, 2)), shift=(1, 1), axis=(1, 2))
+        planes = bin_weights(shape[2]) == 1.0  # k_x = 0 and W/2
+        return np.where(planes[:, None], (z + np.conj(mirror)) / 2, z)
+
+    def to_input(z):
+        raw = np.fft.irfftn(hermitian(basis.scale * z), s=shape[:3], axes=axes, norm="ortho")
+        return raw @ basis.colour_t
+
+    def adjoint(g):
+        return basis.scale * basis.weights * np.fft.rfftn(g @ basis.colour, axes=axes, norm="ortho")
+
+    def from_input(x):
+        return np.fft.rfftn(x @ basis.inverse.T, axes=axes, norm="ortho") / basis.scale
+
+    return to_input, adjoint, from_input
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 8, 3), (3, 5, 7, 2), (1, 4, 5, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_spectral_basis_with_channels_first_ffts_equals_the_channels_last_formulas(shape, dtype):
+    role = "appearance" if shape[-1] == 3 else "motion"
+    basis = Basis(shape, amplitude(shape, 1.0), colour_matrix(shape[-1], role), xp=np, dtype=dtype)
+    to_input, adjoint, from_input = _reference_basis(basis, shape)
+    rng = np.random.default_rng(len(shape) + shape[0])
+    t, h, w, c = shape
+    z = basis.as_complex(*rng.standard_normal((2, 2, t, h, w // 2 + 1, c)).astype(dtype))
+    x = rng.standard_normal((2, *shape)).astype(dtype)
+    complex_dtype = np.complex64 if dtype == np.float32 else np.complex128
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    got = basis.to_input(z)
+    assert got.dtype == dtype and np.allclose(got, to_input(z), **tol)
+    got = basis.adjoint(x)
+    assert got.dtype == complex_dtype and np.allclose(got, adjoint(x), **tol)
+    got = basis.from_input(x)
+    assert got.dtype == complex_dtype and np.allclose(got, from_input(x), **tol)
