@@ -94,16 +94,20 @@ def build(framework):
     return kinetics_i3d(frames=FRAMES, input_size=SIZE), keras_loop
 
 
-def interleaved(model, make_loop, preset, class_name, steps, warmup):
+def interleaved(model, make_loop, preset, class_name, steps, warmup, backend_options=None,
+                timings=None):
     """``(stviz ms, loop ms)``: medians over the steps after ``warmup`` of one run whose callback
-    runs one step of the hand-written loop."""
+    runs one step of the hand-written loop; ``timings["first_step_s"]``: seconds from the call to
+    the first callback (a fused step's compilation is in it)."""
     labels = list(sv.contract_of(model).labels)
     loop = make_loop(model, labels.index(class_name))
     loop()  # traced / warmed before the run
-    ours, theirs, mark = [], [], {}
+    ours, theirs, mark = [], [], {"start": time.perf_counter()}
 
     def callback(step, total):
         now = time.perf_counter()
+        if timings is not None and "end" not in mark:
+            timings["first_step_s"] = now - mark["start"]
         if "end" in mark:
             ours.append(now - mark["end"])
         loop()
@@ -111,8 +115,23 @@ def interleaved(model, make_loop, preset, class_name, steps, warmup):
         mark["end"] = time.perf_counter()
 
     sv.visualize(model, "Logits", objective=[sv.class_logit(class_name)], steps=steps, seed=0,
-                 preset=sv.presets.get(preset), callback=callback)
+                 preset=sv.presets.get(preset), callback=callback,
+                 backend_options=backend_options or {})
     return (1e3 * statistics.median(ours[warmup:]), 1e3 * statistics.median(theirs[warmup + 1:]))
+
+
+def fused_rows(model, make_loop, preset, class_name, steps, warmup):
+    """The torch rows of ``--fused``: eager then fused (``fused_step=True``), each interleaved
+    with the loop, and the seconds each took to its first step (the compilation's cost)."""
+    rows = []
+    for label, options in (("eager", {}), ("fused", {"fused_step": True})):
+        timings = {}
+        ours, theirs = interleaved(model, make_loop, preset, class_name, steps, warmup,
+                                   backend_options=options, timings=timings)
+        rows.append(f"| torch ({label}) | {preset} | {theirs:.0f} | {ours:.0f} | "
+                    f"{ours / theirs:.2f} | first step {timings['first_step_s']:.1f} s |")
+        print(rows[-1], flush=True)
+    return rows
 
 
 def main(argv=None):
@@ -123,6 +142,9 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=14)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--class-name", default="playing cricket")
+    parser.add_argument("--fused", action="store_true",
+                        help="torch: each preset also with fused_step=True (torch.compile), "
+                             "with the seconds to the first step (eager, fused)")
     args = parser.parse_args(argv)
     steps, warmup = (4, 1) if args.quick else (args.steps, args.warmup)
     rows, started = [], time.perf_counter()
@@ -134,6 +156,8 @@ def main(argv=None):
             rows.append(f"| {framework} | {preset} | {theirs:.0f} | {ours:.0f} | {ratio:.2f} | "
                         f"{'yes' if ratio <= TARGET else 'no'} |")
             print(rows[-1], flush=True)
+            if framework == "torch" and args.fused:
+                rows.extend(fused_rows(model, make_loop, preset, args.class_name, steps, warmup))
     print(f"\nI3D {FRAMES} x {SIZE} x {SIZE}, one class logit ({args.class_name!r}), median of "
           f"{steps - warmup - 1} steps after {warmup} warm-up steps, interleaved; "
           f"{time.perf_counter() - started:.0f} s in all{' (--quick: not a measurement)' if args.quick else ''}\n")
