@@ -65,7 +65,7 @@ def _backend_timers(totals):
     return undo
 
 
-def profile(model, preset, class_name, steps, warmup):
+def profile(model, preset, class_name, steps, warmup, options=None):
     """``{part: ms per step}`` of one run of ``preset``, the loop's step as ``hand-written loop``."""
     labels = list(sv.contract_of(model).labels)
     loop = kinetics_perf.keras_loop(model, labels.index(class_name))
@@ -86,7 +86,8 @@ def profile(model, preset, class_name, steps, warmup):
 
     try:
         sv.visualize(model, "Logits", objective=[sv.class_logit(class_name)], steps=steps,
-                     seed=0, preset=sv.presets.get(preset), callback=callback)
+                     seed=0, preset=sv.presets.get(preset), callback=callback,
+                     backend_options=options)
     finally:
         for owner, name, original in reversed(undo):
             setattr(owner, name, original)
@@ -104,12 +105,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     model, _ = kinetics_perf.build("keras")
     for preset in args.presets.split(","):
-        parts = profile(model, preset, args.class_name, args.steps, args.warmup)
-        print(f"\n{preset}: ms per step (median of {args.steps - args.warmup - 1})")
-        for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
-            print(f"  {k:36s} {v:7.1f}")
-        known = sum(v for k, v in parts.items() if k not in ("stviz step", "hand-written loop"))
-        print(f"  {'(rest of the step)':36s} {parts.get('stviz step', 0) - known:7.1f}")
+        _report(preset, profile(model, preset, args.class_name, args.steps, args.warmup), args)
+
+
+def _report(preset, parts, args):
+    print(f"\n{preset}: ms per step (median of {args.steps - args.warmup - 1})")
+    for k, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+        print(f"  {k:36s} {v:7.1f}")
+    known = sum(v for k, v in parts.items() if k not in ("stviz step", "hand-written loop"))
+    print(f"  {'(rest of the step)':36s} {parts.get('stviz step', 0) - known:7.1f}")
 
 
 if __name__ == "__main__":
