@@ -124,7 +124,8 @@ def output_vjp(r, g, settings: Output, *, bound, centre, xp):
     if settings.squash == "radial":
         f, q = _radial(u, bound, xp)
         edge = _EDGE * bound
-        g = f * g + (q / (edge * edge)) * u * channel_dot(u, g, xp)[..., None]
+        # the per-pixel factors multiplied first: one broadcast over the channels, not two
+        g = f * g + ((q / (edge * edge)) * channel_dot(u, g, xp)[..., None]) * u
     elif settings.squash == "channel":
         b = _EDGE * bound / r.shape[-1] ** 0.5
         t = xp.tanh(u / b)
