@@ -158,9 +158,11 @@ class _MacoField(Field):
 
     def vjp(self, params, cotangent):
         g = self.canvas_cotangent(cotangent)
-        if not self.output.active:
-            return _vjp(self.basis, params, g, self.bound, self.xp)
+        # the raw output of these phases, made once by this step's to_canvas (not a second FFT)
         raw = self.remembered("raw", params, lambda p: _raw(self.basis, p, self.xp))
+        if not self.output.active:
+            return _phase_gradient(self.basis, params,
+                                   projection_vjp(raw, g, self.bound, self.xp), self.xp)
         g = output_vjp(raw, g, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
         return _phase_gradient(self.basis, params, g, self.xp)
 

@@ -73,3 +73,26 @@ def test_spectral_basis_with_channels_first_ffts_equals_the_channels_last_formul
     assert got.dtype == complex_dtype and np.allclose(got, adjoint(x), **tol)
     got = basis.from_input(x)
     assert got.dtype == complex_dtype and np.allclose(got, from_input(x), **tol)
+
+
+@pytest.mark.parametrize("preset", ["maco", "fourier"])
+def test_a_spectral_step_makes_its_input_with_one_inverse_fft(preset, monkeypatch):
+    import stviz_core as sv
+    from stviz_core.testing import LinearBackend
+
+    calls = {"to_input": 0}
+    make = Basis.to_input
+
+    def counted(self, z):
+        calls["to_input"] += 1
+        return make(self, z)
+
+    monkeypatch.setattr(Basis, "to_input", counted)
+    backend = LinearBackend({"clip": np.ones((1, 1, 1, 3, 2))}, {"clip": ((4, 8, 8, 3), "appearance")},
+                            xp=np, dtype=np.float32)
+    made = []
+    for steps in (2, 5):
+        calls["to_input"] = 0
+        sv.ascend(backend, sv.channel(0), preset=preset, steps=steps, seed=0)
+        made.append(calls["to_input"])
+    assert made[1] - made[0] == 3  # one per step: the VJP reads the constraint's (maco: no second FFT)
