@@ -6,7 +6,12 @@ namespace over TF ops, would save only the two host copies per step (inputs
 in, gradients out); ``benchmarks/keras_backend.py`` measures that copy at a
 few percent of a step on the demo model (see ``benchmarks/RESULTS.md``), and
 host arrays make the kernel's arithmetic the very same numpy code for every
-run, which is what cross-framework agreement rests on.
+run, which is what cross-framework agreement rests on. The price is that numpy
+work, single-threaded between TensorFlow's calls: on the real I3D with a
+spectral preset it is what a step costs beyond the forward pass and its VJP
+(``benchmarks/RESULTS.md``, issue 27; ``benchmarks/keras_host_work.py``). During
+a run numpy's BLAS runs one thread (:mod:`.numpy_threads`): its threads spun
+beside TensorFlow's.
 
 One step is one compiled call (``tf.function``) that runs the forward pass to
 the target layer and the vector-Jacobian product
