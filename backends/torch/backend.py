@@ -151,6 +151,8 @@ class TorchBackend(ForwardProbe, ChannelsLastTrial, KernelHooks):
             self.activation_shape, self.used_inputs = self._probe()
             if work is not None:
                 self._try_channels_last(model, explicit=channels_last is True)
+            if not self.channels_last and self.model is not self.user_model:
+                _mf.contiguous_weights(self.model)  # our copy: no weight copied at every call
             if self.cuda_graphs and self._grad_flows:  # else there is no backward to capture
                 self._graphs = GraphCache(self._forward, self._autocast,
                                           f"the forward pass to layer {layer!r}")
