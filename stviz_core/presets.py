@@ -41,8 +41,8 @@ Beyond the paper (issue 16), presets named for what they add:
   radians per step.
 * ``canvas`` (:data:`DEFAULT`, issue 24): ``fourier`` on a space-time canvas 2 x 1.25 the
   clip's, a random crop fed each step, z-scored to contrast 0.6 (a real clip's pixel std) and
-  squashed into the bound, 100 steps (:data:`CANVAS`; tuned on the Kinetics I3D with
-  ``benchmarks/kinetics_quality.py``: 2x converges faster than a 3x canvas; benchmarks/RESULTS.md).
+  squashed into the bound, frame shifts of up to 2, 200 steps (:data:`CANVAS`, :data:`CANVAS_SHIFT`;
+  tuned on the Kinetics I3D with ``benchmarks/kinetics_quality.py``; benchmarks/RESULTS.md).
 
 All take ``kappa``, ``gamma``, ``steps`` as ``paper`` does (the sweep and the CLI build every
 preset so), ``diversity`` (:mod:`stviz_core.diversity`) and the field-shaping options.
@@ -61,7 +61,7 @@ from .transforms import Transforms
 
 __all__ = ["StreamRegularization", "Preset", "ROLES", "paper", "spatial", "isotropic",
            "anisotropic", "nnpreimage", "robust", "fourier", "maco", "canvas", "CANVAS", "DEFAULT",
-           "TRANSFORMS", "get", "names", "from_dict"]
+           "CANVAS_SHIFT", "TRANSFORMS", "get", "names", "from_dict"]
 
 ROLES = ("appearance", "motion")
 
@@ -360,15 +360,16 @@ def maco(kappa: float = 1.0, gamma: float = 1.0, *, alpha: float = 1.0, rms: flo
                      diversity, MACO_RATE)
 
 
-#: ``canvas``'s options of :func:`fourier` (issue 24); :data:`DEFAULT`: the preset ``sv.visualize``,
-#: ``stviz visualize``, ``stviz demo`` and ``stviz sweep`` use unless told (``paper``: the paper's)
-CANVAS = dict(canvas=(2.0, 1.25), squash=True, standardize=True, contrast=0.6, steps=100)
-DEFAULT = "canvas"
+#: ``canvas``'s options of :func:`fourier` and largest frame shift (issue 24: 2, as the unseen views');
+#: :data:`DEFAULT`: the preset of ``sv.visualize``, ``stviz visualize``, ``stviz demo``, ``stviz sweep``
+CANVAS = dict(canvas=(2.0, 1.25), squash=True, standardize=True, contrast=0.6, steps=200)
+CANVAS_SHIFT, DEFAULT = 2, "canvas"
 
 
 def canvas(kappa: float = 1.0, gamma: float = 1.0, **options) -> Preset:
-    """:func:`fourier` with :data:`CANVAS` (options as fourier's; given ones override them)."""
-    return fourier(kappa, gamma, **{**CANVAS, **options}).replace(name="canvas")
+    """:func:`fourier` with :data:`CANVAS` and :data:`CANVAS_SHIFT` (given options override CANVAS)."""
+    preset = fourier(kappa, gamma, **{**CANVAS, **options})
+    return preset.replace(name="canvas", transforms=replace(preset.transforms, time_shift=CANVAS_SHIFT))
 
 
 def _spectral(name, base, parameterization, diversity, rate, **changes):
