@@ -84,7 +84,7 @@ FRAMES, SIZE = 8, 112
 #: within 5 minutes on 2 cores
 SHOWN = ("playing cricket", "juggling balls", "swimming backstroke", "swimming breast stroke")
 #: the demo's preset and steps: the default (issue 24, ``benchmarks/kinetics_quality.py``),
-#: 80 steps instead of its 100 for the same reason
+#: 80 steps instead of its 200 for the same reason
 PRESET = sv.presets.DEFAULT
 STEPS = 80
 #: layer headings of the page, in order
