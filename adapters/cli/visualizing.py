@@ -98,7 +98,7 @@ def _deepmind_checkpoints(rgb, flow):
 @click.option("--device", default=None, help="Move a PyTorch model there first, e.g. cuda.")
 @click.option("--backend-option", "backend_option", multiple=True, metavar="KEY=VALUE",
               help="A backend option, repeatable: e.g. autocast=bfloat16, cuda_graphs=true, "
-                   "channels_last=false, fold_batch_norm=false.")
+                   "channels_last=false, fold_batch_norm=false, fused_step=true.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing, non-empty folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages.")
