@@ -99,21 +99,30 @@ def adam(*, learning_rate=1.0, b1=0.9, b2=0.999, eps=1e-8, moment="pixel") -> Op
         lr = float(rate(step))
         mu, nu, updates = {}, {}, {}
         for key, g in grads.items():
-            xp = namespace(g)
-            sq = g * g
-            if moment == "pixel":
-                sq = xp.mean(sq, axis=-1, keepdims=True)
-            elif moment == "item":
-                sq = xp.mean(sq, axis=tuple(range(1, sq.ndim)), keepdims=True)
-            mu[key] = b1 * state.mu[key] + (1 - b1) * g
-            nu[key] = b2 * state.nu[key] + (1 - b2) * sq
-            m_hat = mu[key] / (1 - b1**count)
-            v_hat = nu[key] / (1 - b2**count)
-            updates[key] = -lr * m_hat / (xp.sqrt(v_hat) + eps)
+            updates[key], mu[key], nu[key] = adam_moments(
+                g, state.mu[key], state.nu[key], b1=b1, b2=b2, eps=eps, moment=moment, lr=lr,
+                c1=1 - b1**count, c2=1 - b2**count, xp=namespace(g))
         return updates, AdamState(count, mu, nu)
 
     config = {"name": "adam", "b1": b1, "b2": b2, "eps": eps, "moment": moment}
     return Optimizer(init, update, config)
+
+
+def adam_moments(g, mu, nu, *, b1, b2, eps, moment, lr, c1, c2, xp):
+    """One input's Adam step as a pure function: ``(update, mu, nu)``.
+
+    ``c1``, ``c2`` are the bias corrections ``1 - b1^t``, ``1 - b2^t`` and ``lr`` the step's
+    rate (numbers, or 0-d arrays where a compiled step reads them from a device table,
+    :mod:`stviz_core.run.fused`); ``moment`` as :func:`adam`'s.
+    """
+    sq = g * g
+    if moment == "pixel":
+        sq = xp.mean(sq, axis=-1, keepdims=True)
+    elif moment == "item":
+        sq = xp.mean(sq, axis=tuple(range(1, sq.ndim)), keepdims=True)
+    mu = b1 * mu + (1 - b1) * g
+    nu = b2 * nu + (1 - b2) * sq
+    return -lr * (mu / c1) / (xp.sqrt(nu / c2) + eps), mu, nu
 
 
 def _shared(v, moment):

@@ -29,10 +29,11 @@ import weakref
 import numpy as np
 
 from .._xp import array_device, from_numpy, namespace
+from ..optim import adam_moments
 from ..regularizers import (anchor_value_grad, norm_bound_value_grad_unchecked,
                             total_variation_value_grad_unchecked)
 
-__all__ = ["regularize", "adam", "regularizer_gradients", "adam_update"]
+__all__ = ["regularize", "adam", "static", "adam_update"]
 
 
 def regularize(xp, settings, xs, anchors):
@@ -69,7 +70,8 @@ def regularize(xp, settings, xs, anchors):
 
 
 def adam(xp, settings, params, grads, mu, nu, row):
-    """Adam's update (:func:`stviz_core.optim.adam`'s, op for op) and the moved parameters.
+    """Adam's update (:func:`stviz_core.optim.adam_moments`, as ``optim.adam`` runs it) and the
+    moved parameters.
 
     Parameters
     ----------
@@ -86,42 +88,19 @@ def adam(xp, settings, params, grads, mu, nu, row):
     stepped, mu, nu : tuple of array
     """
     b1, b2, eps, moment = settings
-    lr, c1, c2 = row[0], row[1], row[2]
     stepped, new_mu, new_nu = [], [], []
     for p, g, m, v in zip(params, grads, mu, nu):
-        sq = g * g
-        if moment == "pixel":
-            sq = xp.mean(sq, axis=-1, keepdims=True)
-        elif moment == "item":
-            sq = xp.mean(sq, axis=tuple(range(1, sq.ndim)), keepdims=True)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * sq
-        update = -lr * (m / c1) / (xp.sqrt(v / c2) + eps)
+        update, m, v = adam_moments(g, m, v, b1=b1, b2=b2, eps=eps, moment=moment, lr=row[0],
+                                    c1=row[1], c2=row[2], xp=xp)
         stepped.append(p + update)
         new_mu.append(m)
         new_nu.append(v)
     return tuple(stepped), tuple(new_mu), tuple(new_nu)
 
 
-def regularizer_gradients(run, x, xp):
-    """:func:`stviz_core.run.step.regularizer_gradients` through the backend's compiled
-    :func:`regularize` (``run.compiled``): the same ``(penalties, grads)`` dicts."""
-    settings = tuple(_penalty_settings(run, k) for k in run.used)
-    values, grads = run.compiled(regularize)(
-        xp, settings, tuple(x[k] for k in run.used),
-        tuple(run.anchor_to.get(k) for k in run.used))
-    penalty = {}
-    for k, terms in zip(run.used, values):
-        for name, value in zip(("norm", "tv", "anchor"), terms):
-            penalty[f"{k}/{name}"] = value
-    return penalty, dict(zip(run.used, grads))
-
-
-def _penalty_settings(run, k):
-    reg = run.streams[k]
-    weight = float(run.anchor) if k in run.anchor_to else None
-    return (*(float(w) for w in run.weights[k]), float(reg.alpha), float(reg.kappa),
-            float(reg.gamma), float(reg.bound), weight)
+def static(settings):
+    """Per-input settings as Python numbers (None kept): constants of a compiled graph."""
+    return tuple(tuple(None if v is None else float(v) for v in row) for row in settings)
 
 
 def adam_update(run, optimizer, state, pulled, params, step, xp):

@@ -157,22 +157,23 @@ def regularizer_gradients(run: RunSettings, x, xp):
     grads : dict of str to array
         The penalties' summed gradient for each input in ``run.used``.
     """
+    settings = tuple(_penalty_settings(run, k) for k in run.used)
+    regularize = _fused.regularize
     if run.compiled is not None:  # the backend's compiled graph (stviz_core.run.fused)
-        return _fused.regularizer_gradients(run, x, xp)
-    penalty, grads = {}, {}
-    for k in run.used:
-        lam_n, lam_tv = run.weights[k]
-        reg = run.streams[k]
-        nb, nb_grad = norm_bound_value_grad_unchecked(x[k], reg.alpha, xp)
-        tv, tv_grad = total_variation_value_grad_unchecked(x[k], reg.kappa, reg.gamma, xp)
-        grads[k] = lam_n * nb_grad + lam_tv * tv_grad
-        penalty[f"{k}/norm"] = lam_n * nb
-        penalty[f"{k}/tv"] = lam_tv * tv
-        if k in run.anchor_to:
-            value, grad = anchor_value_grad(x[k], run.anchor_to[k], reg.bound, xp, weight=run.anchor)
-            grads[k] = grads[k] + grad
-            penalty[f"{k}/anchor"] = value
-    return penalty, grads
+        settings, regularize = _fused.static(settings), run.compiled(regularize)
+    values, grads = regularize(xp, settings, tuple(x[k] for k in run.used),
+                               tuple(run.anchor_to.get(k) for k in run.used))
+    penalty = {f"{k}/{name}": value for k, terms in zip(run.used, values)
+               for name, value in zip(("norm", "tv", "anchor"), terms)}
+    return penalty, dict(zip(run.used, grads))
+
+
+def _penalty_settings(run: RunSettings, k):
+    """``(lam_norm, lam_tv, alpha, kappa, gamma, bound, anchor_weight)`` of input ``k``
+    (:func:`stviz_core.run.fused.regularize`; ``anchor_weight`` None without an anchor)."""
+    reg = run.streams[k]
+    weight = run.anchor if k in run.anchor_to else None
+    return (*run.weights[k], reg.alpha, reg.kappa, reg.gamma, reg.bound, weight)
 
 
 def penalties(run: RunSettings, x, names, xp) -> dict:
