@@ -210,7 +210,8 @@ def decide(threads=None, *, step_flops: Optional[float] = None) -> Decision:
         return Decision(1, f"a small step ({step_flops / 1e9:.2g} GFLOP < "
                            f"{SMALL_STEP_FLOPS / 1e9:g}): one thread")
     work = "unknown work" if step_flops is None else f"{step_flops / 1e9:.3g} GFLOP per step"
-    return Decision(cores(), f"{work}: every core ({cores()})")
+    n = cores()
+    return Decision(n, f"{work}: every core ({n})")
 
 
 def apply(backend, threads: Optional[int] = None, *, batch: int = 1) -> dict:
