@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .._checks import real
-from ..regularizers import channel_dot, project_to_bound_unchecked
+from ..regularizers import channel_dot
 
 __all__ = ["Output", "SQUASHES", "CONTRAST_DOMAIN", "check_output", "output", "output_vjp",
            "projection_vjp"]
@@ -100,74 +100,154 @@ def check_output(squash, standardize, contrast) -> Output:
     return Output(squash, standardize, contrast)
 
 
-def output(r, settings: Output, *, bound, centre, xp):
+def output(r, settings: Output, *, bound, centre, xp, axis=-1):
     """The input ``x`` of the raw output ``r`` ``(N, T, H, W, C)`` (module notes).
 
     ``centre``: subtract the mean when standardizing (appearance; flow keeps its mean).
     Standardized without a squash, the output ends in the paper's projection (as maco's does).
+    ``axis``: where the channels are (``1`` for ``(N, C, T, H, W)``: :class:`Stage`).
     """
-    u = _standardized(r, settings, bound, centre, xp)[0] if settings.standardize else r
-    if settings.squash == "radial":
-        return _radial(u, bound, xp)[0] * u
-    if settings.squash == "channel":
-        b = _EDGE * bound / r.shape[-1] ** 0.5
-        return b * xp.tanh(u / b)
-    return project_to_bound_unchecked(u, bound, xp) if settings.standardize else u
+    return forward(r, settings, bound=bound, centre=centre, xp=xp, axis=axis).x
 
 
-def output_vjp(r, g, settings: Output, *, bound, centre, xp):
+def output_vjp(r, g, settings: Output, *, bound, centre, xp, axis=-1):
     """The gradient w.r.t. ``r`` of ``<output(r), g>``."""
-    if settings.standardize:
-        u, d, scale = _standardized(r, settings, bound, centre, xp)
-    else:
-        u = r
-    if settings.squash == "radial":
-        f, q = _radial(u, bound, xp)
-        edge = _EDGE * bound
-        # the per-pixel factors multiplied first: one broadcast over the channels, not two
-        g = f * g + ((q / (edge * edge)) * channel_dot(u, g, xp)[..., None]) * u
-    elif settings.squash == "channel":
-        b = _EDGE * bound / r.shape[-1] ** 0.5
-        t = xp.tanh(u / b)
-        g = (1 - t * t) * g
-    elif settings.standardize:
-        g = projection_vjp(u, g, bound, xp)
-    if not settings.standardize:
-        return g
-    # u = k d / s, s^2 = |d|^2 / P + eps^2, d = r - mean(r) (centre) or r
-    k, pixels = settings.contrast * bound, r.shape[1] * r.shape[2] * r.shape[3]
-    inner = xp.sum(g * d, axis=(1, 2, 3, 4), keepdims=True)
-    h = (k / scale) * g - (k * inner / (pixels * scale**3)) * d
-    return h - xp.mean(h, axis=(1, 2, 3, 4), keepdims=True) if centre else h
+    return forward(r, settings, bound=bound, centre=centre, xp=xp, axis=axis).vjp(g)
 
 
-def projection_vjp(r, g, bound, xp):
+def projection_vjp(r, g, bound, xp, axis=-1):
     """``J^T g`` of ``r -> r min(1, B/|r|)`` per pixel: ``(B/|r|)(g - r (r.g)/|r|^2)`` outside."""
-    sq = channel_dot(r, r, xp)[..., None]
-    outside = sq > bound * bound
-    safe = xp.where(outside, sq, xp.ones_like(sq))
-    radial = channel_dot(r, g, xp)[..., None] / safe
-    return xp.where(outside, (bound / xp.sqrt(safe)) * (g - r * radial), g)
+    return projection(r, bound=bound, xp=xp, axis=axis).vjp(g)
 
 
-def _standardized(r, settings, bound, centre, xp):
-    """``(u, d, s)``: the standardized output, the centred raw output and the scale (module notes)."""
-    axes = (1, 2, 3, 4)
-    d = r - xp.mean(r, axis=axes, keepdims=True) if centre else r
-    pixels = r.shape[1] * r.shape[2] * r.shape[3]
-    scale = xp.sqrt(xp.sum(d * d, axis=axes, keepdims=True) / pixels + (_EPS * bound) ** 2)
-    return (settings.contrast * bound / scale) * d, d, scale
+def projection(r, *, bound, xp, axis=-1) -> "Stage":
+    """The paper's projection of every pixel vector of ``r`` to norm ``<= bound``, as a
+    :class:`Stage` (its ``x`` and its ``vjp``)."""
+    stage = Stage(r, None, 1.0, bound, axis, xp)
+    stage.x = stage.projected()
+    return stage
 
 
-def _radial(u, bound, xp):
-    """Per pixel, ``f = tanh(rho) / rho`` and ``q = f'(rho) / rho`` at ``rho = |u| / B'``."""
-    edge = _EDGE * bound
-    rho = xp.sqrt(channel_dot(u, u, xp)[..., None]) / edge
-    small = rho < _SERIES
-    safe = xp.where(small, xp.ones_like(rho), rho)
-    t = xp.tanh(safe)
-    rho2 = rho * rho
-    f = xp.where(small, 1 - rho2 / 3 + 2 * rho2 * rho2 / 15, t / safe)
-    q = xp.where(small, -2 / 3 + 8 * rho2 / 15 - 34 * rho2 * rho2 / 105,
-                 (safe * (1 - t * t) - t) / (safe * safe * safe))
-    return f, q
+def forward(r, settings: Output, *, bound, centre, xp, axis=-1) -> "Stage":
+    """The output stage at ``r``: its ``x``, and what :meth:`Stage.vjp` reads kept."""
+    if not settings.standardize:
+        stage = Stage(r, settings, 1.0, bound, axis, xp)
+    else:
+        d = r - xp.mean(r, axis=_ALL, keepdims=True) if centre else r
+        stage = Stage(d, settings, None, bound, axis, xp, centre=centre)
+        pixels = d.shape[1] * d.shape[2] * d.shape[3] * d.shape[4] / d.shape[axis]
+        stage.scale = xp.sqrt(xp.sum(stage.norms(), axis=_ALL, keepdims=True) / pixels
+                              + (_EPS * bound) ** 2)
+        stage.gain, stage.pixels = (settings.contrast * bound) / stage.scale, pixels
+    if settings.squash == "radial":
+        stage.x = stage.radial()
+    elif settings.squash == "channel":
+        stage.x = stage.channel()
+    elif settings.standardize:
+        stage.x = stage.projected()
+    else:
+        stage.x = r
+    return stage
+
+
+_ALL = (1, 2, 3, 4)
+
+
+class Stage:
+    """The output stage at one raw output: its input ``x`` and the factors its VJP reads.
+
+    The stage is ``x = gain * S * base`` per pixel for the radial squash and the projection
+    (``base`` the centred raw output, ``gain`` the z-score's ``k / s`` or 1, ``S`` a per-pixel
+    factor), ``b tanh(gain base / b)`` for the channel squash. The VJP has the same form,
+    ``gain (S g + R base) - c base``, so it needs each pixel's ``base . g`` and its channel sums
+    but no further pass over the channels; per-pixel factors are ``(N, 1, T, H, W)`` with the
+    channels first (``axis=1``), which numpy and PyTorch broadcast over the channels ~10x
+    faster than a ``(N, T, H, W, 1)`` factor over a last axis of 3.
+    """
+
+    def __init__(self, base, settings, gain, bound, axis, xp, *, centre=False):
+        self.base, self.settings, self.gain, self.bound = base, settings, gain, bound
+        self.axis, self.xp, self.centre = axis, xp, centre
+        self.scale = self.pixels = self.x = self._norms = None
+        self.factor = self.radial_factor = self.tanh = None
+
+    def dot(self, a, b):
+        """Each pixel's inner product over the channels, keeping the channel axis (length 1)."""
+        if self.axis in (-1, 4):
+            return channel_dot(a, b, self.xp)[..., None]
+        total = a[:, 0:1, ...] * b[:, 0:1, ...]
+        for c in range(1, a.shape[1]):
+            total = total + a[:, c:c + 1, ...] * b[:, c:c + 1, ...]
+        return total
+
+    def channel_sum(self, a):
+        """Each pixel's sum over the channels, keeping the channel axis (length 1)."""
+        last = self.axis in (-1, 4)
+        total = a[..., 0:1] if last else a[:, 0:1, ...]
+        for c in range(1, a.shape[self.axis]):
+            total = total + (a[..., c:c + 1] if last else a[:, c:c + 1, ...])
+        return total
+
+    def norms(self):
+        """Each pixel's squared norm of ``base`` (kept)."""
+        if self._norms is None:
+            self._norms = self.dot(self.base, self.base)
+        return self._norms
+
+    def _square_gain(self):
+        return self.gain * self.gain if self.settings is not None and self.settings.standardize \
+            else 1.0
+
+    def radial(self):
+        xp, edge = self.xp, _EDGE * self.bound
+        rho = xp.sqrt(self.norms() * self._square_gain()) / edge
+        small = rho < _SERIES
+        safe = xp.where(small, xp.ones_like(rho), rho)
+        t = xp.tanh(safe)
+        rho2 = rho * rho
+        self.factor = xp.where(small, 1 - rho2 / 3 + 2 * rho2 * rho2 / 15, t / safe)
+        q = xp.where(small, -2 / 3 + 8 * rho2 / 15 - 34 * rho2 * rho2 / 105,
+                     (safe * (1 - t * t) - t) / (safe * safe * safe))
+        self.radial_factor = q * (self._square_gain() / (edge * edge))  # R = this * (base . g)
+        return (self.gain * self.factor) * self.base
+
+    def channel(self):
+        b = _EDGE * self.bound / self.base.shape[self.axis] ** 0.5
+        self.tanh = self.xp.tanh((self.gain / b) * self.base)
+        return b * self.tanh
+
+    def projected(self):
+        xp, bound = self.xp, self.bound
+        sq = self.norms() * self._square_gain()
+        outside = sq > bound * bound
+        safe = xp.where(outside, sq, xp.ones_like(sq))
+        self.factor = xp.where(outside, bound / xp.sqrt(safe), xp.ones_like(sq))
+        # R = this * (base . g): -(B/|u|) u (u.g)/|u|^2 outside, with u = gain base
+        self.radial_factor = xp.where(outside, -self.factor * self._square_gain() / safe,
+                                      xp.zeros_like(sq))
+        return (self.gain * self.factor) * self.base
+
+    def vjp(self, g):
+        """The gradient w.r.t. the raw output of ``<x, g>`` (``g`` in ``x``'s layout)."""
+        xp, standardize = self.xp, self.settings is not None and self.settings.standardize
+        if self.tanh is not None:
+            g1 = (1 - self.tanh * self.tanh) * g
+            if not standardize:
+                return g1
+            inner = xp.sum(g1 * self.base, axis=_ALL, keepdims=True)
+            h = self.gain * g1 - (self.gain * inner / (self.pixels * self.scale**2)) * self.base
+            return h - xp.mean(h, axis=_ALL, keepdims=True) if self.centre else h
+        bg = self.dot(self.base, g)
+        r = self.radial_factor * bg
+        if not standardize:
+            return self.factor * g + r * self.base
+        # h = gain (S g + R d) - c d with c = gain <S g + R d, d> / (P s^2): per-pixel sums only
+        inner = xp.sum(self.factor * bg + r * self.norms(), axis=_ALL, keepdims=True)
+        c = self.gain * inner / (self.pixels * self.scale**2)
+        on_g, on_d = self.gain * self.factor, self.gain * r - c
+        h = on_g * g + on_d * self.base
+        if not self.centre:
+            return h
+        mean = (xp.sum(on_g * self.channel_sum(g), axis=_ALL, keepdims=True)
+                + xp.sum(on_d * self.channel_sum(self.base), axis=_ALL, keepdims=True))
+        return h - mean / (self.pixels * self.base.shape[self.axis])

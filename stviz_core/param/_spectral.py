@@ -23,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._xp import from_numpy
+from . import _fft
 
 __all__ = ["AXES", "LUCID_COLOUR_SQRT", "frequencies", "amplitude", "colour_matrix",
-           "half_width", "Basis"]
+           "half_width", "Basis", "channels_first", "channels_last"]
 
 AXES = (1, 2, 3)  # t, y, x of (N, T, H, W, C)
 
@@ -147,25 +148,39 @@ class Basis:
             parts.append(z[:, :, :, last:, :])
         return xp.concat(parts, axis=3)
 
-    def to_input(self, z):
-        """``x = irfftn(hermitian(scale * z)) @ colour.T`` for a complex half spectrum ``z``."""
+    def to_first(self, z):
+        """``x`` of :meth:`to_input` with the channels first, ``(N, C, T, H, W)`` (contiguous)."""
         xp = self.xp
         spectrum = _contiguous(xp.permute_dims(self.hermitian(self.scale * z), _FIRST), xp)
-        raw = xp.fft.irfftn(spectrum, s=self.shape[:3], axes=_FIRST_AXES, norm="ortho")
-        return _mixed(self.colour, raw, xp)
+        raw = _fft.irfftn(spectrum, self.shape[:3], _FIRST_AXES, xp)
+        n, c, t, h, w = raw.shape
+        return xp.reshape(xp.matmul(self.colour, xp.reshape(raw, (n, c, t * h * w))),
+                          (n, c, t, h, w))
+
+    def to_input(self, z):
+        """``x = irfftn(hermitian(scale * z)) @ colour.T`` for a complex half spectrum ``z``,
+        channels last in memory too (a transposed view made PyTorch's per-pixel work
+        downstream, the jitter's row take above all, up to 10x slower)."""
+        return channels_last(self.to_first(z), self.xp)
 
     def adjoint(self, g):
         """The adjoint of :meth:`to_input` (real inner products): a complex half spectrum."""
+        return self.adjoint_first(channels_first(g, self.xp))
+
+    def adjoint_first(self, g):
+        """:meth:`adjoint` of a cotangent with the channels first, ``(N, C, T, H, W)``."""
         xp = self.xp
-        mixed = _channels_first(self.colour_t, g, xp)
-        spectrum = xp.fft.rfftn(mixed, axes=_FIRST_AXES, norm="ortho")
+        spectrum = _fft.rfftn(_mixed_first(self.colour_t, g, xp), _FIRST_AXES, xp)
         return (self.scale * self.weights) * xp.permute_dims(spectrum, _LAST)
 
     def from_input(self, x):
         """The ``z`` whose :meth:`to_input` is ``x`` (every scale must be non-zero)."""
+        return self.from_first(channels_first(x, self.xp))
+
+    def from_first(self, x):
+        """:meth:`from_input` of an input with the channels first, ``(N, C, T, H, W)``."""
         xp = self.xp
-        spectrum = xp.fft.rfftn(_channels_first(self.inverse, x, xp), axes=_FIRST_AXES,
-                                norm="ortho")
+        spectrum = _fft.rfftn(_mixed_first(self.inverse, x, xp), _FIRST_AXES, xp)
         return xp.permute_dims(spectrum, _LAST) / self.scale
 
 
@@ -173,22 +188,22 @@ _FIRST, _LAST = (0, 4, 1, 2, 3), (0, 2, 3, 4, 1)  # (N, T, H, W, C) <-> (N, C, T
 _FIRST_AXES = (2, 3, 4)  # t, y, x of (N, C, T, H, W)
 
 
-def _channels_first(matrix, x, xp):
-    """``matrix`` ``(C, C)`` applied to each pixel of ``x`` ``(N, T, H, W, C)``: ``(N, C, T, H, W)``."""
-    n, t, h, w, c = x.shape
-    flat = xp.reshape(xp.permute_dims(x, _FIRST), (n, c, t * h * w))
-    return xp.reshape(xp.matmul(matrix, flat), (n, c, t, h, w))
+def _mixed_first(matrix, x, xp):
+    """``matrix`` ``(C, C)`` applied to each pixel of ``x`` ``(N, C, T, H, W)``."""
+    n, c, t, h, w = x.shape
+    return xp.reshape(xp.matmul(matrix, xp.reshape(x, (n, c, t * h * w))), (n, c, t, h, w))
+
+
+def channels_first(x, xp):
+    """``x`` ``(N, T, H, W, C)`` as ``(N, C, T, H, W)``, contiguous in that order."""
+    return _contiguous(xp.permute_dims(x, _FIRST), xp)
+
+
+def channels_last(x, xp):
+    """``x`` ``(N, C, T, H, W)`` as ``(N, T, H, W, C)``, contiguous in that order."""
+    return _contiguous(xp.permute_dims(x, _LAST), xp)
 
 
 def _contiguous(x, xp):
     """``x`` in its own axis order in memory (a reshape there and back copies a transposed view)."""
     return xp.reshape(xp.reshape(x, (-1,)), x.shape)
-
-
-def _mixed(matrix, raw, xp):
-    """``matrix`` ``(C, C)`` applied to each pixel of ``raw`` ``(N, C, T, H, W)``: ``(N, T, H, W, C)``,
-    channels last in memory too (a transposed view made PyTorch's per-pixel work downstream, the
-    jitter's row take above all, up to 10x slower; the copy costs numpy nothing measurable)."""
-    n, c, t, h, w = raw.shape
-    out = xp.matmul(matrix, xp.reshape(raw, (n, c, t * h * w)))
-    return _contiguous(xp.permute_dims(xp.reshape(out, (n, c, t, h, w)), _LAST), xp)

@@ -33,9 +33,8 @@ from typing import Optional
 import numpy as np
 
 from .._xp import from_numpy, namespace
-from ..regularizers import project_to_bound_unchecked
-from ._spectral import Basis, amplitude, colour_matrix, half_width
-from ._output import output, output_vjp
+from ._spectral import Basis, amplitude, channels_first, channels_last, colour_matrix, half_width
+from ._output import forward, projection
 from .base import Field, Parameterization, check_alpha
 
 __all__ = ["Fourier", "init", "to_input", "to_input_vjp", "from_input"]
@@ -135,29 +134,41 @@ class _FourierField(Field):
                            for rng in rngs])
         return from_numpy(params, self.xp, dtype=self.dtype, device=self.device)
 
+    def _spectrum(self, params):
+        return self.basis.as_complex(params[..., 0], params[..., 1])
+
     def _raw(self, params):
-        return self.remembered("raw", params, lambda p: self.basis.to_input(
-            self.basis.as_complex(p[..., 0], p[..., 1])))
+        return self.remembered("raw", params, lambda p: self.basis.to_input(self._spectrum(p)))
+
+    def _stage(self, params):
+        """The output stage (or, without one, the projection) at the parameters' raw output,
+        channels first (:class:`~stviz_core.param._output.Stage`)."""
+        def make(p):
+            first = self.basis.to_first(self._spectrum(p))
+            if not self.output.active:
+                return projection(first, bound=self.bound, xp=self.xp, axis=1)
+            return forward(first, self.output, bound=self.bound, centre=self.centre, xp=self.xp,
+                           axis=1)
+        return self.remembered("stage", params, make)
 
     def to_canvas(self, params):
-        raw = self._raw(params)
         if not self.output.active:
-            return raw
-        return self.remembered("canvas", params, lambda p: output(
-            raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp))
+            return self._raw(params)
+        return self.remembered("canvas", params,
+                               lambda p: channels_last(self._stage(p).x, self.xp))
 
     def vjp(self, params, cotangent):
         g = self.canvas_cotangent(cotangent)
-        if self.output.active:
-            g = output_vjp(self._raw(params), g, self.output, bound=self.bound,
-                           centre=self.centre, xp=self.xp)
-        return _pairs(self.basis.adjoint(g), self.xp)
+        if not self.output.active:
+            return _pairs(self.basis.adjoint(g), self.xp)
+        g = self._stage(params).vjp(channels_first(g, self.xp))
+        return _pairs(self.basis.adjoint_first(g), self.xp)
 
     def constrain(self, params):
         if self.output.active:  # inside the bound by construction
             return params, self.to_input(params)
-        x = project_to_bound_unchecked(self._raw(params), self.bound, self.xp)
-        return _pairs(self.basis.from_input(x), self.xp), self.view(x)
+        x = self._stage(params).x  # projected, channels first
+        return _pairs(self.basis.from_first(x), self.xp), self.view(channels_last(x, self.xp))
 
     def from_input(self, x):
         if self.output.active:

@@ -46,8 +46,8 @@ import numpy as np
 from .._checks import real
 from .._xp import from_numpy, namespace
 from ..regularizers import project_to_bound_unchecked
-from ._output import output, output_vjp, projection_vjp
-from ._spectral import Basis, amplitude, colour_matrix, half_width
+from ._output import forward, projection, projection_vjp
+from ._spectral import Basis, amplitude, channels_first, channels_last, colour_matrix, half_width
 from .base import Field, Parameterization, check_alpha
 
 __all__ = ["Maco", "init", "to_input", "to_input_vjp"]
@@ -85,14 +85,19 @@ def _raw(basis, phases, xp):
     return basis.to_input(basis.as_complex(xp.cos(phases), xp.sin(phases)))
 
 
+def _raw_first(basis, phases, xp):
+    return basis.to_first(basis.as_complex(xp.cos(phases), xp.sin(phases)))
+
+
 def _vjp(basis, phases, cotangent, bound, xp):
     return _phase_gradient(basis, phases,
                            projection_vjp(_raw(basis, phases, xp), cotangent, bound, xp), xp)
 
 
-def _phase_gradient(basis, phases, g_raw, xp):
-    """The gradient w.r.t. the phases of ``<raw(phases), g_raw>``."""
-    g = basis.adjoint(g_raw)
+def _phase_gradient(basis, phases, g_raw, xp, first=False):
+    """The gradient w.r.t. the phases of ``<raw(phases), g_raw>`` (``g_raw`` channels first
+    where ``first``)."""
+    g = basis.adjoint_first(g_raw) if first else basis.adjoint(g_raw)
     # d/dphi of Re(z) g_re + Im(z) g_im with z = exp(i phi), amplitude inside the basis
     return xp.cos(phases) * xp.imag(g) - xp.sin(phases) * xp.real(g)
 
@@ -149,22 +154,24 @@ class _MacoField(Field):
         phases = np.stack([init(self.canvas_shape, rng) for rng in rngs])  # scale: fixed by rms
         return from_numpy(phases, self.xp, dtype=self.dtype, device=self.device)
 
+    def _stage(self, params):
+        """The output stage, or the projection without one, at the phases' raw output, channels
+        first (:class:`~stviz_core.param._output.Stage`); made once per step."""
+        def make(p):
+            first = _raw_first(self.basis, p, self.xp)
+            if not self.output.active:
+                return projection(first, bound=self.bound, xp=self.xp, axis=1)
+            return forward(first, self.output, bound=self.bound, centre=self.centre, xp=self.xp,
+                           axis=1)
+        return self.remembered("stage", params, make)
+
     def to_canvas(self, params):
-        raw = self.remembered("raw", params, lambda p: _raw(self.basis, p, self.xp))
-        if not self.output.active:
-            return project_to_bound_unchecked(raw, self.bound, self.xp)
-        return self.remembered("canvas", params, lambda p: output(
-            raw, self.output, bound=self.bound, centre=self.centre, xp=self.xp))
+        return self.remembered("canvas", params,
+                               lambda p: channels_last(self._stage(p).x, self.xp))
 
     def vjp(self, params, cotangent):
-        g = self.canvas_cotangent(cotangent)
-        # the raw output of these phases, made once by this step's to_canvas (not a second FFT)
-        raw = self.remembered("raw", params, lambda p: _raw(self.basis, p, self.xp))
-        if not self.output.active:
-            return _phase_gradient(self.basis, params,
-                                   projection_vjp(raw, g, self.bound, self.xp), self.xp)
-        g = output_vjp(raw, g, self.output, bound=self.bound, centre=self.centre, xp=self.xp)
-        return _phase_gradient(self.basis, params, g, self.xp)
+        g = self._stage(params).vjp(channels_first(self.canvas_cotangent(cotangent), self.xp))
+        return _phase_gradient(self.basis, params, g, self.xp, first=True)
 
     def constrain(self, params):
         return params, self.to_input(params)

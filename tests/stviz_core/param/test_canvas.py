@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import stviz_core as sv
 from stviz_core import param, presets
 from stviz_core.param._canvas import View, canvas_shape
-from stviz_core.param._output import Output, output, output_vjp
+from stviz_core.param._output import Output, forward, output, output_vjp, projection, projection_vjp
 from stviz_core.testing import LinearBackend
 from stviz_core.transforms import Transforms, Warp, crop_start
 
@@ -54,6 +54,28 @@ def test_output_vjp_matches_finite_differences(xp, settings, role, seed):
 
     exact, numeric = _directional(f, xp.sum(output_vjp(r, g, settings, **kw) * d), r, d)
     assert exact == pytest.approx(numeric, rel=1e-6, abs=1e-7)
+
+
+@given(st.sampled_from(OUTPUTS + [None]), st.booleans(), st.integers(0, 2**16))
+def test_the_stage_with_the_channels_first_equals_it_with_the_channels_last(xp, settings, centre,
+                                                                           seed):
+    """The spectral fields run the output stage (and the projection, ``None``) channels first."""
+    rng = np.random.default_rng(seed)
+    r, g = (rng.standard_normal((2, 3, 4, 5, 3)) * 2.0 for _ in range(2))
+    first = [asarray(xp, np.ascontiguousarray(np.moveaxis(a, -1, 1))) for a in (r, g)]
+    last = [asarray(xp, a) for a in (r, g)]
+
+    def stage(a, axis):
+        if settings is None:
+            return projection(a, bound=2.0, xp=xp, axis=axis)
+        return forward(a, settings, bound=2.0, centre=centre, xp=xp, axis=axis)
+
+    s_last, s_first = stage(last[0], -1), stage(first[0], 1)
+    for a, b in ((s_last.x, s_first.x), (s_last.vjp(last[1]), s_first.vjp(first[1]))):
+        np.testing.assert_allclose(np.moveaxis(host(b), 1, -1), host(a), rtol=1e-12, atol=1e-12)
+    if settings is None:
+        np.testing.assert_allclose(host(s_last.vjp(last[1])),
+                                   host(projection_vjp(last[0], last[1], 2.0, xp)), rtol=1e-12)
 
 
 @pytest.mark.parametrize("shaping", SHAPINGS, ids=str)
