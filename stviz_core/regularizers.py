@@ -26,8 +26,10 @@ __all__ = [
     "project_to_bound_unchecked",
     "total_variation_unchecked",
     "total_variation_value_grad_unchecked",
+    "penalties_value_grad_unchecked",
     "anchor_value_grad",
     "channel_dot",
+    "scale_pixels",
     "ANCHOR_TERM",
 ]
 
@@ -156,11 +158,27 @@ def norm_bound_value_grad_unchecked(x, alpha, xp):
     grad : array
         Same shape as ``x``.
     """
-    sq = _squared_norms(x, xp)
+    return _norm_value_grad(x, alpha, 1.0, xp)
+
+
+def _norm_value_grad(x, alpha, factor, xp):
+    """``N_B(x)`` and ``factor`` times its gradient, each pixel's ``|x|^(alpha-2)`` computed once
+    for both (two full-size arrays made: the gradient and ``x``'s copy in it)."""
+    sq = _squared_norms(x, xp)  # a fresh array: this function's to overwrite
+    power = _norm_power(sq, alpha, xp)  # |x|^(alpha-2), 0 on a zero pixel
+    grad = scale_pixels(x, power, xp, factor=factor * alpha)
+    sq *= power
+    return per_item_sum(sq, xp), grad
+
+
+def _norm_power(sq, alpha, xp):
+    """``|x|^(alpha-2)`` of each pixel from its squared norm, 0 where the pixel is zero."""
+    exponent = alpha / 2 - 1
+    if exponent > 0:  # 0 ** exponent is 0: a zero pixel needs no case of its own
+        return xp.sqrt(sq) if exponent == 0.5 else sq**exponent
     nonzero = sq > 0
     safe = xp.where(nonzero, sq, xp.ones_like(sq))
-    power = xp.where(nonzero, safe ** (alpha / 2 - 1), xp.zeros_like(sq))  # |x|^(alpha-2)
-    return per_item_sum(sq * power, xp), (alpha * power)[..., None] * x
+    return xp.where(nonzero, safe**exponent, xp.zeros_like(sq))
 
 
 def project_to_bound_unchecked(x, bound, xp):
@@ -171,11 +189,11 @@ def project_to_bound_unchecked(x, bound, xp):
     array
         Same shape as ``x``.
     """
-    norms = xp.sqrt(_squared_norms(x, xp))
-    outside = norms > bound
-    scale = xp.where(outside, bound / xp.where(outside, norms, xp.ones_like(norms)),
-                     xp.ones_like(norms))
-    return x * scale[..., None]
+    # 1 / (max(|x|, B) / B): B / |x| outside the bound, exactly 1 inside (PyTorch's B / array
+    # multiplies by a reciprocal: B / B can be 1 - 1 ulp), no division by a zero norm
+    over = xp.clip(xp.sqrt(_squared_norms(x, xp)), min=bound)
+    over /= bound
+    return scale_pixels(x, 1 / over, xp)
 
 
 def total_variation_unchecked(x, kappa, gamma, xp):
@@ -207,17 +225,45 @@ def total_variation_value_grad_unchecked(x, kappa, gamma, xp):
     grad : array
         Same shape as ``x``.
     """
-    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
     grad = xp.zeros_like(x)
+    return _add_tv_grad(x, kappa, gamma, 1.0, grad, xp), grad
+
+
+def _add_tv_grad(x, kappa, gamma, factor, grad, xp):
+    """``R_TV(x)`` per visualization; adds ``factor`` times its gradient to ``grad`` in place
+    (one full-size difference per axis, scaled in place and added to ``grad``'s two slices)."""
+    total = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
     for axis, weight in _axes(kappa, gamma):
         if x.shape[axis] > 1:
             d = _difference(x, axis)
             total = total + weight * per_item_sum(d * d, xp)
-            edge = xp.zeros_like(x[_slice(axis, slice(0, 1))])
-            grad = grad + (2 * weight) * (
-                xp.concat([edge, d], axis=axis) - xp.concat([d, edge], axis=axis)
-            )
-    return total, grad
+            d *= 2 * weight * factor
+            grad[_slice(axis, slice(1, None))] += d
+            grad[_slice(axis, slice(None, -1))] -= d
+    return total
+
+
+def penalties_value_grad_unchecked(x, lam_norm, lam_tv, alpha, kappa, gamma, xp):
+    """The weighted penalties of eq. 2 and 3 and their summed gradient, in one gradient array.
+
+    A term whose weight is 0 is skipped (its value is 0, its gradient nothing). Unchecked.
+
+    Returns
+    -------
+    values : tuple of array
+        ``(lam_norm * N_B(x), lam_tv * R_TV(x))``, each ``(N,)``.
+    grad : array
+        ``lam_norm * grad N_B + lam_tv * grad R_TV``, same shape as ``x`` (a fresh array).
+    """
+    zero = xp.zeros((x.shape[0],), dtype=x.dtype, device=_device(x))
+    norm, tv, grad = zero, zero, None
+    if lam_norm != 0:
+        norm, grad = _norm_value_grad(x, alpha, lam_norm, xp)
+        norm = lam_norm * norm
+    if lam_tv != 0:
+        grad = xp.zeros_like(x) if grad is None else grad
+        tv = lam_tv * _add_tv_grad(x, kappa, gamma, lam_tv, grad, xp)
+    return (norm, tv), (xp.zeros_like(x) if grad is None else grad)
 
 
 def _squared_norms(x, xp):
@@ -246,6 +292,22 @@ def channel_dot(a, b, xp):
         else:
             total = total + a[..., c] * b[..., c]
     return total
+
+
+def scale_pixels(x, per_pixel, xp, *, factor=None):
+    """``x * per_pixel[..., None]`` (times ``factor``): each pixel's vector times its number.
+
+    With at most 4 channels, ``x`` (times ``factor``) is copied and each channel multiplied in
+    place (PyTorch's CPU kernels broadcast a per-pixel factor over a last axis of 3 several
+    times slower; numpy's ~2x); with more, a broadcast product.
+    """
+    if x.shape[-1] > _UNROLLED:
+        out = x * per_pixel[..., None]
+        return out if factor is None else out * factor
+    out = xp.asarray(x, copy=True) if factor is None else x * factor
+    for c in range(x.shape[-1]):
+        out[..., c] *= per_pixel
+    return out
 
 
 def _slice(axis, sl):
@@ -297,4 +359,7 @@ def anchor_value_grad(x, x0, bound, xp, *, weight=1.0, grad=True):
     scale = weight / (t * h * w * bound * bound)
     d = x - x0
     value = scale * per_item_sum(d * d, xp)
-    return value, ((2.0 * scale) * d if grad else None)
+    if not grad:
+        return value, None
+    d *= 2.0 * scale  # d is this function's: the gradient made in place
+    return value, d

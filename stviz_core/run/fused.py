@@ -30,8 +30,7 @@ import numpy as np
 
 from .._xp import array_device, from_numpy, namespace
 from ..optim import adam_moments
-from ..regularizers import (anchor_value_grad, norm_bound_value_grad_unchecked,
-                            total_variation_value_grad_unchecked)
+from ..regularizers import anchor_value_grad, penalties_value_grad_unchecked
 
 __all__ = ["regularize", "adam", "static", "adam_update"]
 
@@ -57,13 +56,12 @@ def regularize(xp, settings, xs, anchors):
     """
     values, grads = [], []
     for (lam_n, lam_tv, alpha, kappa, gamma, bound, weight), x, x0 in zip(settings, xs, anchors):
-        nb, nb_grad = norm_bound_value_grad_unchecked(x, alpha, xp)
-        tv, tv_grad = total_variation_value_grad_unchecked(x, kappa, gamma, xp)
-        grad = lam_n * nb_grad + lam_tv * tv_grad
-        terms = (lam_n * nb, lam_tv * tv)
+        # one gradient array per input, each term added to it in place (a fresh array)
+        terms, grad = penalties_value_grad_unchecked(x, lam_n, lam_tv, alpha, kappa, gamma, xp)
         if weight is not None:
             value, anchor_grad = anchor_value_grad(x, x0, bound, xp, weight=weight)
-            grad, terms = grad + anchor_grad, terms + (value,)
+            grad += anchor_grad
+            terms += (value,)
         values.append(terms)
         grads.append(grad)
     return tuple(values), tuple(grads)

@@ -257,3 +257,48 @@ def test_fused_value_and_gradient_equal_the_separate_functions(xp, x, alpha, kap
     np.testing.assert_allclose(host(v), host(R.total_variation(xa, kappa=kappa, gamma=gamma)), rtol=1e-12)
     np.testing.assert_allclose(host(g), host(R.total_variation_grad(xa, kappa=kappa, gamma=gamma)),
                                rtol=1e-12, atol=1e-12)
+
+
+lams = st.one_of(st.just(0.0), st.floats(1e-3, 10.0))
+
+
+@given(volumes(), alphas, lams, lams, weights, weights)
+def test_the_weighted_penalties_equal_the_weighted_separate_functions(xp, x, alpha, lam_n, lam_tv,
+                                                                      kappa, gamma):
+    """One gradient array for both terms (a term of weight 0 skipped): the same numbers."""
+    xa = asarray(xp, x)
+    (norm, tv), grad = R.penalties_value_grad_unchecked(xa, lam_n, lam_tv, alpha, kappa, gamma, xp)
+    nb, nb_grad = (host(a) for a in R.norm_bound_value_grad_unchecked(xa, alpha, xp))
+    rtv, tv_grad = (host(a) for a in R.total_variation_value_grad_unchecked(xa, kappa, gamma, xp))
+    np.testing.assert_allclose(host(norm), lam_n * nb, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(host(tv), lam_tv * rtv, rtol=1e-12, atol=0)
+    expected = lam_n * nb_grad + lam_tv * tv_grad
+    assert grad.shape == xa.shape
+    np.testing.assert_allclose(host(grad), expected, rtol=1e-12,
+                               atol=1e-12 * (1 + np.abs(expected).max()))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 7])
+@pytest.mark.parametrize("factor", [None, 0.5])
+def test_scale_pixels_is_the_broadcast_product_and_leaves_its_input(xp, channels, factor):
+    rng = np.random.default_rng(channels)
+    x, per_pixel = rng.standard_normal((2, 3, 4, 5, channels)), rng.standard_normal((2, 3, 4, 5))
+    xa = asarray(xp, x)
+    got = host(R.scale_pixels(xa, asarray(xp, per_pixel), xp, factor=factor))
+    expected = x * per_pixel[..., None] * (1.0 if factor is None else factor)
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=0)
+    np.testing.assert_array_equal(host(xa), x)
+
+
+def test_no_penalty_writes_into_its_inputs(xp):
+    """The kernels work in place only on arrays they made: x and the anchor stay as they were."""
+    rng = np.random.default_rng(3)
+    x, x0 = 50 * rng.standard_normal((2, 3, 5, 4, 3)), 50 * rng.standard_normal((1, 3, 5, 4, 3))
+    xa, x0a = asarray(xp, x), asarray(xp, x0)
+    R.penalties_value_grad_unchecked(xa, 0.1, 0.2, 3.0, 1.0, 1.0, xp)
+    R.norm_bound_value_grad_unchecked(xa, 1.5, xp)
+    R.total_variation_value_grad_unchecked(xa, 1.0, 2.0, xp)
+    R.project_to_bound_unchecked(xa, 60.0, xp)
+    R.anchor_value_grad(xa, x0a, 160.0, xp, weight=2.0)
+    np.testing.assert_array_equal(host(xa), x)
+    np.testing.assert_array_equal(host(x0a), x0)
