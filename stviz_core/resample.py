@@ -11,7 +11,8 @@ Two implementations of the same maps:
   (:func:`sample_plane`), and its adjoint gathers, for every source pixel, the outputs
   within the warp's reach that read it, with the very weights of the forward read
   (:func:`sample_plane_adjoint`): no scatter, nothing on the host. A backend may fuse
-  the plane's read (its ``resample`` member: PyTorch's ``grid_sample``).
+  the plane's read (its ``resample`` member: PyTorch's ``grid_sample``). The code is in
+  :mod:`stviz_core._sampling`, its names importable from here.
 * **On the host** (the numpy reference the tests compare against): a
   :class:`Table` ``out[p] = sum_k weight[p, k] * x[index[p, k]]`` built with numpy
   and applied with :func:`gather`; its adjoint is the transposed table.
@@ -21,20 +22,19 @@ Both give ``<T x, y> = <x, T^T y>`` to rounding.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+# the device's code lives in _sampling; its names stay importable from here
+from ._sampling import (_SNAP, _from_rows, _read, _rows, along, hat_matrix,  # noqa: F401
+                        plane_points, reach, sample_plane, sample_plane_adjoint, snap)
 from ._xp import array_device, from_numpy
 from .crops import check_crop, crop_start
 
 __all__ = ["Table", "affine_table", "crop_table", "frame_table", "retime_table", "gather",
            "rotation_scale", "snap", "hat_matrix", "along", "plane_points", "sample_plane",
            "sample_plane_adjoint", "reach", "warp_numbers", "COLUMNS"]
-
-_SNAP = 1e-9  # sample positions this close to a pixel centre are put on it (exact 90 degree turns)
-
 
 @dataclass(frozen=True)
 class Table:
@@ -162,138 +162,6 @@ def gather(x, table: Table, axis: int, xp):
     wshape[axis], wshape[axis + 1] = outputs, k
     weight = from_numpy(table.weight.reshape(wshape), xp, dtype=x.dtype, device=device)
     return xp.sum(taken * weight, axis=axis + 1)
-
-
-# -- on the device: positions from a few numbers per visualization --------------------------
-
-
-def snap(at, xp):
-    """Positions within ``1e-9`` of a sample put on it (exact 90 degree turns, whole-pixel crops)."""
-    nearest = xp.round(at)
-    return xp.where(xp.abs(at - nearest) < _SNAP, nearest, at)
-
-
-def hat_matrix(positions, sources: int, xp):
-    """``(..., P, S)`` linear-interpolation weights of reading ``sources`` samples at ``positions``
-    ``(..., P)`` (inside ``[0, S - 1]``): ``max(0, 1 - |position - k|)``."""
-    k = xp.arange(sources, dtype=positions.dtype, device=array_device(positions))
-    return xp.clip(1.0 - xp.abs(positions[..., None] - k), min=0.0)
-
-
-def along(x, matrix, axis: int, xp, *, adjoint=False):
-    """``matrix`` ``(N, P, S)`` (or its transpose) applied to axis ``axis`` of ``x`` ``(N, ...)``."""
-    if adjoint:
-        matrix = xp.permute_dims(matrix, (0, 2, 1))
-    order = (0, axis, *[a for a in range(1, x.ndim) if a != axis])
-    moved = xp.permute_dims(x, order) if axis != 1 else x
-    shape = moved.shape
-    flat = xp.reshape(moved, (shape[0], shape[1], -1))
-    out = xp.reshape(xp.matmul(matrix, flat), (shape[0], matrix.shape[1], *shape[2:]))
-    if axis == 1:
-        return out
-    back = [0] * x.ndim
-    for i, a in enumerate(order):
-        back[a] = i
-    return xp.permute_dims(out, tuple(back))
-
-
-def plane_points(inverse, height: int, width: int, xp):
-    """``(ax, ay)``, each ``(N, H, W)``: where output pixel ``(i, j)`` reads the image it warps,
-    ``inverse (p - c) + c`` for the ``(N, 4)`` rows ``(a, b, c, d)`` of ``inverse``
-    (``[[a, b], [c, d]]`` on ``(x, y)``, ``c`` the image centre), snapped (:func:`snap`)."""
-    dtype, device = inverse.dtype, array_device(inverse)
-    px = xp.reshape(xp.arange(width, dtype=dtype, device=device) - (width - 1) / 2, (1, 1, width))
-    py = xp.reshape(xp.arange(height, dtype=dtype, device=device) - (height - 1) / 2,
-                    (1, height, 1))
-    a, b, c, d = (xp.reshape(inverse[:, i], (-1, 1, 1)) for i in range(4))
-    return (snap(a * px + b * py + (width - 1) / 2, xp),
-            snap(c * px + d * py + (height - 1) / 2, xp))
-
-
-def _rows(x, xp):
-    """``x`` ``(N, T, H, W, C)`` as ``(N * H * W, T * C)``: one row per pixel of each item."""
-    n, t, h, w, c = x.shape
-    return xp.reshape(xp.permute_dims(x, (0, 2, 3, 1, 4)), (n * h * w, t * c))
-
-
-def _from_rows(rows, n, t, h, w, c, xp):
-    return xp.permute_dims(xp.reshape(rows, (n, h, w, t, c)), (0, 3, 1, 2, 4))
-
-
-def _read(rows, index, weight, per_item: int, xp):
-    """``sum_k weight[..., k] rows[n * per_item + index[..., k]]`` for index/weight ``(N, P, K)``."""
-    n, p, k = index.shape
-    device = array_device(index)
-    first = xp.reshape(xp.arange(n, dtype=index.dtype, device=device) * per_item, (n, 1, 1))
-    index = index + first
-    out = None
-    for j in range(k):  # one take per neighbour: ~10x faster in numpy than summing over k
-        term = xp.reshape(xp.take(rows, xp.reshape(index[:, :, j], (n * p,)), axis=0),
-                          (n, p, rows.shape[1])) * weight[:, :, j:j + 1]
-        out = term if out is None else out + term
-    return out
-
-
-def sample_plane(x, ax, ay, xp):
-    """``x`` ``(N, T, H', W', C)`` read bilinearly at ``(ax, ay)`` ``(N, H, W)`` (0 outside):
-    ``(N, T, H, W, C)``, four neighbours per output pixel in one ``take``."""
-    n, t, hs, ws, c = x.shape
-    h, w = ax.shape[1:]
-    x0, y0 = xp.floor(ax), xp.floor(ay)
-    fx, fy = ax - x0, ay - y0
-    index, weight = [], []
-    for dy, dx, wt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
-                       (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-        yy, xx = y0 + dy, x0 + dx
-        inside = (yy >= 0) & (yy < hs) & (xx >= 0) & (xx < ws)
-        index.append(xp.astype(xp.where(inside, yy * ws + xx, 0.0), xp.int64))
-        weight.append(xp.where(inside, wt, 0.0))
-    index = xp.reshape(xp.stack(index, axis=-1), (n, h * w, 4))
-    weight = xp.reshape(xp.stack(weight, axis=-1), (n, h * w, 4))
-    return _from_rows(_read(_rows(x, xp), index, weight, hs * ws, xp), n, t, h, w, c, xp)
-
-
-def reach(matrices) -> int:
-    """How far (pixels, each axis) an output pixel reading near a source pixel can be from where
-    the warp puts that pixel, for forward matrices ``(..., 2, 2)`` (:func:`sample_plane_adjoint`):
-    the outputs reading ``q`` lie within ``|M|_inf`` of ``M (q - c) + c``, so within this many
-    pixels of its rounding."""
-    norm = float(np.max(np.abs(np.asarray(matrices)).sum(axis=-1), initial=1.0))
-    return max(int(math.ceil(norm + 0.5 + 1e-6)) - 1, 1)
-
-
-def sample_plane_adjoint(g, matrix, inverse, source, xp, *, within: int):
-    """The adjoint of :func:`sample_plane` at the points of :func:`plane_points` (``inverse``), for
-    ``g`` ``(N, T, H, W, C)``: ``(N, T, H, W, C)`` on the ``source = (H, W)`` image.
-
-    Each source pixel ``q`` gathers the outputs ``p`` within ``within`` pixels of
-    ``M (q - c) + c`` (``matrix`` the ``(N, 4)`` forward rows; :func:`reach` gives
-    ``within``), weighted ``max(0, 1 - |a_x(p) - q_x|) max(0, 1 - |a_y(p) - q_y|)``:
-    the forward read's own weights, at the same points.
-    """
-    n, t, h, w, c = g.shape
-    hs, ws = source
-    dtype, device = matrix.dtype, array_device(matrix)
-    qx = xp.reshape(xp.arange(ws, dtype=dtype, device=device), (1, 1, ws, 1))
-    qy = xp.reshape(xp.arange(hs, dtype=dtype, device=device), (1, hs, 1, 1))
-    cx, cy = (w - 1) / 2, (h - 1) / 2
-    m = [xp.reshape(matrix[:, i], (-1, 1, 1, 1)) for i in range(4)]
-    inv = [xp.reshape(inverse[:, i], (-1, 1, 1, 1)) for i in range(4)]
-    steps = xp.arange(-within, within + 1, dtype=dtype, device=device)
-    off_y = xp.reshape(xp.stack([steps] * (2 * within + 1), axis=1), (1, 1, 1, -1))
-    off_x = xp.reshape(xp.stack([steps] * (2 * within + 1), axis=0), (1, 1, 1, -1))
-    px = xp.round(m[0] * (qx - cx) + m[1] * (qy - cy) + cx) + off_x  # (N, H', W', K)
-    py = xp.round(m[2] * (qx - cx) + m[3] * (qy - cy) + cy) + off_y
-    ax = snap(inv[0] * (px - cx) + inv[1] * (py - cy) + cx, xp)
-    ay = snap(inv[2] * (px - cx) + inv[3] * (py - cy) + cy, xp)
-    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-    weight = xp.where(inside, xp.clip(1.0 - xp.abs(ax - qx), min=0.0)
-                      * xp.clip(1.0 - xp.abs(ay - qy), min=0.0), 0.0)
-    index = xp.astype(xp.where(inside, py * w + px, 0.0), xp.int64)
-    k = index.shape[-1]
-    rows = _read(_rows(g, xp), xp.reshape(index, (n, hs * ws, k)),
-                 xp.reshape(weight, (n, hs * ws, k)), h * w, xp)
-    return _from_rows(rows, n, t, hs, ws, c, xp)
 
 
 # -- the numbers a warp is made from, on the host, once per run ----------------------------

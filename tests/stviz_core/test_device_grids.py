@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stviz_core.resample import (affine_table, crop_table, frame_table, gather, retime_table,
-                                 rotation_scale)
+from stviz_core.resample import (_SNAP, affine_table, crop_table, frame_table, gather,
+                                 retime_table, rotation_scale, snap)
 from stviz_core.transforms import Transforms, Warp, WarpPlan, crop_start
 
 from tests.conftest import asarray, host
@@ -121,3 +121,44 @@ def test_a_plan_puts_every_steps_numbers_on_the_device_once():
         planned = plan.at(step)["flow"]
         np.testing.assert_array_equal(planned.apply(x, np),
                                       Warp(ALL, draws.at(step), shape, "motion", canvas).apply(x, np))
+
+
+def test_snap_in_float32_is_the_full_rule(xp):
+    """float32 checks only ``|at| < 1e-9`` (elsewhere nothing that close to a sample is off it)."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(-300, 300, 4000), np.round(rng.uniform(-300, 300, 50)),
+                             rng.uniform(-1e-8, 1e-8, 100), [0.5, -0.5, 1.5, 1e-9, -1e-9, 2e-10]])
+    at = xp.asarray(values.astype(np.float32))
+    nearest = xp.round(at)
+    full = xp.where(xp.abs(at - nearest) < _SNAP, nearest, at)
+    np.testing.assert_array_equal(host(snap(at, xp)), host(full))
+    assert snap(at, xp).dtype == xp.float32
+
+
+def test_the_neighbours_read_in_slices_equal_one_read(xp, monkeypatch):
+    import stviz_core._sampling as sampling
+
+    rng = np.random.default_rng(4)
+    rows = asarray(xp, rng.standard_normal((2 * 30, 5)))
+    index = xp.asarray(rng.integers(0, 30, (2, 7, 4)))
+    weight = asarray(xp, rng.random((2, 7, 4)))
+    whole = host(sampling._read(rows, index, weight, 30, xp))
+    monkeypatch.setattr(sampling, "_READ_ELEMENTS", 3 * 4 * 5)  # slices of 3 rows
+    np.testing.assert_allclose(host(sampling._read(rows, index, weight, 30, xp)), whole,
+                               rtol=1e-14, atol=1e-14)
+    want = sum(host(weight)[:, :, k, None] * host(rows)[np.arange(2)[:, None] * 30
+                                                       + host(index)[:, :, k].astype(int)]
+               for k in range(4))
+    np.testing.assert_allclose(whole, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("role, c", [("appearance", 3), ("motion", 2)])
+def test_a_float32_warp_is_the_float64_one_to_float32_rounding(xp, role, c):
+    for seed in range(3):
+        shape, canvas, draws, x, g = _case(seed, 3, 8, role, c)
+        warp, warp32 = (Warp(ALL, draws, shape, role, canvas=canvas) for _ in range(2))
+        for method, value in ((Warp.apply, x), (Warp.adjoint, g)):
+            want = host(method(warp, asarray(xp, value), xp))
+            got = method(warp32, xp.asarray(value.astype(np.float32)), xp)
+            assert got.dtype == xp.float32
+            np.testing.assert_allclose(host(got), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

@@ -1,0 +1,183 @@
+"""The transforms' resampling on the device: positions from a few numbers per visualization.
+
+Array-API code on the inputs' device, batched over the visualizations
+(:mod:`stviz_core.resample` describes the maps and re-exports these names; its host
+tables are the reference the tests compare against). Separable reads (a crop's box,
+time) are small dense matrices of hat weights (:func:`hat_matrix`, applied with
+:func:`along`); a warp of the plane (:func:`plane_points`) reads four neighbours with one
+``take`` (:func:`sample_plane`), and its adjoint gathers, for every source pixel, the
+outputs within the warp's reach that read it (:func:`sample_plane_adjoint`).
+
+Costs (issue 27: the Keras backend runs this in single-threaded numpy): the neighbour
+tables are built with the neighbour axes leading, so every element-wise operation runs
+along a pixel row (numpy broadcasts a trailing axis of 3 or 9 several times slower), and
+the neighbours are summed by one batched ``(1, K) @ (K, D)`` product.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._xp import array_device
+
+_SNAP = 1e-9  # sample positions this close to a pixel centre are put on it (exact 90 degree turns)
+
+
+
+def snap(at, xp):
+    """Positions within ``1e-9`` of a sample put on it (exact 90 degree turns, whole-pixel crops).
+
+    In a dtype whose spacing near 1/2 exceeds ``1e-9`` (float32, float16) only ``|at| < 1e-9``
+    can be that close to a sample without being on it, so that is all it checks there: the
+    same result with three element-wise operations instead of five."""
+    if xp.finfo(at.dtype).eps / 2 > _SNAP:
+        return xp.where(xp.abs(at) < _SNAP, 0.0, at)
+    nearest = xp.round(at)
+    return xp.where(xp.abs(at - nearest) < _SNAP, nearest, at)
+
+
+def hat_matrix(positions, sources: int, xp):
+    """``(..., P, S)`` linear-interpolation weights of reading ``sources`` samples at ``positions``
+    ``(..., P)`` (inside ``[0, S - 1]``): ``max(0, 1 - |position - k|)``."""
+    k = xp.arange(sources, dtype=positions.dtype, device=array_device(positions))
+    return xp.clip(1.0 - xp.abs(positions[..., None] - k), min=0.0)
+
+
+def along(x, matrix, axis: int, xp, *, adjoint=False):
+    """``matrix`` ``(N, P, S)`` (or its transpose) applied to axis ``axis`` of ``x`` ``(N, ...)``."""
+    if adjoint:
+        matrix = xp.permute_dims(matrix, (0, 2, 1))
+    order = (0, axis, *[a for a in range(1, x.ndim) if a != axis])
+    moved = xp.permute_dims(x, order) if axis != 1 else x
+    shape = moved.shape
+    flat = xp.reshape(moved, (shape[0], shape[1], -1))
+    out = xp.reshape(xp.matmul(matrix, flat), (shape[0], matrix.shape[1], *shape[2:]))
+    if axis == 1:
+        return out
+    back = [0] * x.ndim
+    for i, a in enumerate(order):
+        back[a] = i
+    return xp.permute_dims(out, tuple(back))
+
+
+def plane_points(inverse, height: int, width: int, xp):
+    """``(ax, ay)``, each ``(N, H, W)``: where output pixel ``(i, j)`` reads the image it warps,
+    ``inverse (p - c) + c`` for the ``(N, 4)`` rows ``(a, b, c, d)`` of ``inverse``
+    (``[[a, b], [c, d]]`` on ``(x, y)``, ``c`` the image centre), snapped (:func:`snap`)."""
+    dtype, device = inverse.dtype, array_device(inverse)
+    px = xp.reshape(xp.arange(width, dtype=dtype, device=device) - (width - 1) / 2, (1, 1, width))
+    py = xp.reshape(xp.arange(height, dtype=dtype, device=device) - (height - 1) / 2,
+                    (1, height, 1))
+    a, b, c, d = (xp.reshape(inverse[:, i], (-1, 1, 1)) for i in range(4))
+    return (snap(a * px + b * py + (width - 1) / 2, xp),
+            snap(c * px + d * py + (height - 1) / 2, xp))
+
+
+def _rows(x, xp):
+    """``x`` ``(N, T, H, W, C)`` as ``(N * H * W, T * C)``: one row per pixel of each item."""
+    n, t, h, w, c = x.shape
+    return xp.reshape(xp.permute_dims(x, (0, 2, 3, 1, 4)), (n * h * w, t * c))
+
+
+def _from_rows(rows, n, t, h, w, c, xp):
+    return xp.permute_dims(xp.reshape(rows, (n, h, w, t, c)), (0, 3, 1, 2, 4))
+
+
+#: most elements of the neighbours one :func:`_read` takes at once (its temporary, 64 MiB in float32)
+_READ_ELEMENTS = 1 << 24
+
+
+def _read(rows, index, weight, per_item: int, xp):
+    """``sum_k weight[..., k] rows[n * per_item + index[..., k]]`` for index/weight ``(N, P, K)``.
+
+    The neighbours of every output row in one ``take`` and their weighted sum as a batch of
+    ``(1, K) @ (K, D)`` products (numpy multiplies a ``(P, 1)`` weight into ``(P, D)`` rows of a
+    few dozen values several times slower than a plain product); in slices of at most
+    ``_READ_ELEMENTS`` taken values."""
+    n, p, k = index.shape
+    width = rows.shape[1]
+    first = xp.reshape(xp.arange(n, dtype=index.dtype, device=array_device(index)) * per_item,
+                       (n, 1, 1))
+    flat = xp.reshape(index + first, (n * p * k,))
+    weight = xp.reshape(weight, (n * p, 1, k))
+    size = max(_READ_ELEMENTS // (k * width), 1)
+    parts = []
+    for start in range(0, n * p, size):
+        stop = min(start + size, n * p)
+        taken = xp.reshape(xp.take(rows, flat[start * k:stop * k], axis=0), (stop - start, k, width))
+        parts.append(xp.reshape(xp.matmul(weight[start:stop, ...], taken), (stop - start, width)))
+    return xp.reshape(parts[0] if len(parts) == 1 else xp.concat(parts, axis=0), (n, p, width))
+
+
+def _neighbours_last(table, n: int, p: int, xp):
+    """A table ``(K..., N, ...)`` with its neighbour axes leading as ``(N, P, K)`` for :func:`_read`."""
+    k = math.prod(table.shape) // (n * p)
+    return xp.reshape(xp.permute_dims(xp.reshape(table, (k, n * p)), (1, 0)), (n, p, k))
+
+
+def sample_plane(x, ax, ay, xp):
+    """``x`` ``(N, T, H', W', C)`` read bilinearly at ``(ax, ay)`` ``(N, H, W)`` (0 outside):
+    ``(N, T, H, W, C)``, four neighbours per output pixel in one ``take``."""
+    n, t, hs, ws, c = x.shape
+    h, w = ax.shape[1:]
+    x0, y0 = xp.floor(ax), xp.floor(ay)
+    fx, fy = ax - x0, ay - y0
+    # neighbours (dy, dx) as leading axes (2, 2, N, H, W): (0, 0), (0, 1), (1, 0), (1, 1)
+    wx, wy = xp.stack([1 - fx, fx]), xp.reshape(xp.stack([1 - fy, fy]), (2, 1, n, h, w))
+    ix = xp.stack([(x0 >= 0) & (x0 < ws), (x0 >= -1) & (x0 < ws - 1)])
+    iy = xp.stack([(y0 >= 0) & (y0 < hs), (y0 >= -1) & (y0 < hs - 1)])
+    inside = xp.reshape(iy, (2, 1, n, h, w)) & ix
+    offset = xp.reshape(xp.asarray([0, 1, ws, ws + 1], dtype=xp.int64,
+                                   device=array_device(ax)), (2, 2, 1, 1, 1))
+    index = xp.where(inside, xp.astype(y0 * ws + x0, xp.int64) + offset, 0)
+    weight = xp.where(inside, wy * wx, 0.0)
+    rows = _read(_rows(x, xp), _neighbours_last(index, n, h * w, xp),
+                 _neighbours_last(weight, n, h * w, xp), hs * ws, xp)
+    return _from_rows(rows, n, t, h, w, c, xp)
+
+
+def reach(matrices) -> int:
+    """How far (pixels, each axis) an output pixel reading near a source pixel can be from where
+    the warp puts that pixel, for forward matrices ``(..., 2, 2)`` (:func:`sample_plane_adjoint`):
+    the outputs reading ``q`` lie within ``|M|_inf`` of ``M (q - c) + c``, so within this many
+    pixels of its rounding."""
+    norm = float(np.max(np.abs(np.asarray(matrices)).sum(axis=-1), initial=1.0))
+    return max(int(math.ceil(norm + 0.5 + 1e-6)) - 1, 1)
+
+
+def sample_plane_adjoint(g, matrix, inverse, source, xp, *, within: int):
+    """The adjoint of :func:`sample_plane` at the points of :func:`plane_points` (``inverse``), for
+    ``g`` ``(N, T, H, W, C)``: ``(N, T, H, W, C)`` on the ``source = (H, W)`` image.
+
+    Each source pixel ``q`` gathers the outputs ``p`` within ``within`` pixels of
+    ``M (q - c) + c`` (``matrix`` the ``(N, 4)`` forward rows; :func:`reach` gives
+    ``within``), weighted ``max(0, 1 - |a_x(p) - q_x|) max(0, 1 - |a_y(p) - q_y|)``:
+    the forward read's own weights, at the same points.
+    """
+    n, t, h, w, c = g.shape
+    hs, ws = source
+    dtype, device = matrix.dtype, array_device(matrix)
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    # the candidates' offsets (y, x) as leading axes: (2r + 1, 2r + 1, N, H', W')
+    qx = xp.reshape(xp.arange(ws, dtype=dtype, device=device), (1, 1, 1, 1, ws))
+    qy = xp.reshape(xp.arange(hs, dtype=dtype, device=device), (1, 1, 1, hs, 1))
+    m = [xp.reshape(matrix[:, i], (1, 1, -1, 1, 1)) for i in range(4)]
+    inv = [xp.reshape(inverse[:, i], (1, 1, -1, 1, 1)) for i in range(4)]
+    rx = xp.round(m[0] * (qx - cx) + m[1] * (qy - cy) + cx)  # the pixel the warp puts q on
+    ry = xp.round(m[2] * (qx - cx) + m[3] * (qy - cy) + cy)
+    steps = xp.arange(-within, within + 1, dtype=dtype, device=device)
+    dx = rx - cx + xp.reshape(steps, (1, -1, 1, 1, 1))  # p_x - c_x (whole or half numbers: exact)
+    dy = ry - cy + xp.reshape(steps, (-1, 1, 1, 1, 1))
+    ax = snap(inv[0] * dx + inv[1] * dy + cx, xp)  # where the candidate p reads
+    ay = snap(inv[2] * dx + inv[3] * dy + cy, xp)
+    inside = (xp.abs(dy) <= cy) & (xp.abs(dx) <= cx)
+    weight = xp.where(inside, xp.clip(1.0 - xp.abs(ax - qx), min=0.0)
+                      * xp.clip(1.0 - xp.abs(ay - qy), min=0.0), 0.0)
+    offset = xp.astype(xp.reshape(steps, (-1, 1, 1, 1, 1)) * w
+                       + xp.reshape(steps, (1, -1, 1, 1, 1)), xp.int64)
+    index = xp.where(inside, xp.astype(ry * w + rx, xp.int64) + offset, 0)
+    rows = _read(_rows(g, xp), _neighbours_last(index, n, hs * ws, xp),
+                 _neighbours_last(weight, n, hs * ws, xp), h * w, xp)
+    return _from_rows(rows, n, t, hs, ws, c, xp)
