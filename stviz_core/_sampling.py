@@ -62,6 +62,81 @@ def along(x, matrix, axis: int, xp, *, adjoint=False):
     return xp.permute_dims(out, tuple(back))
 
 
+def time_to_rows(x, matrix, xp):
+    """``matrix`` ``(N, T, T')`` applied to the frames of ``x`` ``(N, T', H, W, C)``, given as
+    pixel rows ``(N, H, W, C * T)`` (:func:`to_rows`): the transpose is the product's, no copy."""
+    n, ts, h, w, c = x.shape
+    t = matrix.shape[1]
+    flat = xp.permute_dims(xp.reshape(x, (n, ts, h * w * c)), (0, 2, 1))
+    return xp.reshape(xp.matmul(flat, xp.permute_dims(matrix, (0, 2, 1))), (n, h, w, c * t))
+
+
+def time_from_rows(rows, matrix, xp):
+    """The adjoint of :func:`time_to_rows`: ``matrix`` transposed applied to pixel rows ``(N, H, W,
+    C * T)``, given as ``(N, T', H, W, C)``."""
+    n, h, w, d = rows.shape
+    t, ts = matrix.shape[1:]
+    flat = xp.permute_dims(xp.reshape(rows, (n, h * w * (d // t), t)), (0, 2, 1))
+    return xp.reshape(xp.matmul(xp.permute_dims(matrix, (0, 2, 1)), flat),
+                      (n, ts, h, w, d // t))
+
+
+def _spread(weight, a: int, d: int, xp):
+    """Weights ``(N, P)`` for rows ``(N, A, P, D)``: ``(N, 1, P, 1)``, or ``(N, 1, P, D)`` written
+    out where the rows are short (numpy broadcasts over a short last axis several times slower)."""
+    n, p = weight.shape
+    weight = xp.reshape(weight, (n, 1, p, 1))
+    return weight if a == 1 else weight * xp.ones((1, 1, 1, d), dtype=weight.dtype,
+                                                  device=array_device(weight))
+
+
+def _taken(x, index, xp):
+    """``x[n, a, index[n, p]]`` for ``x`` ``(N, A, S, D)`` and integer ``index`` ``(N, P)``."""
+    n, a, s, d = x.shape
+    device = array_device(index)
+    item = xp.reshape(xp.arange(n, dtype=xp.int64, device=device) * (a * s), (n, 1, 1))
+    block = xp.reshape(xp.arange(a, dtype=xp.int64, device=device) * s, (1, a, 1))
+    flat = xp.reshape(item + block + xp.reshape(index, (n, 1, -1)), (-1,))
+    return xp.reshape(xp.take(xp.reshape(x, (n * a * s, d)), flat, axis=0), (n, a, -1, d))
+
+
+def taps(x, at, xp):
+    """``x`` ``(N, A, S, D)`` read linearly at positions ``at`` ``(N, P)`` along its third axis:
+    ``(N, A, P, D)``, each output from the two samples around it with :func:`hat_matrix`'s two
+    nonzero weights (the product with the hat matrix, without its zeros)."""
+    s = x.shape[2]
+    if s == 1:
+        return along(x, hat_matrix(at, 1, xp), 2, xp)
+    low = xp.clip(xp.floor(at), min=0.0, max=float(s - 2))
+    out = None
+    for i in (low, low + 1):
+        term = _taken(x, xp.astype(i, xp.int64), xp) * _spread(
+            xp.clip(1.0 - xp.abs(at - i), min=0.0), x.shape[1], x.shape[3], xp)
+        out = term if out is None else out + term
+    return out
+
+
+def taps_adjoint(g, at, step, sources: int, xp):
+    """The adjoint of :func:`taps` at positions ``at(i)`` of the outputs ``i`` (``at`` a function of
+    a float array of output indices ``(..., N, S)``: the same arithmetic as the forward read's),
+    which grow by ``step`` ``(N, 1)``, at least 1 (a crop's box is no smaller than the clip):
+    ``g`` ``(N, A, P, D)`` -> ``(N, A, sources, D)``. Each sample gathers the three outputs
+    nearest to reading it, weighted by the forward's hat weights."""
+    n, a, p, d = g.shape
+    if sources == 1:
+        return along(g, hat_matrix(at(xp.reshape(xp.arange(p, dtype=g.dtype, device=array_device(g)),
+                                                 (1, p))), 1, xp), 2, xp, adjoint=True)
+    q = xp.reshape(xp.arange(sources, dtype=g.dtype, device=array_device(g)), (1, sources))
+    nearest = xp.round((q - at(xp.zeros((1, 1), dtype=g.dtype, device=array_device(g)))) / step)
+    out = None
+    for k in (-1.0, 0.0, 1.0):
+        i = xp.clip(nearest + k, min=0.0, max=float(p - 1))
+        weight = xp.where(nearest + k == i, xp.clip(1.0 - xp.abs(at(i) - q), min=0.0), 0.0)
+        term = _taken(g, xp.astype(i, xp.int64), xp) * _spread(weight, a, d, xp)
+        out = term if out is None else out + term
+    return out
+
+
 def plane_points(inverse, height: int, width: int, xp):
     """``(ax, ay)``, each ``(N, H, W)``: where output pixel ``(i, j)`` reads the image it warps,
     ``inverse (p - c) + c`` for the ``(N, 4)`` rows ``(a, b, c, d)`` of ``inverse``
@@ -75,14 +150,18 @@ def plane_points(inverse, height: int, width: int, xp):
             snap(c * px + d * py + (height - 1) / 2, xp))
 
 
-def _rows(x, xp):
-    """``x`` ``(N, T, H, W, C)`` as ``(N * H * W, T * C)``: one row per pixel of each item."""
+def to_rows(x, xp):
+    """``x`` ``(N, T, H, W, C)`` as pixel rows ``(N, H, W, C * T)`` (channel, then frame): one
+    row per pixel of each item, the layout the plane's reads gather (a ``(T, H W C)`` transpose)."""
     n, t, h, w, c = x.shape
-    return xp.reshape(xp.permute_dims(x, (0, 2, 3, 1, 4)), (n * h * w, t * c))
+    return xp.reshape(xp.permute_dims(xp.reshape(x, (n, t, h * w * c)), (0, 2, 1)), (n, h, w, c * t))
 
 
-def _from_rows(rows, n, t, h, w, c, xp):
-    return xp.permute_dims(xp.reshape(rows, (n, h, w, t, c)), (0, 3, 1, 2, 4))
+def from_rows(rows, t: int, xp):
+    """Pixel rows ``(N, H, W, C * T)`` (:func:`to_rows`) as ``(N, T, H, W, C)``."""
+    n, h, w, d = rows.shape
+    return xp.reshape(xp.permute_dims(xp.reshape(rows, (n, h * w * (d // t), t)), (0, 2, 1)),
+                      (n, t, h, w, d // t))
 
 
 #: most elements of the neighbours one :func:`_read` takes at once (its temporary, 64 MiB in float32)
@@ -120,7 +199,12 @@ def _neighbours_last(table, n: int, p: int, xp):
 def sample_plane(x, ax, ay, xp):
     """``x`` ``(N, T, H', W', C)`` read bilinearly at ``(ax, ay)`` ``(N, H, W)`` (0 outside):
     ``(N, T, H, W, C)``, four neighbours per output pixel in one ``take``."""
-    n, t, hs, ws, c = x.shape
+    return from_rows(plane_rows(to_rows(x, xp), ax, ay, xp), x.shape[1], xp)
+
+
+def plane_rows(rows, ax, ay, xp):
+    """:func:`sample_plane` on pixel rows (:func:`to_rows`): ``(N, H', W', D)`` -> ``(N, H, W, D)``."""
+    n, hs, ws, d = rows.shape
     h, w = ax.shape[1:]
     x0, y0 = xp.floor(ax), xp.floor(ay)
     fx, fy = ax - x0, ay - y0
@@ -133,9 +217,9 @@ def sample_plane(x, ax, ay, xp):
                                    device=array_device(ax)), (2, 2, 1, 1, 1))
     index = xp.where(inside, xp.astype(y0 * ws + x0, xp.int64) + offset, 0)
     weight = xp.where(inside, wy * wx, 0.0)
-    rows = _read(_rows(x, xp), _neighbours_last(index, n, h * w, xp),
-                 _neighbours_last(weight, n, h * w, xp), hs * ws, xp)
-    return _from_rows(rows, n, t, h, w, c, xp)
+    out = _read(xp.reshape(rows, (n * hs * ws, d)), _neighbours_last(index, n, h * w, xp),
+                _neighbours_last(weight, n, h * w, xp), hs * ws, xp)
+    return xp.reshape(out, (n, h, w, d))
 
 
 def reach(matrices) -> int:
@@ -156,7 +240,13 @@ def sample_plane_adjoint(g, matrix, inverse, source, xp, *, within: int):
     ``within``), weighted ``max(0, 1 - |a_x(p) - q_x|) max(0, 1 - |a_y(p) - q_y|)``:
     the forward read's own weights, at the same points.
     """
-    n, t, h, w, c = g.shape
+    return from_rows(plane_adjoint_rows(to_rows(g, xp), matrix, inverse, source, xp,
+                                        within=within), g.shape[1], xp)
+
+
+def plane_adjoint_rows(rows, matrix, inverse, source, xp, *, within: int):
+    """:func:`sample_plane_adjoint` on pixel rows: ``(N, H, W, D)`` -> ``(N, H', W', D)``."""
+    n, h, w, d = rows.shape
     hs, ws = source
     dtype, device = matrix.dtype, array_device(matrix)
     cx, cy = (w - 1) / 2, (h - 1) / 2
@@ -178,6 +268,6 @@ def sample_plane_adjoint(g, matrix, inverse, source, xp, *, within: int):
     offset = xp.astype(xp.reshape(steps, (-1, 1, 1, 1, 1)) * w
                        + xp.reshape(steps, (1, -1, 1, 1, 1)), xp.int64)
     index = xp.where(inside, xp.astype(ry * w + rx, xp.int64) + offset, 0)
-    rows = _read(_rows(g, xp), _neighbours_last(index, n, hs * ws, xp),
-                 _neighbours_last(weight, n, hs * ws, xp), h * w, xp)
-    return _from_rows(rows, n, t, hs, ws, c, xp)
+    out = _read(xp.reshape(rows, (n * h * w, d)), _neighbours_last(index, n, hs * ws, xp),
+                _neighbours_last(weight, n, hs * ws, xp), h * w, xp)
+    return xp.reshape(out, (n, hs, ws, d))

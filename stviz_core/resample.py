@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # the device's code lives in _sampling; its names stay importable from here
-from ._sampling import (_SNAP, _from_rows, _read, _rows, along, hat_matrix,  # noqa: F401
-                        plane_points, reach, sample_plane, sample_plane_adjoint, snap)
+from ._sampling import (_SNAP, _read, along, hat_matrix, plane_points, reach,  # noqa: F401
+                        sample_plane, sample_plane_adjoint, snap)
 from ._xp import array_device, from_numpy
 from .crops import check_crop, crop_start
 

@@ -42,11 +42,12 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from . import _warp_rows
 from ._checks import non_negative_int, real
 from ._xp import array_device, from_numpy
 from .crops import check_crop, crop_phases, crop_start
 from .resample import (along, hat_matrix, plane_points, reach, sample_plane, sample_plane_adjoint,
-                       snap, warp_numbers)
+                       warp_numbers)
 
 __all__ = ["Transforms", "Draws", "Warp", "WarpPlan", "warp_numbers", "step_warps", "crop_start",
            "crop_phases", "check_crop"]
@@ -220,10 +221,17 @@ class Warp:
         """The transformed input ``(N, T, H, W, C)`` (of a canvas ``(N, T', H', W', C)``)."""
         nums = self._numbers(x, xp)
         self._pullbacks = {}
+        if self.resample is None and (self.crop or self.spatial):
+            x = _warp_rows.apply(self, x, nums, xp)  # no fused read: every stage in pixel rows
+        else:
+            x = self._stages(x, nums, xp)
+        return xp.matmul(x, self._vector_map(nums, xp, transpose=True)) if self.vectors else x
+
+    def _stages(self, x, nums, xp):
         if self.timed:
-            x = along(x, self._time(nums, xp), 1, xp)
+            x = along(x, _warp_rows.time_matrix(self, nums, xp), 1, xp)
         if self.crop:
-            fused = self._fused("box", x, self._box_grid(nums, xp), xp)
+            fused = self._fused("box", x, _warp_rows.box_grid(self, nums, xp), xp)
             if fused is None:
                 rows, cols = self._box(nums, xp)
                 fused = along(along(x, rows, 2, xp), cols, 3, xp)
@@ -232,7 +240,7 @@ class Warp:
             ax, ay = plane_points(nums[:, 11:15], *self.shape[1:3], xp)
             fused = self._fused("plane", x, (ax, ay), xp)
             x = sample_plane(x, ax, ay, xp) if fused is None else fused
-        return xp.matmul(x, self._vector_map(nums, xp, transpose=True)) if self.vectors else x
+        return x
 
     def adjoint(self, g, xp):
         """The adjoint of :meth:`apply` (the gradient pulled back through it, canvas-shaped).
@@ -243,6 +251,8 @@ class Warp:
         pullbacks = self._pullbacks
         if self.vectors:
             g = xp.matmul(g, self._vector_map(nums, xp, transpose=False))
+        if self.resample is None and (self.crop or self.spatial):
+            return _warp_rows.adjoint(self, g, nums, xp)
         if self.spatial:
             g = pullbacks["plane"](g) if "plane" in pullbacks else sample_plane_adjoint(
                 g, nums[:, 7:11], nums[:, 11:15], self.shape[1:3], xp, within=self.within)
@@ -253,7 +263,7 @@ class Warp:
                 rows, cols = self._box(nums, xp)
                 g = along(along(g, rows, 2, xp, adjoint=True), cols, 3, xp, adjoint=True)
         if self.timed:
-            g = along(g, self._time(nums, xp), 1, xp, adjoint=True)
+            g = along(g, _warp_rows.time_matrix(self, nums, xp), 1, xp, adjoint=True)
         return g
 
     def _fused(self, kind, x, points, xp):
@@ -267,38 +277,10 @@ class Warp:
         self._pullbacks[kind] = done[1]
         return done[0]
 
-    def _time(self, nums, xp):
-        """``(N, T, T')``: output frame ``t`` reads canvas frame ``start + clip(speed (t - c) + c
-        + shift, 0, T - 1)``, linearly."""
-        t, ct = self.shape[0], self.canvas[0]
-        frames = xp.reshape(xp.arange(t, dtype=nums.dtype, device=array_device(nums)), (1, t))
-        centre = (t - 1) / 2
-        at = nums[:, 1:2] * (frames - centre) + centre + nums[:, 2:3]
-        at = snap(xp.clip(at, min=0.0, max=float(t - 1)), xp) + nums[:, 0:1]
-        return hat_matrix(at, ct, xp)
-
-    def _box_points(self, nums, xp):
-        """``(xs, ys)``, ``(N, W)`` and ``(N, H)``: output pixel ``(i, j)`` reads the canvas at
-        ``(left + (j + 1/2) box_w / W - 1/2, top + (i + 1/2) box_h / H - 1/2)``."""
-        _, h, w, _ = self.shape
-        dtype, device = nums.dtype, array_device(nums)
-        ys = snap(nums[:, 3:4] + (xp.arange(h, dtype=dtype, device=device) + 0.5)
-                  * (nums[:, 5:6] / h) - 0.5, xp)
-        xs = snap(nums[:, 4:5] + (xp.arange(w, dtype=dtype, device=device) + 0.5)
-                  * (nums[:, 6:7] / w) - 0.5, xp)
-        return xs, ys
-
     def _box(self, nums, xp):
         """The box's read as ``(rows (N, H, H'), columns (N, W, W'))`` hat matrices."""
-        xs, ys = self._box_points(nums, xp)
+        ys, xs = (_warp_rows.box_axis(self, nums, None, axis, xp) for axis in (0, 1))
         return hat_matrix(ys, self.canvas[1], xp), hat_matrix(xs, self.canvas[2], xp)
-
-    def _box_grid(self, nums, xp):
-        """The box's points as a grid, ``(ax, ay)`` each ``(N, H, W)`` (for the backend's read)."""
-        xs, ys = self._box_points(nums, xp)
-        n, h, w = xs.shape[0], ys.shape[1], xs.shape[1]
-        return (xp.broadcast_to(xp.reshape(xs, (n, 1, w)), (n, h, w)),
-                xp.broadcast_to(xp.reshape(ys, (n, h, 1)), (n, h, w)))
 
     def _vector_map(self, nums, xp, *, transpose):
         a = xp.reshape(nums[:, 15:19], (-1, 1, 1, 2, 2))  # (N, 1, 1, 2, 2): u_out = A u

@@ -162,3 +162,56 @@ def test_a_float32_warp_is_the_float64_one_to_float32_rounding(xp, role, c):
             got = method(warp32, xp.asarray(value.astype(np.float32)), xp)
             assert got.dtype == xp.float32
             np.testing.assert_allclose(host(got), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("sources, outputs, a, d", [(9, 6, 1, 5), (7, 7, 3, 2), (12, 4, 2, 3),
+                                                    (1, 1, 2, 3)])
+def test_two_tap_reads_are_the_hat_matrix_products(xp, sources, outputs, a, d):
+    """A crop's read from the hat matrices' nonzero entries, and its gathered adjoint, equal the
+    dense products (boxes from the clip's size to the canvas's, at the canvas's ends too)."""
+    from stviz_core._sampling import along, hat_matrix, taps, taps_adjoint
+
+    rng = np.random.default_rng(sources * 10 + outputs)
+    size = np.array([outputs, sources, rng.uniform(outputs, sources)])[:, None]  # per item
+    top = np.array([0.0, 0.0, rng.uniform(0, sources - size[2, 0])])[:, None]
+    if sources == 1:
+        size, top = np.ones((3, 1)), np.zeros((3, 1))
+    size_x, top_x = asarray(xp, size), asarray(xp, top)
+
+    def at(i):
+        return snap(top_x + (i + 0.5) * (size_x / outputs) - 0.5, xp)
+
+    positions = at(asarray(xp, np.arange(outputs)))
+    x = asarray(xp, rng.standard_normal((3, a, sources, d)))
+    g = asarray(xp, rng.standard_normal((3, a, outputs, d)))
+    hats = hat_matrix(positions, sources, xp)
+    np.testing.assert_allclose(host(taps(x, positions, xp)), host(along(x, hats, 2, xp)),
+                               rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(host(taps_adjoint(g, at, size_x / outputs, sources, xp)),
+                               host(along(g, hats, 2, xp, adjoint=True)), rtol=1e-13, atol=1e-13)
+
+
+def test_time_into_and_out_of_pixel_rows_is_the_frames_product(xp):
+    from stviz_core._sampling import along, from_rows, time_from_rows, time_to_rows, to_rows
+
+    rng = np.random.default_rng(5)
+    x, g = asarray(xp, rng.standard_normal((2, 5, 3, 4, 2))), asarray(xp, rng.standard_normal((2, 3, 3, 4, 2)))
+    matrix = asarray(xp, rng.standard_normal((2, 3, 5)))
+    np.testing.assert_allclose(host(from_rows(time_to_rows(x, matrix, xp), 3, xp)),
+                               host(along(x, matrix, 1, xp)), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(host(time_from_rows(to_rows(g, xp), matrix, xp)),
+                               host(along(g, matrix, 1, xp, adjoint=True)), rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(host(from_rows(to_rows(x, xp), 5, xp)), host(x))
+
+
+@pytest.mark.parametrize("role, c", [("appearance", 3), ("motion", 2)])
+def test_the_pixel_rows_path_equals_the_stage_by_stage_one(xp, role, c):
+    """Without a fused read every stage runs in pixel rows; the stage-by-stage array-API path
+    (what a backend whose read declines gets) gives the same warp."""
+    for seed in range(3):
+        shape, canvas, draws, x, g = _case(seed, 3, 8, role, c)
+        warp = Warp(ALL, draws, shape, role, canvas=canvas)
+        nums = warp._numbers(asarray(xp, x), xp)
+        staged = host(warp._stages(asarray(xp, x), nums, xp))
+        rows = Warp(ALL, draws, shape, "appearance", canvas=canvas)  # no flow map: the stages only
+        np.testing.assert_allclose(host(rows.apply(asarray(xp, x), xp)), staged, atol=1e-12)
