@@ -85,8 +85,8 @@ def _raw(basis, phases, xp):
     return basis.to_input(basis.as_complex(xp.cos(phases), xp.sin(phases)))
 
 
-def _raw_first(basis, phases, xp):
-    return basis.to_first(basis.as_complex(xp.cos(phases), xp.sin(phases)))
+def _raw_first(basis, trig):
+    return basis.to_first(basis.as_complex(*trig))
 
 
 def _vjp(basis, phases, cotangent, bound, xp):
@@ -94,12 +94,13 @@ def _vjp(basis, phases, cotangent, bound, xp):
                            projection_vjp(_raw(basis, phases, xp), cotangent, bound, xp), xp)
 
 
-def _phase_gradient(basis, phases, g_raw, xp, first=False):
+def _phase_gradient(basis, phases, g_raw, xp, first=False, trig=None):
     """The gradient w.r.t. the phases of ``<raw(phases), g_raw>`` (``g_raw`` channels first
-    where ``first``)."""
+    where ``first``; ``trig``: the phases' ``(cos, sin)`` if already made)."""
     g = basis.adjoint_first(g_raw) if first else basis.adjoint(g_raw)
+    cos, sin = (xp.cos(phases), xp.sin(phases)) if trig is None else trig
     # d/dphi of Re(z) g_re + Im(z) g_im with z = exp(i phi), amplitude inside the basis
-    return xp.cos(phases) * xp.imag(g) - xp.sin(phases) * xp.real(g)
+    return cos * xp.imag(g) - sin * xp.real(g)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class _MacoField(Field):
         """The output stage, or the projection without one, at the phases' raw output, channels
         first (:class:`~stviz_core.param._output.Stage`); made once per step."""
         def make(p):
-            first = _raw_first(self.basis, p, self.xp)
+            first = _raw_first(self.basis, self._trig(p))
             if not self.output.active:
                 return projection(first, bound=self.bound, xp=self.xp, axis=1)
             return forward(first, self.output, bound=self.bound, centre=self.centre, xp=self.xp,
@@ -171,7 +172,12 @@ class _MacoField(Field):
 
     def vjp(self, params, cotangent):
         g = self._stage(params).vjp(channels_first(self.canvas_cotangent(cotangent), self.xp))
-        return _phase_gradient(self.basis, params, g, self.xp, first=True)
+        return _phase_gradient(self.basis, params, g, self.xp, first=True,
+                               trig=self._trig(params))
+
+    def _trig(self, params):
+        """The phases' ``(cos, sin)``, made once per step (the map and its VJP read them)."""
+        return self.remembered("trig", params, lambda p: (self.xp.cos(p), self.xp.sin(p)))
 
     def constrain(self, params):
         return params, self.to_input(params)
