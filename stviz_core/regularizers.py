@@ -147,7 +147,7 @@ def norm_bound_unchecked(x, alpha, xp):
     array
         Shape ``(N,)``.
     """
-    return per_item_sum(_squared_norms(x, xp) ** (alpha / 2), xp)
+    return per_item_sum(channel_dot(x, x, xp) ** (alpha / 2), xp)
 
 
 def norm_bound_value_grad_unchecked(x, alpha, xp):
@@ -166,7 +166,7 @@ def norm_bound_value_grad_unchecked(x, alpha, xp):
 def _norm_value_grad(x, alpha, factor, xp):
     """``N_B(x)`` and ``factor`` times its gradient, each pixel's ``|x|^(alpha-2)`` computed once
     for both (two full-size arrays made: the gradient and ``x``'s copy in it)."""
-    sq = _squared_norms(x, xp)  # a fresh array: this function's to overwrite
+    sq = channel_dot(x, x, xp)  # a fresh array: this function's to overwrite
     power = _norm_power(sq, alpha, xp)  # |x|^(alpha-2), 0 on a zero pixel
     grad = scale_pixels(x, power, xp, factor=factor * alpha)
     sq *= power
@@ -191,9 +191,8 @@ def project_to_bound_unchecked(x, bound, xp):
     array
         Same shape as ``x``.
     """
-    # 1 / (max(|x|, B) / B): B / |x| outside the bound, exactly 1 inside (PyTorch's B / array
-    # multiplies by a reciprocal: B / B can be 1 - 1 ulp), no division by a zero norm
-    over = xp.clip(xp.sqrt(_squared_norms(x, xp)), min=bound)
+    # 1 / (max(|x|, B) / B): exactly 1 inside (PyTorch's B / array is B * (1 / array))
+    over = xp.clip(xp.sqrt(channel_dot(x, x, xp)), min=bound)
     over /= bound
     return scale_pixels(x, 1 / over, xp)
 
@@ -296,10 +295,6 @@ def penalties_value_grad_unchecked(x, lam_norm, lam_tv, alpha, kappa, gamma, xp)
         grad = xp.zeros_like(x) if grad is None else grad
         tv = lam_tv * _add_tv_grad(x, kappa, gamma, lam_tv, grad, xp)
     return (norm, tv), (xp.zeros_like(x) if grad is None else grad)
-
-
-def _squared_norms(x, xp):
-    return channel_dot(x, x, xp)
 
 
 #: numpy reduces a last axis this short ~10x slower than it adds the channels' products
