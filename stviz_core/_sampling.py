@@ -8,10 +8,16 @@ time) are small dense matrices of hat weights (:func:`hat_matrix`, applied with
 ``take`` (:func:`sample_plane`), and its adjoint gathers, for every source pixel, the
 outputs within the warp's reach that read it (:func:`sample_plane_adjoint`).
 
+Without a fused read a warp runs in pixel rows ``(N, H, W, C * T)`` (:func:`to_rows`,
+:mod:`stviz_core._warp_rows`): time enters and leaves them inside its matrix product
+(:func:`time_to_rows`, :func:`time_from_rows`), a crop reads the hat matrices' two nonzero
+entries per output (:func:`taps`; its adjoint, :func:`taps_adjoint`, three candidates per
+source), the plane gathers whole rows (:func:`plane_rows`, :func:`plane_adjoint_rows`).
+
 Costs (issue 27: the Keras backend runs this in single-threaded numpy): the neighbour
 tables are built with the neighbour axes leading, so every element-wise operation runs
 along a pixel row (numpy broadcasts a trailing axis of 3 or 9 several times slower), and
-the neighbours are summed by one batched ``(1, K) @ (K, D)`` product.
+in numpy the neighbours are summed by one batched ``(1, K) @ (K, D)`` product.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from array_api_compat import is_numpy_namespace
 from ._xp import array_device
 
 _SNAP = 1e-9  # sample positions this close to a pixel centre are put on it (exact 90 degree turns)
-
 
 
 def snap(at, xp):
