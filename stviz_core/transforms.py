@@ -166,7 +166,8 @@ class Warp:
     (:mod:`stviz_core.resample`), batched over the visualizations: time (the crop's
     frames and the retiming) and the crop's box as small matrices of hat weights, the
     plane's scale and rotation as a four-neighbour read (or the backend's ``resample``),
-    a flow vector's change as one ``2 x 2`` map.
+    a flow vector's change as one ``2 x 2`` map. Without the backend's ``resample`` every stage
+    runs in pixel rows (:mod:`stviz_core._warp_rows`: numpy's fast path, the same results).
 
     Parameters
     ----------
@@ -228,6 +229,7 @@ class Warp:
         return xp.matmul(x, self._vector_map(nums, xp, transpose=True)) if self.vectors else x
 
     def _stages(self, x, nums, xp):
+        """Stage by stage on ``(N, T, H, W, C)`` arrays, each read fused by the backend where it can."""
         if self.timed:
             x = along(x, _warp_rows.time_matrix(self, nums, xp), 1, xp)
         if self.crop:
