@@ -5,6 +5,8 @@ with numpy (:mod:`stviz_core.resample`'s ``Table`` functions) and gathered; the 
 its positions on the device from a few numbers per visualization (issue 27).
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -204,14 +206,30 @@ def test_time_into_and_out_of_pixel_rows_is_the_frames_product(xp):
     np.testing.assert_array_equal(host(from_rows(to_rows(x, xp), 5, xp)), host(x))
 
 
+def _declines(x, at):
+    """A backend's ``resample`` that declines every read (the stage-by-stage path runs)."""
+    return None
+
+
+@pytest.mark.parametrize("settings", [ALL, Transforms(crop=(0.6, 1.0)),
+                                      Transforms(scale=(0.7, 1.4), rotate=30.0)])
+@pytest.mark.parametrize("grow", [(3, 5 / 3, 5 / 3), (3, 1, 1), (1, 5 / 3, 1), (1, 1, 1)])
 @pytest.mark.parametrize("role, c", [("appearance", 3), ("motion", 2)])
-def test_the_pixel_rows_path_equals_the_stage_by_stage_one(xp, role, c):
+def test_the_pixel_rows_path_equals_the_stage_by_stage_one(xp, settings, grow, role, c):
     """Without a fused read every stage runs in pixel rows; the stage-by-stage array-API path
-    (what a backend whose read declines gets) gives the same warp."""
-    for seed in range(3):
-        shape, canvas, draws, x, g = _case(seed, 3, 8, role, c)
-        warp = Warp(ALL, draws, shape, role, canvas=canvas)
-        nums = warp._numbers(asarray(xp, x), xp)
-        staged = host(warp._stages(asarray(xp, x), nums, xp))
-        rows = Warp(ALL, draws, shape, "appearance", canvas=canvas)  # no flow map: the stages only
-        np.testing.assert_allclose(host(rows.apply(asarray(xp, x), xp)), staged, atol=1e-12)
+    (what a backend whose read declines gets) gives the same warp and adjoint, for canvases
+    larger in time and space, in one of them, or none."""
+    shape = (3, 8, 9, c)
+    canvas = (*(-(-int(round(n * f * 3)) // 3) for n, f in zip(shape[:3], grow)), c)
+    if settings.crop is not None:  # crops no smaller than the clip in this canvas
+        smallest = max(shape[1] / canvas[1], shape[2] / canvas[2])
+        settings = replace(settings, crop=(min(smallest * 1.01, 1.0), 1.0))
+    for seed in range(2):
+        draws = settings.draw([np.random.default_rng([seed, i]) for i in range(2)], 2).at(seed)
+        rng = np.random.default_rng(seed)
+        x, g = rng.standard_normal((2, *canvas)), rng.standard_normal((2, *shape))
+        rows = Warp(settings, draws, shape, role, canvas=canvas)
+        staged = Warp(settings, draws, shape, role, canvas=canvas, resample=_declines)
+        for method, value in ((Warp.apply, x), (Warp.adjoint, g)):
+            np.testing.assert_allclose(host(method(rows, asarray(xp, value), xp)),
+                                       host(method(staged, asarray(xp, value), xp)), atol=1e-12)
