@@ -220,15 +220,12 @@ def apply(backend, threads: Optional[int] = None, *, batch: int = 1) -> dict:
     The backend's ``set_threads(record)`` member applies ``record["threads"]`` when they
     differ from what the framework uses (once per change), keeps the record for its
     ``describe()`` and returns it with what it did (``applied``, a ``note``); a backend
-    without one records that nothing was applied. The spectral fields' numpy FFTs are split
-    over the same threads (:mod:`stviz_core.param._fft`; ``record["numpy_fft"]``).
+    without one records that nothing was applied.
     """
     from .backend import backend_member
-    from .param import _fft
 
     per_item = backend_member(backend, "step_flops")
     decision = decide(threads, step_flops=None if per_item is None else per_item * batch)
-    _fft.set_workers(decision.threads)  # the spectral fields' numpy FFTs (a Keras run's host work)
     record = {"threads": decision.threads, "reason": decision.reason,
-              "wait_policy": wait_policy(), "numpy_fft": decision.threads}
+              "wait_policy": wait_policy()}
     return backend_member(backend, "set_threads")(record)

@@ -81,13 +81,13 @@ def test_a_spectral_step_makes_its_input_with_one_inverse_fft(preset, monkeypatc
     from stviz_core.testing import LinearBackend
 
     calls = {"to_input": 0}
-    make = Basis.to_first  # every inverse FFT (to_input's too)
+    make = Basis.to_input
 
     def counted(self, z):
         calls["to_input"] += 1
         return make(self, z)
 
-    monkeypatch.setattr(Basis, "to_first", counted)
+    monkeypatch.setattr(Basis, "to_input", counted)
     backend = LinearBackend({"clip": np.ones((1, 1, 1, 3, 2))}, {"clip": ((4, 8, 8, 3), "appearance")},
                             xp=np, dtype=np.float32)
     made = []
@@ -96,45 +96,3 @@ def test_a_spectral_step_makes_its_input_with_one_inverse_fft(preset, monkeypatc
         sv.ascend(backend, sv.channel(0), preset=preset, steps=steps, seed=0)
         made.append(calls["to_input"])
     assert made[1] - made[0] == 3  # one per step: the VJP reads the constraint's (maco: no second FFT)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1, 3, 16, 20, 24), (2, 2, 5, 7, 9), (1, 1, 3, 4, 5)])
-def test_the_split_ffts_equal_numpys_bit_for_bit(shape, dtype):
-    """Issue 27: numpy's FFTs split over threads give the very bytes of numpy's own calls."""
-    from stviz_core.param import _fft
-
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape).astype(dtype)
-    z = np.fft.rfftn(x, axes=(2, 3, 4), norm="ortho")
-    before = _fft.workers()
-    small = _fft._SMALL
-    try:
-        _fft._SMALL = 1  # split even these small arrays
-        for workers in (1, 2, 3):
-            _fft.set_workers(workers)
-            got, back = _fft.rfftn(x, (2, 3, 4), np), _fft.irfftn(z, shape[2:], (2, 3, 4), np)
-            want = np.fft.rfftn(x, axes=(2, 3, 4), norm="ortho")
-            assert got.dtype == want.dtype and np.array_equal(got, want)
-            want = np.fft.irfftn(z, s=shape[2:], axes=(2, 3, 4), norm="ortho")
-            assert back.dtype == want.dtype and np.array_equal(back, want)
-    finally:
-        _fft.set_workers(before)
-        _fft._SMALL = small
-
-
-def test_a_run_splits_its_numpy_ffts_over_its_threads():
-    import stviz_core as sv
-    from stviz_core.param import _fft
-    from stviz_core.testing import LinearBackend
-
-    backend = LinearBackend({"clip": np.ones((1, 1, 1, 3, 2))}, {"clip": ((4, 8, 8, 3), "appearance")},
-                            xp=np, dtype=np.float32)
-    before = _fft.workers()
-    try:
-        for threads in (1, 2):
-            sv.ascend(backend, sv.channel(0), preset="fourier", steps=2, seed=0, threads=threads)
-            assert _fft.workers() == threads
-            assert sv.threads.apply(backend, threads)["numpy_fft"] == threads
-    finally:
-        _fft.set_workers(before)
