@@ -23,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 
 from .._xp import from_numpy
-from . import _fft
 
 __all__ = ["AXES", "LUCID_COLOUR_SQRT", "frequencies", "amplitude", "colour_matrix",
            "half_width", "Basis", "channels_first", "channels_last"]
@@ -152,7 +151,7 @@ class Basis:
         """``x`` of :meth:`to_input` with the channels first, ``(N, C, T, H, W)`` (contiguous)."""
         xp = self.xp
         spectrum = _contiguous(xp.permute_dims(self.hermitian(self.scale * z), _FIRST), xp)
-        raw = _fft.irfftn(spectrum, self.shape[:3], _FIRST_AXES, xp)
+        raw = xp.fft.irfftn(spectrum, s=self.shape[:3], axes=_FIRST_AXES, norm="ortho")
         n, c, t, h, w = raw.shape
         return xp.reshape(xp.matmul(self.colour, xp.reshape(raw, (n, c, t * h * w))),
                           (n, c, t, h, w))
@@ -170,7 +169,8 @@ class Basis:
     def adjoint_first(self, g):
         """:meth:`adjoint` of a cotangent with the channels first, ``(N, C, T, H, W)``."""
         xp = self.xp
-        spectrum = _fft.rfftn(_mixed_first(self.colour_t, g, xp), _FIRST_AXES, xp)
+        spectrum = xp.fft.rfftn(_mixed_first(self.colour_t, g, xp), axes=_FIRST_AXES,
+                                norm="ortho")
         return (self.scale * self.weights) * xp.permute_dims(spectrum, _LAST)
 
     def from_input(self, x):
@@ -180,7 +180,8 @@ class Basis:
     def from_first(self, x):
         """:meth:`from_input` of an input with the channels first, ``(N, C, T, H, W)``."""
         xp = self.xp
-        spectrum = _fft.rfftn(_mixed_first(self.inverse, x, xp), _FIRST_AXES, xp)
+        spectrum = xp.fft.rfftn(_mixed_first(self.inverse, x, xp), axes=_FIRST_AXES,
+                                norm="ortho")
         return xp.permute_dims(spectrum, _LAST) / self.scale
 
 
