@@ -81,13 +81,13 @@ def test_a_spectral_step_makes_its_input_with_one_inverse_fft(preset, monkeypatc
     from stviz_core.testing import LinearBackend
 
     calls = {"to_input": 0}
-    make = Basis.to_input
+    make = Basis.to_first  # every inverse FFT (to_input's too)
 
     def counted(self, z):
         calls["to_input"] += 1
         return make(self, z)
 
-    monkeypatch.setattr(Basis, "to_input", counted)
+    monkeypatch.setattr(Basis, "to_first", counted)
     backend = LinearBackend({"clip": np.ones((1, 1, 1, 3, 2))}, {"clip": ((4, 8, 8, 3), "appearance")},
                             xp=np, dtype=np.float32)
     made = []
