@@ -14,6 +14,7 @@ from typing import Callable, Mapping, NamedTuple
 
 from ._checks import choice, non_negative, positive
 from ._xp import namespace
+from .regularizers import channel_dot
 
 __all__ = [
     "AdamState",
@@ -115,14 +116,20 @@ def adam_moments(g, mu, nu, *, b1, b2, eps, moment, lr, c1, c2, xp):
     rate (numbers, or 0-d arrays where a compiled step reads them from a device table,
     :mod:`stviz_core.run.fused`); ``moment`` as :func:`adam`'s.
     """
-    sq = g * g
-    if moment == "pixel":
-        sq = xp.mean(sq, axis=-1, keepdims=True)
-    elif moment == "item":
-        sq = xp.mean(sq, axis=tuple(range(1, sq.ndim)), keepdims=True)
     mu = b1 * mu + (1 - b1) * g
-    nu = b2 * nu + (1 - b2) * sq
-    return -lr * (mu / c1) / (xp.sqrt(nu / c2) + eps), mu, nu
+    if moment == "coordinate":
+        nu = b2 * nu + (1 - b2) * (g * g)
+        return -lr * (mu / c1) / (xp.sqrt(nu / c2) + eps), mu, nu
+    nu = b2 * nu + (1 - b2) * _mean_square(g, moment, xp)
+    # the shared moment's per-pixel (per-item) factor made first: one broadcast over mu
+    return mu * ((-lr / c1) / (xp.sqrt(nu / c2) + eps)), mu, nu
+
+
+def _mean_square(g, moment, xp):
+    """``mean(g^2)`` over a pixel's channels (``"pixel"``) or an item (``"item"``), axes kept."""
+    if moment == "item":
+        return xp.mean(g * g, axis=tuple(range(1, g.ndim)), keepdims=True)
+    return channel_dot(g, g, xp)[..., None] / g.shape[-1]
 
 
 def _shared(v, moment):
