@@ -169,7 +169,7 @@ class Stage:
         self.base, self.settings, self.gain, self.bound = base, settings, gain, bound
         self.axis, self.xp, self.centre = axis, xp, centre
         self.scale = self.pixels = self.x = self._norms = None
-        self.factor = self.radial_factor = self.tanh = None
+        self.factor = self.radial_factor = self.tanh = self.outside = None
 
     def dot(self, a, b):
         """Each pixel's inner product over the channels, keeping the channel axis (length 1)."""
@@ -219,7 +219,7 @@ class Stage:
     def projected(self):
         xp, bound = self.xp, self.bound
         sq = self.norms() * self._square_gain()
-        outside = sq > bound * bound
+        outside = self.outside = sq > bound * bound
         safe = xp.where(outside, sq, xp.ones_like(sq))
         self.factor = xp.where(outside, bound / xp.sqrt(safe), xp.ones_like(sq))
         # R = this * (base . g): -(B/|u|) u (u.g)/|u|^2 outside, with u = gain base

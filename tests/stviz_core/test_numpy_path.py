@@ -96,3 +96,17 @@ def test_a_spectral_step_makes_its_input_with_one_inverse_fft(preset, monkeypatc
         sv.ascend(backend, sv.channel(0), preset=preset, steps=steps, seed=0)
         made.append(calls["to_input"])
     assert made[1] - made[0] == 3  # one per step: the VJP reads the constraint's (maco: no second FFT)
+
+
+def test_fourier_keeps_its_parameters_where_nothing_is_projected():
+    """Issue 27: on the host, the constraint's round trip to the spectrum runs only where the
+    projection moved a pixel; either way the parameters stand for the input it returns."""
+    from stviz_core import param
+
+    field = param.Fourier().bind((4, 8, 8, 3), "appearance", bound=1.0, xp=np, dtype=np.float64)
+    for scale, kept in ((0.05, True), (5.0, False)):
+        params = field.init([np.random.default_rng(3)], scale=scale)
+        new, x = field.constrain(params)
+        assert (new is params) == kept
+        assert np.linalg.norm(x, axis=-1).max() <= 1.0 + 1e-12
+        np.testing.assert_allclose(field.to_input(new), x, rtol=1e-10, atol=1e-12)
