@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace, device as array_device
 
-__all__ = ["namespace", "per_item_sum", "to_numpy", "from_numpy", "array_device", "on_host"]
+__all__ = ["namespace", "per_item_sum", "to_numpy", "from_numpy", "array_device"]
 
 
 def namespace(*arrays, xp=None):
@@ -46,11 +46,3 @@ def from_numpy(values, xp, *, dtype, device):
     """Place a host array in namespace ``xp`` with the given dtype and device."""
     return xp.asarray(np.array(values, order="C", copy=True), dtype=dtype, device=device)
 
-
-def on_host(x) -> bool:
-    """Whether ``x`` lives in host memory (numpy, PyTorch on the CPU): reading a value of it
-    back to Python costs no device synchronization."""
-    if isinstance(x, np.ndarray):
-        return True
-    device = array_device(x)
-    return getattr(device, "type", None) == "cpu"

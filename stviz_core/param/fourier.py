@@ -16,8 +16,9 @@ The bound: after each Adam step ``x`` is computed, every pixel vector projected
 to norm ``<= B``, and the parameters replaced by the spectrum of the projected
 ``x`` (the map is invertible: no amplitude is zero), so the network always sees
 an input inside the bound and the parameters always stand for it. Where no pixel
-was projected the parameters already stand for ``x`` and are kept (on the host,
-where the check costs no device synchronization: one real FFT less per step). With an
+was projected the parameters already stand for ``x`` and are kept: on numpy arrays
+(the Keras backend's kernel), one real FFT less per step; other namespaces always
+map back, so their step's operations never depend on the values (no device read). With an
 output stage (``squash``/``standardize``, :mod:`stviz_core.param._output`) the
 input is ``output(x)``, inside the bound by construction, and the parameters
 are left as Adam moved them.
@@ -34,7 +35,7 @@ from typing import Optional
 
 import numpy as np
 
-from .._xp import from_numpy, namespace, on_host
+from .._xp import from_numpy, namespace
 from ._spectral import Basis, amplitude, channels_first, channels_last, colour_matrix, half_width
 from ._output import forward, projection
 from .base import Field, Parameterization, check_alpha
@@ -171,7 +172,7 @@ class _FourierField(Field):
             return params, self.to_input(params)
         stage = self._stage(params)  # the projection, channels first
         x = channels_last(stage.x, self.xp)
-        if on_host(stage.x) and not bool(self.xp.any(stage.outside)):
+        if isinstance(stage.x, np.ndarray) and not stage.outside.any():
             return params, self.view(x)  # nothing projected: the parameters stand for x already
         return _pairs(self.basis.from_first(stage.x), self.xp), self.view(x)
 
