@@ -70,7 +70,12 @@ def along(x, matrix, axis: int, xp, *, adjoint=False):
 
 def time_to_rows(x, matrix, xp):
     """``matrix`` ``(N, T, T')`` applied to the frames of ``x`` ``(N, T', H, W, C)``, given as
-    pixel rows ``(N, H, W, C * T)`` (:func:`to_rows`): the transpose is the product's, no copy."""
+    pixel rows ``(N, H, W, C * T)`` (:func:`to_rows`): the transpose is the product's, no copy.
+
+    In numpy without BLAS (:func:`_time_numpy`)."""
+    if is_numpy_namespace(xp):
+        return to_rows(_time_numpy(np.reshape(x, (x.shape[0], x.shape[1], -1)), matrix,
+                                   adjoint=False).reshape((x.shape[0], -1, *x.shape[2:])), np)
     n, ts, h, w, c = x.shape
     t = matrix.shape[1]
     flat = xp.permute_dims(xp.reshape(x, (n, ts, h * w * c)), (0, 2, 1))
@@ -79,12 +84,44 @@ def time_to_rows(x, matrix, xp):
 
 def time_from_rows(rows, matrix, xp):
     """The adjoint of :func:`time_to_rows`: ``matrix`` transposed applied to pixel rows ``(N, H, W,
-    C * T)``, given as ``(N, T', H, W, C)``."""
+    C * T)``, given as ``(N, T', H, W, C)``.
+
+    In numpy without BLAS (:func:`_time_numpy`); elsewhere one matrix product."""
+    if is_numpy_namespace(xp):
+        n, h, w, d = rows.shape
+        frames = np.reshape(from_rows(rows, matrix.shape[1], np), (n, matrix.shape[1], -1))
+        return np.reshape(_time_numpy(frames, matrix, adjoint=True), (n, -1, h, w,
+                                                                      d // matrix.shape[1]))
     n, h, w, d = rows.shape
     t, ts = matrix.shape[1:]
     flat = xp.permute_dims(xp.reshape(rows, (n, h * w * (d // t), t)), (0, 2, 1))
     return xp.reshape(xp.matmul(xp.permute_dims(matrix, (0, 2, 1)), flat),
                       (n, ts, h, w, d // t))
+
+
+def _time_numpy(frames, matrix, *, adjoint: bool):
+    """``matrix`` ``(N, T, T')`` (or its transpose) applied to ``frames`` ``(N, T', P)`` (``(N, T,
+    P)``) in numpy: one multiply-add of a whole frame per nonzero entry (a retiming's hat matrix
+    has at most two per output frame), no BLAS.
+
+    Under the Keras backend a numpy matrix product between TensorFlow's calls was slow twice
+    over (issue 27): about one in ten stalled 4-16 ms, and TensorFlow's next work ran ~40%
+    slower after one (the hand-written loop's step, run after the warp's adjoint: 146-150 ms
+    with the product, 105-108 ms without); element-wise work showed neither."""
+    n, t, ts = matrix.shape
+    out = np.empty((n, ts if adjoint else t, frames.shape[2]), dtype=frames.dtype)
+    scratch = np.empty(frames.shape[2], dtype=frames.dtype)
+    written = np.zeros(out.shape[:2], dtype=bool)
+    for item, row, column in zip(*np.nonzero(matrix)):
+        target, source = (column, row) if adjoint else (row, column)
+        if written[item, target]:
+            out[item, target] += np.multiply(frames[item, source], matrix[item, row, column],
+                                             out=scratch)
+        else:  # the first term is written, not added to zeros
+            np.multiply(frames[item, source], matrix[item, row, column], out=out[item, target])
+            written[item, target] = True
+    out[~written] = 0.0
+    return out
 
 
 def _spread(weight, a: int, d: int, xp):

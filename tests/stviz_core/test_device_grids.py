@@ -206,6 +206,21 @@ def test_time_into_and_out_of_pixel_rows_is_the_frames_product(xp):
     np.testing.assert_array_equal(host(from_rows(to_rows(x, xp), 5, xp)), host(x))
 
 
+def test_time_out_of_pixel_rows_with_a_hat_matrix_in_float32(xp):
+    """The adjoint (numpy: one multiply-add per nonzero entry) for retiming hat matrices, with
+    reads clipped at the ends and whole frames, equals the dense product in float32."""
+    from stviz_core._sampling import along, hat_matrix, time_from_rows, to_rows
+
+    rng = np.random.default_rng(6)
+    at = np.clip([[0.0, 1.5, 2.25, 4.0], [-1.0, 0.9, 3.2, 7.0], [1.0, 1.0, 2.0, 3.0]], 0.0, 4.0)
+    matrix = hat_matrix(xp.asarray(at.astype(np.float32)), 5, xp)
+    g = xp.asarray(rng.standard_normal((3, 4, 3, 2, 3)).astype(np.float32))
+    got = time_from_rows(to_rows(g, xp), matrix, xp)
+    assert got.dtype == xp.float32 and got.shape == (3, 5, 3, 2, 3)
+    np.testing.assert_allclose(host(got), host(along(g, matrix, 1, xp, adjoint=True)),
+                               rtol=1e-6, atol=1e-6)
+
+
 def _declines(x, at):
     """A backend's ``resample`` that declines every read (the stage-by-stage path runs)."""
     return None
