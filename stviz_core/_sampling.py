@@ -10,7 +10,8 @@ outputs within the warp's reach that read it (:func:`sample_plane_adjoint`).
 
 Without a fused read a warp runs in pixel rows ``(N, H, W, C * T)`` (:func:`to_rows`,
 :mod:`stviz_core._warp_rows`): time enters and leaves them inside its matrix product
-(:func:`time_to_rows`, :func:`time_from_rows`), a crop reads the hat matrices' two nonzero
+(:func:`time_to_rows`, :func:`time_from_rows`; numpy: a multiply-add per hat weight and the
+transpose, no BLAS), a crop reads the hat matrices' two nonzero
 entries per output (:func:`taps`; its adjoint, :func:`taps_adjoint`, three candidates per
 source), the plane gathers whole rows (:func:`plane_rows`, :func:`plane_adjoint_rows`).
 
