@@ -7,8 +7,9 @@ axis); :func:`apply` and :func:`adjoint` run the whole warp where the backend ha
 read (numpy: the Keras backend's kernel, issue 27), in the pixel rows of
 :func:`stviz_core._sampling.to_rows`: time goes into and out of them in its matrix product
 (numpy: a multiply-add per hat weight, then the transpose; no BLAS), the crop reads two rows
-or columns per output and its adjoint three candidates per source (:func:`~stviz_core._sampling.taps`: the hat matrices' nonzero entries only),
-and the plane gathers whole rows. The results are the hat-matrix and four-neighbour reads'
+or columns per output and its adjoint three candidates per source
+(:func:`~stviz_core._sampling.taps`: the hat matrices' nonzero entries only), and the plane
+gathers whole rows. The results are the hat-matrix and four-neighbour reads'
 of :mod:`stviz_core._sampling` with the sums in another order.
 """
 
