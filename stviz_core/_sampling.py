@@ -116,10 +116,10 @@ def _time_numpy(frames, matrix, *, adjoint: bool):
     P)``) in numpy: one multiply-add of a whole frame per nonzero entry (a retiming's hat matrix
     has at most two per output frame), no BLAS.
 
-    Under the Keras backend a numpy matrix product between TensorFlow's calls was slow twice
-    over (issue 27): about one in ten stalled 4-16 ms, and TensorFlow's next work ran ~40%
-    slower after one (the hand-written loop's step, run after the warp's adjoint: 146-150 ms
-    with the product, 105-108 ms without); element-wise work showed neither."""
+    Under the Keras backend a numpy matrix product of this size between TensorFlow's calls was
+    slow twice over (issue 27): about one in ten stalled 4-16 ms, and TensorFlow's next step ran
+    a third slower, as numpy's OpenBLAS thread spun beside it (where its thread count was not
+    the one limited: OpenCV's OpenBLAS, loaded too, was); element-wise work does neither."""
     n, t, ts = matrix.shape
     out = np.empty((n, ts if adjoint else t, frames.shape[2]), dtype=frames.dtype)
     scratch = np.empty(frames.shape[2], dtype=frames.dtype)
