@@ -32,7 +32,10 @@ _FUNCTIONS = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_thre
 
 
 def _candidates() -> list:
-    """Paths of the OpenBLAS libraries this process loaded (Linux), else those in numpy's wheel."""
+    """Paths of the OpenBLAS libraries this process loaded (Linux), numpy's own first; else those
+    in numpy's wheel."""
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    wheel = [os.path.join(root, folder) for folder in ("numpy.libs", os.path.join("numpy", ".dylibs"))]
     paths = []
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
@@ -43,14 +46,16 @@ def _candidates() -> list:
     except OSError:
         pass
     if not paths:
-        root = os.path.dirname(os.path.dirname(np.__file__))
-        for folder in ("numpy.libs", os.path.join("numpy", ".dylibs")):
-            paths += sorted(glob.glob(os.path.join(root, folder, "*openblas*")))
-    return paths
+        for folder in wheel:
+            paths += sorted(glob.glob(os.path.join(folder, "*openblas*")))
+    return sorted(paths, key=lambda path: not any(path.startswith(f) for f in wheel))
 
 
-def _functions():
-    """OpenBLAS's ``(get, set)`` C functions, or None."""
+def _functions() -> list:
+    """Each loaded OpenBLAS's ``(get, set)`` C functions, numpy's first (other packages bring
+    their own copies: OpenCV's wheel does, and limiting it alone left numpy's threads
+    spinning beside TensorFlow's)."""
+    found = []
     for path in _candidates():
         try:
             library = ctypes.CDLL(path)
@@ -60,21 +65,23 @@ def _functions():
             get, put = getattr(library, get_name, None), getattr(library, set_name, None)
             if get is not None and put is not None:
                 get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
-                return get, put
-    return None
+                found.append((get, put))
+                break
+    return found
 
 
 class BlasThreads:
-    """numpy's OpenBLAS thread count: :meth:`limit` for a run, :meth:`restore` after it.
+    """numpy's OpenBLAS thread count (and that of every other OpenBLAS the process loaded):
+    :meth:`limit` for a run, :meth:`restore` after it.
 
     :attr:`available` is False where no OpenBLAS was found (nothing is changed then).
     """
 
-    _found = None  # the (get, set) functions, looked up once per process
+    _found = None  # the libraries' (get, set) functions, numpy's first, looked up once per process
 
     def __init__(self):
         if BlasThreads._found is None:
-            BlasThreads._found = _functions() or ()
+            BlasThreads._found = _functions()
         self._before = None
 
     @property
@@ -82,24 +89,27 @@ class BlasThreads:
         return bool(BlasThreads._found)
 
     def get(self):
-        """OpenBLAS's thread count, or None where it was not found."""
-        return int(BlasThreads._found[0]()) if self.available else None
+        """numpy's OpenBLAS thread count, or None where it was not found."""
+        return int(BlasThreads._found[0][0]()) if self.available else None
 
     def limit(self, n: int = KERNEL_BLAS_THREADS) -> dict:
-        """Set ``n`` threads (the count before kept for :meth:`restore`); a record for
-        ``describe()["threads"]["numpy_blas"]``."""
+        """Set ``n`` threads in every OpenBLAS (the counts before kept for :meth:`restore`); a
+        record for ``describe()["threads"]["numpy_blas"]``."""
         if not self.available:
             return {"threads": None, "applied": False,
                     "note": "numpy's BLAS is not an OpenBLAS this process could reach"}
-        before = self.get()
-        if before != n:
-            BlasThreads._found[1](int(n))
-            if self._before is None:
-                self._before = before
-        return {"threads": self.get(), "applied": self.get() == n, "before": before}
+        before = [int(get()) for get, _ in BlasThreads._found]
+        for (_, put), count in zip(BlasThreads._found, before):
+            if count != n:
+                put(int(n))
+        if self._before is None and any(count != n for count in before):
+            self._before = before
+        return {"threads": self.get(), "applied": self.get() == n, "before": before[0],
+                "libraries": len(before)}
 
     def restore(self) -> None:
-        """Give OpenBLAS back the count it had before :meth:`limit` (nothing if unchanged)."""
+        """Give each OpenBLAS back the count it had before :meth:`limit` (nothing if unchanged)."""
         if self._before is not None and self.available:
-            BlasThreads._found[1](int(self._before))
+            for (_, put), count in zip(BlasThreads._found, self._before):
+                put(int(count))
         self._before = None
