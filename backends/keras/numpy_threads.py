@@ -7,8 +7,10 @@ and keeps them spinning after each call, on the cores TensorFlow's next call nee
 products are small. Measured on the real I3D's canvas crop (2 shared cores, load about 4):
 one crop read 11-25 ms with OpenBLAS's 2 threads, 0.3-2.3 ms with one
 (``benchmarks/RESULTS.md``, issue 27). :class:`BlasThreads` sets the count through
-OpenBLAS's own C function, found in the libraries the process has loaded, and gives the old
-count back; where no OpenBLAS is found (another BLAS, no ``/proc``) it does nothing and says so.
+OpenBLAS's own C function in every OpenBLAS the process has loaded, numpy's first (OpenCV's
+wheel brings a second copy; limiting only that one left numpy's threads spinning ~80 ms after
+each large product, slowing TensorFlow's next call by a third), and gives the old counts back;
+where no OpenBLAS is found (another BLAS, no ``/proc``) it does nothing and says so.
 """
 
 from __future__ import annotations
