@@ -45,4 +45,3 @@ def to_numpy(x) -> np.ndarray:
 def from_numpy(values, xp, *, dtype, device):
     """Place a host array in namespace ``xp`` with the given dtype and device."""
     return xp.asarray(np.array(values, order="C", copy=True), dtype=dtype, device=device)
-
