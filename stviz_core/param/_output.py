@@ -175,10 +175,7 @@ class Stage:
         """Each pixel's inner product over the channels, keeping the channel axis (length 1)."""
         if self.axis in (-1, 4):
             return channel_dot(a, b, self.xp)[..., None]
-        total = a[:, 0:1, ...] * b[:, 0:1, ...]
-        for c in range(1, a.shape[1]):
-            total = total + a[:, c:c + 1, ...] * b[:, c:c + 1, ...]
-        return total
+        return self.channel_sum(a * b)
 
     def channel_sum(self, a):
         """Each pixel's sum over the channels, keeping the channel axis (length 1)."""

@@ -140,14 +140,19 @@ class _FourierField(Field):
     def _spectrum(self, params):
         return self.basis.as_complex(params[..., 0], params[..., 1])
 
+    def _first(self, params):
+        """The raw output, channels first: one inverse FFT per parameters (the stage and
+        :meth:`_raw` both read it)."""
+        return self.remembered("first", params, lambda p: self.basis.to_first(self._spectrum(p)))
+
     def _raw(self, params):
-        return self.remembered("raw", params, lambda p: self.basis.to_input(self._spectrum(p)))
+        return self.remembered("raw", params, lambda p: channels_last(self._first(p), self.xp))
 
     def _stage(self, params):
         """The output stage (or, without one, the projection) at the parameters' raw output,
         channels first (:class:`~stviz_core.param._output.Stage`)."""
         def make(p):
-            first = self.basis.to_first(self._spectrum(p))
+            first = self._first(p)
             if not self.output.active:
                 return projection(first, bound=self.bound, xp=self.xp, axis=1)
             return forward(first, self.output, bound=self.bound, centre=self.centre, xp=self.xp,

@@ -45,8 +45,7 @@ import numpy as np
 
 from .._checks import real
 from .._xp import from_numpy, namespace
-from ..regularizers import project_to_bound_unchecked
-from ._output import forward, projection, projection_vjp
+from ._output import forward, projection
 from ._spectral import Basis, amplitude, channels_first, channels_last, colour_matrix, half_width
 from .base import Field, Parameterization, check_alpha
 
@@ -70,7 +69,7 @@ def to_input(params, /, *, shape, bound, alpha=1.0, rms=0.35, role="appearance",
     """The input ``(N, T, H, W, C)`` of phases ``(N, T, H, W//2+1, C)``; ``shape`` is ``(T, H, W, C)``."""
     xp = namespace(params, xp=xp)
     basis = _basis(shape, bound, alpha, rms, role, decorrelate, xp, params.dtype)
-    return project_to_bound_unchecked(_raw(basis, params, xp), bound, xp)
+    return channels_last(_projected(basis, _trig(params, xp), bound, xp).x, xp)
 
 
 def to_input_vjp(params, cotangent, /, *, shape, bound, alpha=1.0, rms=0.35, role="appearance",
@@ -78,27 +77,30 @@ def to_input_vjp(params, cotangent, /, *, shape, bound, alpha=1.0, rms=0.35, rol
     """The gradient w.r.t. the phases of ``<to_input(params), cotangent>``."""
     xp = namespace(params, cotangent, xp=xp)
     basis = _basis(shape, bound, alpha, rms, role, decorrelate, xp, params.dtype)
-    return _vjp(basis, params, cotangent, bound, xp)
+    trig = _trig(params, xp)
+    g = _projected(basis, trig, bound, xp).vjp(channels_first(cotangent, xp))
+    return _phase_gradient(basis, g, trig, xp)
 
 
-def _raw(basis, phases, xp):
-    return basis.to_input(basis.as_complex(xp.cos(phases), xp.sin(phases)))
+def _trig(phases, xp):
+    return xp.cos(phases), xp.sin(phases)
 
 
 def _raw_first(basis, trig):
+    """The raw output of phases with ``(cos, sin)`` ``trig``, channels first."""
     return basis.to_first(basis.as_complex(*trig))
 
 
-def _vjp(basis, phases, cotangent, bound, xp):
-    return _phase_gradient(basis, phases,
-                           projection_vjp(_raw(basis, phases, xp), cotangent, bound, xp), xp)
+def _projected(basis, trig, bound, xp):
+    """The projection's :class:`~stviz_core.param._output.Stage` at the phases' raw output."""
+    return projection(_raw_first(basis, trig), bound=bound, xp=xp, axis=1)
 
 
-def _phase_gradient(basis, phases, g_raw, xp, first=False, trig=None):
-    """The gradient w.r.t. the phases of ``<raw(phases), g_raw>`` (``g_raw`` channels first
-    where ``first``; ``trig``: the phases' ``(cos, sin)`` if already made)."""
-    g = basis.adjoint_first(g_raw) if first else basis.adjoint(g_raw)
-    cos, sin = (xp.cos(phases), xp.sin(phases)) if trig is None else trig
+def _phase_gradient(basis, g_first, trig, xp):
+    """The gradient w.r.t. the phases of ``<raw(phases), g>`` for ``g`` channels first, from the
+    phases' ``(cos, sin)`` ``trig``."""
+    g = basis.adjoint_first(g_first)
+    cos, sin = trig
     # d/dphi of Re(z) g_re + Im(z) g_im with z = exp(i phi), amplitude inside the basis
     return cos * xp.imag(g) - sin * xp.real(g)
 
@@ -159,11 +161,10 @@ class _MacoField(Field):
         """The output stage, or the projection without one, at the phases' raw output, channels
         first (:class:`~stviz_core.param._output.Stage`); made once per step."""
         def make(p):
-            first = _raw_first(self.basis, self._trig(p))
             if not self.output.active:
-                return projection(first, bound=self.bound, xp=self.xp, axis=1)
-            return forward(first, self.output, bound=self.bound, centre=self.centre, xp=self.xp,
-                           axis=1)
+                return _projected(self.basis, self._trig(p), self.bound, self.xp)
+            return forward(_raw_first(self.basis, self._trig(p)), self.output, bound=self.bound,
+                           centre=self.centre, xp=self.xp, axis=1)
         return self.remembered("stage", params, make)
 
     def to_canvas(self, params):
@@ -172,12 +173,11 @@ class _MacoField(Field):
 
     def vjp(self, params, cotangent):
         g = self._stage(params).vjp(channels_first(self.canvas_cotangent(cotangent), self.xp))
-        return _phase_gradient(self.basis, params, g, self.xp, first=True,
-                               trig=self._trig(params))
+        return _phase_gradient(self.basis, g, self._trig(params), self.xp)
 
     def _trig(self, params):
         """The phases' ``(cos, sin)``, made once per step (the map and its VJP read them)."""
-        return self.remembered("trig", params, lambda p: (self.xp.cos(p), self.xp.sin(p)))
+        return self.remembered("trig", params, lambda p: _trig(p, self.xp))
 
     def constrain(self, params):
         return params, self.to_input(params)
