@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the Keras backend's setting during a run
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
@@ -37,6 +38,8 @@ from stviz_core.run import loop  # noqa: E402
 from stviz_core.testing import LinearBackend  # noqa: E402
 from stviz_core.transforms import Warp  # noqa: E402
 
+from keras_profile import timed  # noqa: E402  (TensorFlow is not imported)
+
 SHAPE = (8, 112, 112, 3)
 FIELDS = (fourier._FourierField, maco._MacoField, pixel._PixelField)
 #: (owner, attribute, part) of the timed parts
@@ -46,20 +49,6 @@ PARTS = ([(Warp, "apply", "transforms"), (Warp, "adjoint", "transforms' adjoint"
           (Field, "canvas_cotangent", "canvas cotangent")]
          + [(cls, "vjp", "field VJP") for cls in FIELDS]
          + [(cls, "constrain", "field constraint (its map)") for cls in FIELDS])
-
-
-def _timed(owner, name, part, totals):
-    original = getattr(owner, name)
-
-    def wrapper(*args, **kwargs):
-        start = time.process_time()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            totals[part] += time.process_time() - start
-
-    setattr(owner, name, wrapper)
-    return owner, name, original
 
 
 def measure(preset, steps):
@@ -76,7 +65,7 @@ def measure(preset, steps):
         mark["end"] = time.process_time()
 
     sv.ascend(backend, sv.channel(0), preset=preset, steps=2, seed=0)  # warm
-    undo = [_timed(o, n, part, totals) for o, n, part in PARTS]
+    undo = [timed(o, n, part, totals, clock=time.process_time) for o, n, part in PARTS]
     try:
         sv.ascend(backend, sv.channel(0), preset=preset, steps=steps, seed=0, callback=callback)
     finally:

@@ -43,15 +43,17 @@ PARTS = [
      for name in ("vjp", "constrain", "to_canvas")]
 
 
-def _timed(owner, name, label, totals):
+def timed(owner, name, label, totals, clock=time.perf_counter):
+    """Patch ``owner.name`` to add its ``clock`` time to ``totals[label]``; ``(owner, name,
+    original)`` to undo it with."""
     original = getattr(owner, name)
 
     def wrapper(*args, **kwargs):
-        start = time.perf_counter()
+        start = clock()
         try:
             return original(*args, **kwargs)
         finally:
-            totals[label] += time.perf_counter() - start
+            totals[label] += clock() - start
 
     setattr(owner, name, wrapper)
     return owner, name, original
@@ -60,8 +62,8 @@ def _timed(owner, name, label, totals):
 def _backend_timers(totals):
     from stviz_backends.keras import backend as kb
 
-    undo = [_timed(kb.KerasBackend, "activations", "TF call + copies (activations)", totals),
-            _timed(kb.KerasBackend, "vjp", "TF call + copies (vjp)", totals)]
+    undo = [timed(kb.KerasBackend, "activations", "TF call + copies (activations)", totals),
+            timed(kb.KerasBackend, "vjp", "TF call + copies (vjp)", totals)]
     return undo
 
 
@@ -71,7 +73,7 @@ def profile(model, preset, class_name, steps, warmup, options=None):
     loop = kinetics_perf.keras_loop(model, labels.index(class_name))
     loop()
     totals, rows, mark = defaultdict(float), [], {}
-    undo = [_timed(o, n, lab, totals) for o, n, lab in PARTS] + _backend_timers(totals)
+    undo = [timed(o, n, lab, totals) for o, n, lab in PARTS] + _backend_timers(totals)
 
     def callback(step, total):
         now = time.perf_counter()
